@@ -1,0 +1,198 @@
+package io.zcow.qcow2;
+
+import com.sun.nio.file.ExtendedOpenOption;
+import io.zcow.BadInputException;
+import io.zcow.RetriableException;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.OpenOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A file opened for positional I/O, with O_DIRECT where asked and possible.
+ *
+ * <p>In direct mode every write and read must be aligned to {@link #alignment()} in file offset,
+ * length and buffer address ({@link #allocateAligned}); the JDK refuses anything else. Thread safe:
+ * positional reads and writes do not share a channel position.
+ */
+public final class DirectFile implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(DirectFile.class);
+  /** Never align to less than a page: some devices report 512 but O_DIRECT wants more. */
+  public static final int MIN_ALIGNMENT = 4096;
+
+  private final Path path;
+  private final FileChannel channel;
+  private final boolean direct;
+  private final int alignment;
+
+  private DirectFile(Path path, FileChannel channel, boolean direct, int alignment) {
+    this.path = path;
+    this.channel = channel;
+    this.direct = direct;
+    this.alignment = alignment;
+  }
+
+  /**
+   * Opens {@code path} for reading and writing.
+   *
+   * @param create create the file; fails if it exists
+   * @param mode {@link TargetCache#AUTO} falls back to writeback with a warning where the file
+   *     system refuses O_DIRECT; {@link TargetCache#DIRECT} then fails with a {@link
+   *     BadInputException}
+   */
+  public static DirectFile open(Path path, TargetCache mode, boolean create) {
+    List<OpenOption> options = new ArrayList<>(List.of(StandardOpenOption.READ, StandardOpenOption.WRITE));
+    if (create) {
+      options.add(StandardOpenOption.CREATE_NEW);
+    }
+    int alignment = alignmentOf(path.toAbsolutePath().getParent());
+    if (mode != TargetCache.WRITEBACK) {
+      List<OpenOption> withDirect = new ArrayList<>(options);
+      withDirect.add(ExtendedOpenOption.DIRECT);
+      try {
+        return new DirectFile(path, FileChannel.open(path, withDirect.toArray(OpenOption[]::new)), true, alignment);
+      } catch (UnsupportedOperationException | IOException e) {
+        if (e instanceof java.nio.file.FileAlreadyExistsException) {
+          throw new UncheckedIOException((IOException) e);
+        }
+        // A failed O_DIRECT open may have created the file (open(2) creates before it checks flags).
+        if (create) {
+          try {
+            Files.deleteIfExists(path);
+          } catch (IOException ignored) {
+            // best effort: the writeback open below would then fail with a clear message
+          }
+        }
+        if (mode == TargetCache.DIRECT) {
+          throw new BadInputException(
+              "--target-cache direct: the file system of " + path + " refuses O_DIRECT (" + e.getMessage() + ")");
+        }
+        LOG.warn("O_DIRECT is not available for {} ({}); writing through the page cache", path, e.toString());
+      }
+    }
+    try {
+      return new DirectFile(path, FileChannel.open(path, options.toArray(OpenOption[]::new)), false, alignment);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot open " + path + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static int alignmentOf(Path dir) {
+    try {
+      long bs = Files.getFileStore(dir).getBlockSize();
+      return (int) Math.max(MIN_ALIGNMENT, bs);
+    } catch (IOException | UnsupportedOperationException e) {
+      return MIN_ALIGNMENT;
+    }
+  }
+
+  /** A direct buffer of {@code size} bytes whose address is a multiple of {@code alignment}. */
+  public static ByteBuffer allocateAligned(int size, int alignment) {
+    return ByteBuffer.allocateDirect(size + alignment).alignedSlice(alignment).limit(size).slice();
+  }
+
+  public boolean isDirect() {
+    return direct;
+  }
+
+  public int alignment() {
+    return alignment;
+  }
+
+  public Path path() {
+    return path;
+  }
+
+  /** Writes all remaining bytes of {@code src} at {@code position}; does not move src's position. */
+  public void write(ByteBuffer src, long position) {
+    ByteBuffer b = src.duplicate();
+    long pos = position;
+    try {
+      while (b.hasRemaining()) {
+        pos += channel.write(b, pos);
+      }
+    } catch (IOException e) {
+      throw ioFailure("write", position, src.remaining(), e);
+    }
+  }
+
+  /**
+   * Reads into {@code dst} from {@code position} until dst is full or the file ends; does not move
+   * dst's position.
+   *
+   * @return the bytes read (fewer than requested only at end of file)
+   */
+  public int read(ByteBuffer dst, long position) {
+    ByteBuffer b = dst.duplicate();
+    long pos = position;
+    try {
+      while (b.hasRemaining()) {
+        int n = channel.read(b, pos);
+        if (n < 0) {
+          break;
+        }
+        pos += n;
+      }
+    } catch (IOException e) {
+      throw ioFailure("read", position, dst.remaining(), e);
+    }
+    return (int) (pos - position);
+  }
+
+  /** Makes written data durable (fdatasync). */
+  public void force() {
+    try {
+      channel.force(false);
+    } catch (IOException e) {
+      throw ioFailure("fdatasync", 0, 0, e);
+    }
+  }
+
+  public long size() {
+    try {
+      return channel.size();
+    } catch (IOException e) {
+      throw ioFailure("stat", 0, 0, e);
+    }
+  }
+
+  /** Grows the file to {@code length} (sparse) if it is shorter. */
+  public void extendTo(long length) {
+    try {
+      if (channel.size() < length) {
+        // Writing one zero byte at the end would break O_DIRECT alignment; truncate cannot grow.
+        try (var raf = new java.io.RandomAccessFile(path.toFile(), "rw")) {
+          raf.setLength(length);
+        }
+      }
+    } catch (IOException e) {
+      throw ioFailure("extend", length, 0, e);
+    }
+  }
+
+  private RuntimeException ioFailure(String op, long position, int length, IOException e) {
+    String msg = String.format("%s of %d bytes at 0x%x in %s failed: %s", op, length, position, path, e.getMessage());
+    if (e.getMessage() != null && e.getMessage().contains("No space left")) {
+      return new io.zcow.ZcowException("target file system is full: " + msg, e);
+    }
+    return new RetriableException(msg, e);
+  }
+
+  @Override
+  public void close() {
+    try {
+      channel.close();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
