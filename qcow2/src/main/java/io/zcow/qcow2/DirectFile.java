@@ -165,17 +165,17 @@ public final class DirectFile implements Closeable {
     }
   }
 
-  /** Grows the file to {@code length} (sparse) if it is shorter. */
+  /**
+   * Grows the file to {@code length} (a multiple of the alignment) if it is shorter, by writing
+   * its last aligned block as zeros. Through this channel, not another one: closing a second
+   * channel on the file would drop the POSIX locks this process holds on it.
+   */
   public void extendTo(long length) {
-    try {
-      if (channel.size() < length) {
-        // Writing one zero byte at the end would break O_DIRECT alignment; truncate cannot grow.
-        try (var raf = new java.io.RandomAccessFile(path.toFile(), "rw")) {
-          raf.setLength(length);
-        }
-      }
-    } catch (IOException e) {
-      throw ioFailure("extend", length, 0, e);
+    if (length % alignment != 0) {
+      throw new IllegalArgumentException("length must be a multiple of " + alignment + ": " + length);
+    }
+    if (size() < length) {
+      write(allocateAligned(alignment, alignment), length - alignment);
     }
   }
 
