@@ -33,6 +33,8 @@ public final class DirectFile implements Closeable {
   private final FileChannel channel;
   private final boolean direct;
   private final int alignment;
+  private final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
+  private final java.util.concurrent.atomic.LongAdder bytesWritten = new java.util.concurrent.atomic.LongAdder();
 
   private DirectFile(Path path, FileChannel channel, boolean direct, int alignment) {
     this.path = path;
@@ -123,6 +125,17 @@ public final class DirectFile implements Closeable {
     } catch (IOException e) {
       throw ioFailure("write", position, src.remaining(), e);
     }
+    writes.increment();
+    bytesWritten.add(src.remaining());
+  }
+
+  /** Writes issued so far (each call of {@link #write} counts once). */
+  public long writes() {
+    return writes.sum();
+  }
+
+  public long bytesWritten() {
+    return bytesWritten.sum();
   }
 
   /**

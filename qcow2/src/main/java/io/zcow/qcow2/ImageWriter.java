@@ -1,14 +1,94 @@
 package io.zcow.qcow2;
 
+import io.zcow.BadInputException;
+import io.zcow.CorruptException;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
 import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.BitSet;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Writes a compressed qcow2 v3 image from guest clusters that arrive from several threads in any
- * order. STUB: the API is fixed, the implementation is in progress.
+ * Writes a compressed qcow2 v3 image from guest clusters that arrive from several threads, in any
+ * order, possibly more than once.
+ *
+ * <p>Each accepted cluster gets host space from the {@link ByteAllocator} under one lock (offsets
+ * must be handed out in file order), then its payload is copied into the {@link ClusterFillCache}
+ * outside the lock, in parallel. The first arrival of a guest cluster wins; later ones are counted
+ * and dropped. An L2 table is written once every range it covers is complete; refcounts are
+ * counted as space is allocated. Work in progress lives in {@code TARGET.part}; {@link #finish()}
+ * writes the metadata and renames it to TARGET.
+ *
+ * <p>Thread safety: every public method may be called from any thread. {@link #put} may block
+ * while the cache is full. After a failure (an exception other than a refused payload) the writer
+ * must be closed; the {@code .part} file and the last checkpoint stay usable.
  */
 public final class ImageWriter implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(ImageWriter.class);
+  private static final int COALESCE_BYTES = 4 << 20;
+  private static final int CACHE_WRITER_THREADS = 2;
+
+  private final Path target;
+  private final Path part;
+  private final ImageOptions options;
+  private final ImageGeometry geometry;
+  private final int cs;
+  private final DirectFile file;
+  private final ClusterStore store;
+  private final RefcountTable refcounts;
+  private final ByteAllocator allocator;
+  private final RangeTracker ranges;
+  private final ByteBuffer l1;
+  private final ThreadLocal<PayloadDecoder> decoders;
+
+  /** Allocation, mapping and counters; held only briefly (never while copying payloads). */
+  private final ReentrantLock lock = new ReentrantLock();
+  // Guarded by lock.
+  private long sequence;
+  private long guestClustersDone;
+  private long zeroClusters;
+  private long rawClusters;
+  private long compressedClusters;
+  private long duplicates;
+  private long payloadBytes;
+  private boolean finished;
+
+  private ImageWriter(Path target, ImageOptions options, DirectFile file) {
+    this.target = target;
+    this.part = partPath(target);
+    this.options = options;
+    this.geometry = options.geometry();
+    this.cs = geometry.clusterSize();
+    this.file = file;
+    if (cs < file.alignment()) {
+      file.close();
+      throw new BadInputException(
+          "cluster size " + cs + " is smaller than the target file system's block size " + file.alignment());
+    }
+    this.store = options.writeCache()
+        ? new ClusterFillCache(file, cs, (int) (options.cacheBytes() / cs), COALESCE_BYTES, CACHE_WRITER_THREADS)
+        : new ImmediateStore(file);
+    this.refcounts = new RefcountTable(geometry, file);
+    this.allocator = new ByteAllocator(geometry, refcounts, store, geometry.firstFreeCluster());
+    this.ranges = new RangeTracker(geometry, options.rangeClusters());
+    this.l1 = DirectFile.allocateAligned(geometry.l1Clusters() * cs, file.alignment()).order(ByteOrder.BIG_ENDIAN);
+    this.decoders = ThreadLocal.withInitial(() -> new PayloadDecoder(cs));
+  }
+
   /** Where work in progress lives: {@code TARGET.part}, renamed to TARGET by {@link #finish()}. */
   public static Path partPath(Path target) {
     return target.resolveSibling(target.getFileName() + ".part");
@@ -16,31 +96,301 @@ public final class ImageWriter implements Closeable {
 
   /** Creates {@code TARGET.part} (which must not exist) and starts a new image. */
   public static ImageWriter create(Path target, ImageOptions options) {
-    throw new UnsupportedOperationException("in progress");
+    Path part = partPath(target);
+    DirectFile file;
+    try {
+      file = DirectFile.open(part, options.targetCache(), true);
+    } catch (UncheckedIOException e) {
+      if (e.getCause() instanceof java.nio.file.FileAlreadyExistsException) {
+        throw new BadInputException(part + " already exists (an unfinished job?): remove it or resume");
+      }
+      throw e;
+    }
+    ImageWriter w;
+    try {
+      w = new ImageWriter(target, options, file);
+    } catch (RuntimeException e) {
+      file.close();
+      deleteQuietly(part);
+      throw e;
+    }
+    w.placeInitialRefcounts();
+    return w;
+  }
+
+  /**
+   * Reopens {@code TARGET.part} at {@code checkpoint} (which must come from an image of the same
+   * options) and continues: clusters accepted after the checkpoint must be sent again.
+   */
+  public static ImageWriter resume(Path target, ImageOptions options, Checkpoint checkpoint) {
+    Path part = partPath(target);
+    if (!Files.isRegularFile(part)) {
+      throw new BadInputException("cannot resume: " + part + " does not exist");
+    }
+    DirectFile file = DirectFile.open(part, options.targetCache(), false);
+    ImageWriter w;
+    try {
+      w = new ImageWriter(target, options, file);
+      w.restore(checkpoint);
+    } catch (RuntimeException e) {
+      file.close();
+      throw e;
+    }
+    return w;
+  }
+
+  /** Header, L1 table and refcount table are counted, with the blocks that count them. */
+  private void placeInitialRefcounts() {
+    long next = geometry.firstFreeCluster();
+    long covered = 0; // refcount blocks are placed for every cluster below this
+    while (covered < next) {
+      long block = refcounts.blockIndex(covered);
+      if (!refcounts.hasBlock(block)) {
+        refcounts.placeBlock(block, next++);
+      }
+      covered = (block + 1) * geometry.refcountBlockEntries();
+    }
+    for (long h = 0; h < next; h++) {
+      refcounts.increment(h);
+    }
+    allocator.skipTo(next);
+  }
+
+  private void restore(Checkpoint cp) {
+    String stateName = stateFile(cp.sequence()).getFileName().toString();
+    try (InputStream in = new BufferedInputStream(Files.newInputStream(stateFile(cp.sequence())), 1 << 20)) {
+      ranges.load(in, stateName);
+    } catch (IOException e) {
+      throw new CorruptException("cannot read " + stateName + ": " + e.getMessage(), e);
+    }
+    allocator.skipTo(cp.nextFreeCluster());
+    refcounts.restore(cp.nextFreeCluster(), cp.cursorCluster() >= 0 ? cp.cursorCluster() : cp.nextFreeCluster(),
+        cp.cursorCluster(), cp.cursorRefcount());
+    if (file.read(l1.duplicate().clear(), geometry.l1Offset()) < l1.capacity()) {
+      throw new CorruptException(String.format("L1 table at 0x%x is truncated", geometry.l1Offset()));
+    }
+    // L2 tables placed after the checkpoint are not part of it.
+    long limit = cp.nextFreeCluster() * cs;
+    for (int i = 0; i < geometry.l1Size(); i++) {
+      if ((l1.getLong(i * 8) & L2Entry.OFFSET_MASK) >= limit) {
+        l1.putLong(i * 8, 0);
+      }
+    }
+    if (cp.cursorCluster() >= 0) {
+      if (store instanceof ClusterFillCache cache) {
+        cache.reload(cp.cursorCluster(), cp.cursorUsed());
+      } else {
+        store.open(cp.cursorCluster(), true);
+      }
+      allocator.restoreCursor(cp.cursorCluster(), cp.cursorUsed());
+    }
+    sequence = cp.sequence();
+    guestClustersDone = cp.guestClustersDone();
+    zeroClusters = cp.zeroClusters();
+    rawClusters = cp.rawClusters();
+    compressedClusters = cp.compressedClusters();
+    duplicates = cp.duplicates();
+    payloadBytes = cp.payloadBytes();
+    LOG.info("[target={}] resumed at checkpoint {}: {} of {} ranges complete",
+        target.getFileName(), cp.sequence(), ranges.completeCount(), ranges.ranges());
   }
 
   /**
    * Accepts one guest cluster. Thread safe; validates before it allocates (a bad payload throws
-   * {@link io.zcow.CorruptException} and leaves no trace). ZERO takes an empty payload, RAW exactly
-   * one cluster, COMPRESSED 1 to cluster_size - 1 bytes. The payload's position is not moved and
-   * the buffer may be reused once this returns. May block while the cluster-fill cache is full.
+   * {@link CorruptException} and leaves no trace). ZERO takes an empty payload, RAW exactly one
+   * cluster, COMPRESSED 1 to cluster_size - 1 bytes. The payload's position is not moved and the
+   * buffer may be reused once this returns. May block while the cluster-fill cache is full.
    */
   public PutResult put(long guestCluster, ClusterKind kind, ByteBuffer payload) {
-    throw new UnsupportedOperationException("in progress");
+    validate(guestCluster, kind, payload);
+    if (kind == ClusterKind.ZERO) {
+      return putZeros(guestCluster, 1) == 1 ? PutResult.ACCEPTED : PutResult.DUPLICATE;
+    }
+    long offset;
+    lock.lock();
+    try {
+      checkOpen();
+      if (ranges.isReceived(guestCluster)) {
+        duplicates++;
+        return PutResult.DUPLICATE;
+      }
+      int length = payload.remaining();
+      if (kind == ClusterKind.RAW) {
+        offset = allocator.allocateCluster();
+        ranges.setEntry(guestCluster, L2Entry.standard(offset));
+        rawClusters++;
+      } else {
+        offset = allocator.allocateBytes(length);
+        ranges.setEntry(guestCluster, L2Entry.compressed(offset, length, geometry.clusterBits()));
+        compressedClusters++;
+      }
+      payloadBytes += length;
+      guestClustersDone++;
+      ranges.mark(guestCluster, 1, this::rangeComplete);
+    } finally {
+      lock.unlock();
+    }
+    store.fill(offset, payload);
+    return PutResult.ACCEPTED;
   }
 
-  /** Accepts {@code count} guest clusters from {@code first} as zeros (holes, zero runs). */
-  public void putZeros(long first, long count) {
-    throw new UnsupportedOperationException("in progress");
+  private void validate(long guestCluster, ClusterKind kind, ByteBuffer payload) {
+    if (guestCluster < 0 || guestCluster >= geometry.guestClusters()) {
+      throw new CorruptException("guest cluster " + guestCluster + " is outside the image (0.."
+          + (geometry.guestClusters() - 1) + ")");
+    }
+    int n = payload.remaining();
+    switch (kind) {
+      case ZERO -> {
+        if (n != 0) {
+          throw new CorruptException("zero cluster " + guestCluster + " carries a " + n + "-byte payload");
+        }
+      }
+      case RAW -> {
+        if (n != cs) {
+          throw new CorruptException("raw cluster " + guestCluster + " has " + n + " bytes, not " + cs);
+        }
+      }
+      case COMPRESSED -> {
+        if (n < 1 || n > cs - 1) {
+          throw new CorruptException("compressed cluster " + guestCluster + " has " + n
+              + " bytes (must be 1.." + (cs - 1) + ")");
+        }
+        if (options.verifyPayloads()) {
+          ByteBuffer scratch = SCRATCH.get();
+          if (scratch.capacity() < cs) {
+            scratch = ByteBuffer.allocate(cs);
+            SCRATCH.set(scratch);
+          }
+          decoders.get().decode(options.codec(), payload, scratch.clear(), "guest cluster " + guestCluster);
+        }
+      }
+    }
+  }
+
+  private static final ThreadLocal<ByteBuffer> SCRATCH = ThreadLocal.withInitial(() -> ByteBuffer.allocate(0));
+
+  /**
+   * Accepts {@code count} guest clusters from {@code first} as zeros (holes, zero runs); those
+   * that had already arrived keep what they had.
+   *
+   * @return how many had not arrived before
+   */
+  public long putZeros(long first, long count) {
+    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
+      throw new CorruptException("zero run " + first + "+" + count + " is outside the image (0.."
+          + (geometry.guestClusters() - 1) + ")");
+    }
+    lock.lock();
+    try {
+      checkOpen();
+      long added = ranges.mark(first, count, this::rangeComplete);
+      zeroClusters += added;
+      guestClustersDone += added;
+      duplicates += count - added;
+      return added;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Under lock: a range is complete; write the L2 tables that were waiting only for it. */
+  private void rangeComplete(long range) {
+    long[] span = ranges.tablesOf(range);
+    for (long t = span[0]; t <= span[1]; t++) {
+      if (ranges.tableReady(t)) {
+        long[] entries = ranges.takeTable(t);
+        if (entries != null) {
+          writeL2(t, entries);
+        }
+      }
+    }
+  }
+
+  private void writeL2(long t, long[] entries) {
+    ByteBuffer table = ByteBuffer.allocate(cs).order(ByteOrder.BIG_ENDIAN);
+    table.asLongBuffer().put(entries);
+    long offset = allocator.allocateCluster();
+    store.fill(offset, table);
+    l1.putLong((int) (t * 8), L2Entry.standard(offset));
   }
 
   /** True once every guest cluster has arrived. */
   public boolean isComplete() {
-    throw new UnsupportedOperationException("in progress");
+    lock.lock();
+    try {
+      return ranges.completeCount() == ranges.ranges();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Ranges whose every cluster has arrived (a copy). */
+  public BitSet completeRanges() {
+    lock.lock();
+    try {
+      return ranges.completeRanges();
+    } finally {
+      lock.unlock();
+    }
   }
 
   public ImageStats stats() {
-    throw new UnsupportedOperationException("in progress");
+    lock.lock();
+    try {
+      return new ImageStats(guestClustersDone, zeroClusters, rawClusters, compressedClusters, duplicates,
+          payloadBytes, allocator.nextFree() * cs, file.writes(), file.bytesWritten(), ranges.completeCount());
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Makes everything accepted so far durable and returns where to continue from. Waits until
+   * every allocated byte has been filled; blocks {@link #put} meanwhile. The state file of the
+   * previous checkpoint is kept until {@link #checkpointCommitted} says this one is safe.
+   */
+  public Checkpoint checkpoint() {
+    lock.lock();
+    try {
+      checkOpen();
+      store.flush();
+      writeMetadata();
+      long seq = sequence + 1;
+      Path state = stateFile(seq);
+      try (FileChannel ch = FileChannel.open(state, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+              StandardOpenOption.TRUNCATE_EXISTING);
+          OutputStream out = new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 20)) {
+        ranges.save(out);
+        out.flush();
+        ch.force(true);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot write " + state + ": " + e.getMessage(), e);
+      }
+      file.force();
+      fsyncDirectory(part.toAbsolutePath().getParent());
+      sequence = seq;
+      long cursor = allocator.cursorCluster();
+      return new Checkpoint(seq, allocator.nextFree(), cursor, allocator.cursorUsed(),
+          cursor >= 0 ? refcounts.get(cursor) : 0, guestClustersDone, zeroClusters, rawClusters,
+          compressedClusters, duplicates, payloadBytes, ranges.completeCount());
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** The checkpoint is recorded where a resume will find it: older state files can go. */
+  public void checkpointCommitted(Checkpoint committed) {
+    deleteStateFiles(committed.sequence());
+  }
+
+  /** Refcount blocks in memory, the refcount table, the L1 table and the header. */
+  private void writeMetadata() {
+    refcounts.writeLiveAndTable();
+    file.write(l1.duplicate().clear(), geometry.l1Offset());
+    ByteBuffer header = DirectFile.allocateAligned(cs, file.alignment());
+    header.put(Header.forImage(geometry, options.codec()).encode().clear());
+    file.write(header.clear(), 0);
   }
 
   /**
@@ -48,17 +398,102 @@ public final class ImageWriter implements Closeable {
    * and renames {@code TARGET.part} to TARGET (then fsyncs the directory).
    */
   public void finish() {
-    throw new UnsupportedOperationException("in progress");
+    lock.lock();
+    try {
+      checkOpen();
+      if (ranges.completeCount() != ranges.ranges()) {
+        throw new IllegalStateException("image is not complete: " + ranges.completeCount() + " of "
+            + ranges.ranges() + " ranges");
+      }
+      allocator.closeCursor();
+      store.flush();
+      refcounts.retireBelow(Long.MAX_VALUE);
+      writeMetadata();
+      file.extendTo(allocator.nextFree() * cs);
+      file.force();
+      finished = true;
+    } finally {
+      lock.unlock();
+    }
+    store.close();
+    file.close();
+    try {
+      Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot rename " + part + " to " + target + ": " + e.getMessage(), e);
+    }
+    fsyncDirectory(target.toAbsolutePath().getParent());
+    deleteStateFiles(Long.MAX_VALUE);
   }
 
   /** Stops and removes {@code TARGET.part} and its state files. */
   public void abort() {
-    throw new UnsupportedOperationException("in progress");
+    close();
+    deleteQuietly(part);
+    deleteStateFiles(Long.MAX_VALUE);
   }
 
   /** Stops without removing anything (a later run may resume from a checkpoint). */
   @Override
   public void close() {
-    throw new UnsupportedOperationException("in progress");
+    lock.lock();
+    try {
+      if (finished) {
+        return;
+      }
+      finished = true;
+    } finally {
+      lock.unlock();
+    }
+    store.close();
+    file.close();
+  }
+
+  private void checkOpen() {
+    if (finished) {
+      throw new IllegalStateException("image writer for " + target + " is closed");
+    }
+  }
+
+  /** Reads host bytes of the image being written (from the cache where it holds newer data). */
+  public void readHost(long hostOffset, ByteBuffer dst) {
+    store.read(hostOffset, dst);
+  }
+
+  private Path stateFile(long seq) {
+    return part.resolveSibling(part.getFileName() + ".state-" + seq);
+  }
+
+  private void deleteStateFiles(long below) {
+    String prefix = part.getFileName() + ".state-";
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(part.toAbsolutePath().getParent(), prefix + "*")) {
+      for (Path p : dir) {
+        try {
+          if (Long.parseLong(p.getFileName().toString().substring(prefix.length())) < below) {
+            Files.deleteIfExists(p);
+          }
+        } catch (NumberFormatException ignored) {
+          // not one of ours
+        }
+      }
+    } catch (IOException e) {
+      LOG.warn("[target={}] cannot remove old state files: {}", target.getFileName(), e.toString());
+    }
+  }
+
+  static void fsyncDirectory(Path dir) {
+    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+      ch.force(true);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot fsync directory " + dir + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void deleteQuietly(Path p) {
+    try {
+      Files.deleteIfExists(p);
+    } catch (IOException ignored) {
+      // nothing more to do; the caller reports the original failure
+    }
   }
 }

@@ -1,0 +1,53 @@
+package io.zcow.qcow2;
+
+import io.zcow.CorruptException;
+import java.nio.ByteBuffer;
+
+/**
+ * What an {@link ImageWriter} needs to continue from a durable point: the allocator's position and
+ * the counters. Small (a few dozen bytes) so it can be committed anywhere (ZooKeeper, Kafka). The
+ * bulky per-range state (bitmaps of ranges in flight, their L2 tables, completed ranges) is in the
+ * state file {@code TARGET.part.state-SEQUENCE} next to the image.
+ *
+ * @param sequence increases with each checkpoint of an image; names its state file
+ * @param nextFreeCluster first host cluster not yet allocated
+ * @param cursorCluster host cluster being packed with payloads, or -1
+ * @param cursorUsed bytes used in it
+ * @param cursorRefcount payloads in it (its refcount)
+ */
+public record Checkpoint(
+    long sequence,
+    long nextFreeCluster,
+    long cursorCluster,
+    int cursorUsed,
+    int cursorRefcount,
+    long guestClustersDone,
+    long zeroClusters,
+    long rawClusters,
+    long compressedClusters,
+    long duplicates,
+    long payloadBytes,
+    long rangesComplete) {
+
+  private static final int MAGIC = 0x5a43_4b31; // "ZCK1"
+  private static final int BYTES = 4 + 8 * 10 + 4 * 2;
+
+  public byte[] toBytes() {
+    ByteBuffer b = ByteBuffer.allocate(BYTES);
+    b.putInt(MAGIC).putLong(sequence).putLong(nextFreeCluster).putLong(cursorCluster)
+        .putInt(cursorUsed).putInt(cursorRefcount).putLong(guestClustersDone).putLong(zeroClusters)
+        .putLong(rawClusters).putLong(compressedClusters).putLong(duplicates).putLong(payloadBytes)
+        .putLong(rangesComplete);
+    return b.array();
+  }
+
+  public static Checkpoint fromBytes(byte[] bytes) {
+    ByteBuffer b = ByteBuffer.wrap(bytes);
+    if (bytes.length != BYTES || b.getInt() != MAGIC) {
+      throw new CorruptException("not a zcow image checkpoint (" + bytes.length + " bytes)");
+    }
+    return new Checkpoint(
+        b.getLong(), b.getLong(), b.getLong(), b.getInt(), b.getInt(), b.getLong(), b.getLong(),
+        b.getLong(), b.getLong(), b.getLong(), b.getLong(), b.getLong());
+  }
+}
