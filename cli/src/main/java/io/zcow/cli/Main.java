@@ -1,7 +1,86 @@
 package io.zcow.cli;
 
-public final class Main {
+import io.zcow.BadInputException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code zcow} command line. Exit codes: 0 done, 1 the job failed, 2 bad usage or bad input
+ * (with a one-line reason on stderr).
+ */
+@Command(
+    name = "zcow",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = {
+      "Backs up block devices and disk images into standard compressed qcow2 images.",
+      "Reading and compressing are spread over many threads (later: many hosts); one writer packs",
+      "the compressed clusters into whole, aligned O_DIRECT writes (the cluster-fill cache)."
+    },
+    subcommands = {ConvertCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+  public static final int EXIT_OK = 0;
+  public static final int EXIT_FAILED = 1;
+  public static final int EXIT_USAGE = 2;
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    throw new CommandLine.ParameterException(spec.commandLine(), "missing command (try 'zcow --help')");
+  }
+
   public static void main(String[] args) {
-    System.out.println("zcow");
+    System.exit(execute(args));
+  }
+
+  /** Runs the command line and returns the exit code (used by tests instead of {@link #main}). */
+  public static int execute(String... args) {
+    return commandLine().execute(args);
+  }
+
+  static CommandLine commandLine() {
+    CommandLine cl = new CommandLine(new Main());
+    cl.setExecutionExceptionHandler(Main::onException);
+    cl.setParameterExceptionHandler(Main::onBadUsage);
+    cl.registerConverter(SizeValue.class, SizeValue::parse);
+    return cl;
+  }
+
+  private static int onBadUsage(CommandLine.ParameterException e, String[] args) {
+    PrintWriter err = e.getCommandLine().getErr();
+    err.println("zcow: " + firstLine(e.getMessage()));
+    err.flush();
+    return EXIT_USAGE;
+  }
+
+  private static int onException(Exception e, CommandLine cl, CommandLine.ParseResult parsed) {
+    PrintWriter err = cl.getErr();
+    if (e instanceof BadInputException) {
+      err.println("zcow: " + firstLine(e.getMessage()));
+      err.flush();
+      return EXIT_USAGE;
+    }
+    err.println("zcow: failed: " + firstLine(String.valueOf(e.getMessage())));
+    if (Boolean.getBoolean("zcow.debug") || System.getenv("ZCOW_DEBUG") != null) {
+      e.printStackTrace(err);
+    }
+    err.flush();
+    return EXIT_FAILED;
+  }
+
+  static String firstLine(String s) {
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+
+  /** Version from the jar manifest, or "development" when run from classes. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = Main.class.getPackage().getImplementationVersion();
+      return new String[] {"zcow " + (v == null ? "development" : v)};
+    }
   }
 }

@@ -1,0 +1,155 @@
+package io.zcow.cli;
+
+import io.zcow.BadInputException;
+import io.zcow.qcow2.ImageGeometry;
+import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.ImageStats;
+import io.zcow.qcow2.ImageWriter;
+import io.zcow.qcow2.TargetCache;
+import io.zcow.qcow2.ZstdClusterCompressor;
+import io.zcow.worker.Source;
+import io.zcow.worker.SourceCache;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code zcow convert SOURCE TARGET}: a compressed qcow2 image in one process, without Kafka. */
+@Command(
+    name = "convert",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Converts SOURCE (a block device or a raw disk image) into a zstd-compressed qcow2 image at",
+      "TARGET, in this process alone: the single-host baseline of 'zcow backup'.",
+      "The image is built in TARGET.part and renamed to TARGET when it is complete; on failure or",
+      "Ctrl-C nothing is left behind. Exit codes: 0 done, 1 failed, 2 bad usage or input."
+    },
+    sortOptions = false)
+final class ConvertCommand implements Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device or raw disk image to read.")
+  Path source;
+
+  @Parameters(index = "1", paramLabel = "TARGET", description = "qcow2 image to write.")
+  Path target;
+
+  @Option(names = "--threads", paramLabel = "N", description = "Compressing threads (default: the number of cores, ${DEFAULT-VALUE}).")
+  int threads = Runtime.getRuntime().availableProcessors();
+
+  @Option(names = "--level", paramLabel = "L", description = "zstd level, -7 to 22 (default: ${DEFAULT-VALUE}, QEMU's).")
+  int level = 3;
+
+  @Option(names = "--cluster-size", paramLabel = "SIZE", description = "qcow2 cluster size, 4k to 2m (default: 64k).")
+  SizeValue clusterSize = new SizeValue(64 << 10);
+
+  @Option(names = "--range-size", paramLabel = "SIZE", description = "Unit of completion; a multiple of the cluster size (default: 512m).")
+  SizeValue rangeSize = new SizeValue(ImageOptions.DEFAULT_RANGE_BYTES);
+
+  @Option(names = "--cache-size", paramLabel = "SIZE", description = "Memory of the cluster-fill cache (default: 256m).")
+  SizeValue cacheSize = new SizeValue(ImageOptions.DEFAULT_CACHE_BYTES);
+
+  @Option(names = "--target-cache", paramLabel = "MODE",
+      description = "direct (O_DIRECT) or writeback (page cache). Default: direct where the file system allows it, else writeback with a warning.")
+  String targetCache;
+
+  @Option(names = "--write-cache", paramLabel = "on|off",
+      description = "off writes every payload at once instead of through the cluster-fill cache (to measure what the cache saves). Default: on.")
+  String writeCache = "on";
+
+  @Option(names = "--source-cache", paramLabel = "MODE", description = "auto, direct or writeback reads of SOURCE (default: auto).")
+  String sourceCache = "auto";
+
+  @Option(names = "--progress", paramLabel = "MODE", description = "auto (a bar on a terminal, else lines), plain or none (default: auto).")
+  String progress = "auto";
+
+  @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists. TARGET stays untouched until the new image is complete.")
+  boolean force;
+
+  @Override
+  public Integer call() throws IOException {
+    PrintStream err = System.err;
+    TargetCache cacheMode = targetCacheMode(targetCache);
+    boolean writeCacheOn = onOff("--write-cache", writeCache);
+    Progress.Mode progressMode = enumValue("--progress", progress, Progress.Mode.class);
+    SourceCache sourceMode = enumValue("--source-cache", sourceCache, SourceCache.class);
+    if (threads < 1 || threads > 1024) {
+      throw new BadInputException("--threads must be 1 to 1024: " + threads);
+    }
+    if (level < ZstdClusterCompressor.MIN_LEVEL || level > ZstdClusterCompressor.MAX_LEVEL) {
+      throw new BadInputException("--level must be " + ZstdClusterCompressor.MIN_LEVEL + " to "
+          + ZstdClusterCompressor.MAX_LEVEL + ": " + level);
+    }
+    if (clusterSize.bytes() > Integer.MAX_VALUE) {
+      throw new BadInputException("cluster size " + clusterSize.bytes() + " is not supported: use 4k to 2m");
+    }
+    TargetPaths.check(target, force);
+    try (Source src = Source.open(source, sourceMode)) {
+      ImageGeometry geometry = ImageGeometry.forSource(src.size(), (int) clusterSize.bytes());
+      ImageOptions options = ImageOptions.defaults(geometry)
+          .withRangeBytes(rangeSize.bytes())
+          .withCacheBytes(cacheSize.bytes())
+          .withTargetCache(cacheMode)
+          .withWriteCache(writeCacheOn);
+      TargetPaths.clearStalePart(target, force);
+      Converter converter = new Converter(src, target, options, threads, level);
+      Thread hook = new Thread(() -> converter.cancelAndWait(30_000), "zcow-convert-interrupt");
+      Runtime.getRuntime().addShutdownHook(hook);
+      long started = System.nanoTime();
+      ImageStats stats;
+      try (Progress p = new Progress(progressMode, "convert", geometry.virtualSize(),
+          converter::guestBytesDone, converter::hostBytes, err)) {
+        stats = converter.run();
+        p.close(true);
+      } finally {
+        try {
+          Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+          // the hook is running: the conversion was cancelled and cleaned up
+        }
+      }
+      if (progressMode != Progress.Mode.NONE) {
+        double secs = (System.nanoTime() - started) / 1e9;
+        err.printf(Locale.ROOT, "wrote %s: %s from %s (%.2fx) in %.1f s, %d zero / %d compressed / %d raw clusters%n",
+            target, Progress.human(Files.size(target)), Progress.human(src.size()),
+            (double) src.size() / Math.max(1, Files.size(target)), secs,
+            stats.zeroClusters(), stats.compressedClusters(), stats.rawClusters());
+      }
+    }
+    return Main.EXIT_OK;
+  }
+
+  static TargetCache targetCacheMode(String value) {
+    if (value == null) {
+      return TargetCache.AUTO;
+    }
+    TargetCache mode = enumValue("--target-cache", value, TargetCache.class);
+    if (mode == TargetCache.AUTO) {
+      throw new BadInputException("--target-cache must be direct or writeback: " + value);
+    }
+    return mode;
+  }
+
+  static boolean onOff(String option, String value) {
+    return switch (value.toLowerCase(Locale.ROOT)) {
+      case "on", "true", "yes" -> true;
+      case "off", "false", "no" -> false;
+      default -> throw new BadInputException(option + " must be on or off: " + value);
+    };
+  }
+
+  static <E extends Enum<E>> E enumValue(String option, String value, Class<E> type) {
+    try {
+      return Enum.valueOf(type, value.toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      StringBuilder allowed = new StringBuilder();
+      for (E c : type.getEnumConstants()) {
+        allowed.append(allowed.length() == 0 ? "" : ", ").append(c.name().toLowerCase(Locale.ROOT));
+      }
+      throw new BadInputException(option + " must be one of " + allowed + ": " + value);
+    }
+  }
+}

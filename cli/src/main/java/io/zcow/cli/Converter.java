@@ -1,0 +1,172 @@
+package io.zcow.cli;
+
+import io.zcow.qcow2.ClusterKind;
+import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.ImageStats;
+import io.zcow.qcow2.ImageWriter;
+import io.zcow.worker.ClusterSink;
+import io.zcow.worker.RangeCompressor;
+import io.zcow.worker.Source;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * {@code zcow convert}: the compress path and the image writer in one process, without Kafka. The
+ * single-host baseline, and the image library's own end-to-end driver.
+ *
+ * <p>Threads take work units (a few MiB of guest clusters, in order) from a shared counter, compress
+ * them with their own {@link RangeCompressor}, and hand every cluster straight to the {@link
+ * ImageWriter}, which packs them through the cluster-fill cache. A failure stops every thread and
+ * removes {@code TARGET.part}; nothing appears at TARGET unless the image is complete.
+ */
+public final class Converter {
+  /** Work handed to a thread at a time: small enough to spread a small disk over all threads. */
+  static final long UNIT_BYTES = 32L << 20;
+
+  private final Source source;
+  private final Path target;
+  private final ImageOptions options;
+  private final int threads;
+  private final int level;
+  private final AtomicLong guestBytesDone = new AtomicLong();
+  private final AtomicReference<Throwable> failure = new AtomicReference<>();
+  private volatile boolean cancelled;
+  private volatile ImageWriter writer;
+  private final java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
+
+  public Converter(Source source, Path target, ImageOptions options, int threads, int level) {
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be at least 1: " + threads);
+    }
+    this.source = source;
+    this.target = target;
+    this.options = options;
+    this.threads = threads;
+    this.level = level;
+  }
+
+  /** Guest bytes compressed and accepted so far. */
+  public long guestBytesDone() {
+    return Math.min(guestBytesDone.get(), options.geometry().virtualSize());
+  }
+
+  /** Host bytes of the image so far. */
+  public long hostBytes() {
+    ImageWriter w = writer;
+    return w == null ? 0 : w.stats().hostBytes();
+  }
+
+  /** Asks a running conversion to stop; {@link #run()} then removes the partial image and throws. */
+  public void cancel() {
+    cancelled = true;
+  }
+
+  /**
+   * Cancels and waits (bounded) until {@link #run()} has cleaned up: for a shutdown hook, which
+   * must not let the JVM exit while TARGET.part is still being removed.
+   */
+  public void cancelAndWait(long millis) {
+    cancel();
+    try {
+      stopped.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Converts the whole source; returns the final statistics.
+   *
+   * @throws io.zcow.ZcowException or another runtime exception when the conversion failed or was
+   *     cancelled (then nothing is left at TARGET or TARGET.part)
+   */
+  public ImageStats run() {
+    try {
+      return runOnce();
+    } finally {
+      stopped.countDown();
+    }
+  }
+
+  private ImageStats runOnce() {
+    ImageWriter w = ImageWriter.create(target, options);
+    writer = w;
+    boolean done = false;
+    try {
+      int cs = options.geometry().clusterSize();
+      long unit = Math.max(1, UNIT_BYTES / cs);
+      long clusters = options.geometry().guestClusters();
+      AtomicLong next = new AtomicLong();
+      List<Thread> workers = new ArrayList<>();
+      for (int i = 0; i < threads; i++) {
+        Thread t = new Thread(() -> work(w, next, unit, clusters), "zcow-convert-" + i);
+        t.start();
+        workers.add(t);
+      }
+      for (Thread t : workers) {
+        joinUninterruptibly(t);
+      }
+      Throwable f = failure.get();
+      if (f != null) {
+        throw f instanceof RuntimeException re ? re : new RuntimeException(f);
+      }
+      if (cancelled) {
+        throw new io.zcow.ZcowException("cancelled");
+      }
+      w.finish();
+      done = true;
+      return w.stats();
+    } finally {
+      if (!done) {
+        w.abort();
+      }
+    }
+  }
+
+  private void work(ImageWriter w, AtomicLong next, long unit, long clusters) {
+    int cs = options.geometry().clusterSize();
+    try (RangeCompressor rc = new RangeCompressor(source, options.geometry(), level)) {
+      ClusterSink sink = new ClusterSink() {
+        @Override
+        public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload) {
+          w.put(guestCluster, kind, payload);
+          guestBytesDone.addAndGet(cs);
+        }
+
+        @Override
+        public void zeros(long firstGuestCluster, long count) {
+          w.putZeros(firstGuestCluster, count);
+          guestBytesDone.addAndGet(count * cs);
+        }
+      };
+      while (!cancelled && failure.get() == null) {
+        long first = next.getAndAdd(unit);
+        if (first >= clusters) {
+          return;
+        }
+        rc.compress(first, Math.min(unit, clusters - first), sink);
+      }
+    } catch (Throwable t) {
+      failure.compareAndSet(null, t);
+    }
+  }
+
+  private static void joinUninterruptibly(Thread t) {
+    boolean interrupted = false;
+    while (true) {
+      try {
+        t.join();
+        break;
+      } catch (InterruptedException e) {
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

@@ -1,0 +1,25 @@
+package io.zcow.cli;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import picocli.CommandLine;
+
+/** Runs the real command line in-process and captures its exit code and stderr. */
+record CliRun(int exitCode, String err) {
+  static synchronized CliRun of(String... args) {
+    ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
+    PrintStream oldErr = System.err;
+    PrintStream capture = new PrintStream(errBytes, true, StandardCharsets.UTF_8);
+    System.setErr(capture);
+    try {
+      CommandLine cl = Main.commandLine();
+      cl.setErr(new PrintWriter(capture, true));
+      int code = cl.execute(args);
+      return new CliRun(code, errBytes.toString(StandardCharsets.UTF_8));
+    } finally {
+      System.setErr(oldErr);
+    }
+  }
+}
