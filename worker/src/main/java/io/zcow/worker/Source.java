@@ -24,8 +24,9 @@ public interface Source extends Closeable {
    * land from dst's position on; dst's position and limit are not moved.
    *
    * <p>Direct sources read around the page cache only when the request allows it: a direct
-   * buffer aligned to 4096, an offset and a length that are multiples of 4096 (a length may run
-   * past the end of the source). Other requests are served through the page cache.
+   * buffer, its address, the offset and the length all multiples of the source's alignment (4096
+   * on common file systems; a length may run past the end of the source). Other requests are
+   * served through the page cache.
    *
    * @return the bytes read; fewer than requested only at the end of the source
    */
