@@ -1,0 +1,207 @@
+package io.zcow.worker;
+
+import io.zcow.RetriableException;
+import io.zcow.qcow2.ClusterKind;
+import io.zcow.qcow2.DirectFile;
+import io.zcow.qcow2.ImageGeometry;
+import io.zcow.qcow2.ZstdClusterCompressor;
+import java.io.Closeable;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Objects;
+
+/**
+ * Turns a span of guest clusters of a {@link Source} into zero runs and compressed or raw
+ * payloads.
+ *
+ * <p>Reads sequentially in large aligned blocks (O_DIRECT-friendly), asks the source where data
+ * and holes lie once per data extent and never reads a hole, recognises all-zero clusters without
+ * compressing them, and keeps a cluster raw when zstd cannot shrink it below cluster_size. The
+ * last guest cluster, partial in the source, is padded with zeros.
+ *
+ * <p>Not thread safe: one per thread, since it owns a zstd context and its buffers (a block of
+ * {@code blockSize} bytes and one cluster), reused for every range. Reusable after a failed range.
+ */
+public final class RangeCompressor implements Closeable {
+  /** Large enough that per-read costs vanish, small enough to stay in the last-level cache. */
+  public static final int DEFAULT_BLOCK_SIZE = 4 << 20;
+  private static final int BUFFER_ALIGNMENT = DirectFile.MIN_ALIGNMENT;
+
+  private final Source source;
+  private final int clusterSize;
+  private final long guestClusters;
+  private final int blockSize;
+  private final ZstdClusterCompressor compressor;
+  private final ByteBuffer block;
+  private final ByteBuffer payload;
+  private final RunningCrc32c crc = new RunningCrc32c();
+  private boolean closed;
+
+  /** With {@link #DEFAULT_BLOCK_SIZE} (or one cluster, if larger) per read. */
+  public RangeCompressor(Source source, ImageGeometry geometry, int level) {
+    this(source, geometry, level, Math.max(DEFAULT_BLOCK_SIZE, geometry.clusterSize()));
+  }
+
+  /**
+   * @param geometry its virtual size must be the source size rounded up to 512
+   * @param level zstd level ({@link ZstdClusterCompressor#MIN_LEVEL} to {@link
+   *     ZstdClusterCompressor#MAX_LEVEL})
+   * @param blockSize bytes per read, a positive multiple of the cluster size
+   */
+  public RangeCompressor(Source source, ImageGeometry geometry, int level, int blockSize) {
+    Objects.requireNonNull(source, "source");
+    Objects.requireNonNull(geometry, "geometry");
+    long expected = (source.size() + 511) & ~511L;
+    if (geometry.virtualSize() != expected) {
+      throw new IllegalArgumentException("geometry.virtualSize must be the source size rounded up to 512 ("
+          + expected + " for " + source.describe() + "): " + geometry.virtualSize());
+    }
+    this.clusterSize = geometry.clusterSize();
+    if (blockSize <= 0 || blockSize % clusterSize != 0) {
+      throw new IllegalArgumentException(
+          "blockSize must be a positive multiple of the cluster size " + clusterSize + ": " + blockSize);
+    }
+    this.source = source;
+    this.guestClusters = geometry.guestClusters();
+    this.blockSize = blockSize;
+    this.compressor = new ZstdClusterCompressor(clusterSize, level);
+    this.block = DirectFile.allocateAligned(blockSize, BUFFER_ALIGNMENT).order(ByteOrder.nativeOrder());
+    this.payload = DirectFile.allocateAligned(clusterSize, BUFFER_ALIGNMENT);
+  }
+
+  /**
+   * Compresses guest clusters {@code firstCluster} to {@code firstCluster + clusterCount - 1} into
+   * {@code sink}, which sees each of them exactly once, in ascending order (see {@link
+   * ClusterSink}).
+   *
+   * @throws io.zcow.RetriableException when the source fails or ends early
+   */
+  public RangeStats compress(long firstCluster, long clusterCount, ClusterSink sink) {
+    if (closed) {
+      throw new IllegalStateException("RangeCompressor is closed");
+    }
+    Objects.requireNonNull(sink, "sink");
+    if (firstCluster < 0 || clusterCount < 0 || firstCluster > guestClusters - clusterCount) {
+      throw new IllegalArgumentException("firstCluster " + firstCluster + " and clusterCount " + clusterCount
+          + " must lie within the " + guestClusters + " guest clusters");
+    }
+    Pass pass = new Pass(sink);
+    long size = source.size();
+    long pos = firstCluster * clusterSize;
+    long end = pos + clusterCount * clusterSize;
+    long dataEnd = pos; // [pos, dataEnd) is known to hold data; past it, ask the source
+    while (pos < end) {
+      if (pos >= dataEnd) {
+        long data = pos < size ? source.nextData(pos) : size;
+        long zerosEnd = data >= size ? end : Math.min(floorCluster(data), end);
+        if (zerosEnd > pos) {
+          crc.updateZeros(zerosEnd - pos); // never read, so never checksummed by readBlock
+          pass.zeros(pos / clusterSize, (zerosEnd - pos) / clusterSize);
+          pos = zerosEnd;
+          if (pos >= end) {
+            break;
+          }
+        }
+        // A source that breaks its contract must not make us loop forever.
+        dataEnd = Math.max(source.nextHole(data), data + 1);
+      }
+      // A cluster that holds the start of a hole is read whole: the hole reads as zeros.
+      long readEnd = Math.min(Math.min(pos + blockSize, ceilCluster(dataEnd)), end);
+      readBlock(pos, (int) (readEnd - pos), pass);
+      pos = readEnd;
+    }
+    return pass.finish();
+  }
+
+  private void readBlock(long offset, int length, Pass pass) {
+    block.clear().limit(length);
+    int n = source.read(block, offset);
+    long expected = Math.min(length, source.size() - offset);
+    if (n < expected) {
+      throw new RetriableException(String.format(
+          "%s ended early: %d of %d bytes read at 0x%x", source.describe(), n, expected, offset), null);
+    }
+    ZeroCheck.fill(block, n, length); // past the end of the source: the padding of the last cluster
+    pass.bytesRead += n;
+    crc.update(block);
+    long guest = offset / clusterSize;
+    for (int off = 0; off < length; off += clusterSize, guest++) {
+      if (ZeroCheck.isZero(block, off, clusterSize)) {
+        pass.zeros(guest, 1);
+      } else {
+        pass.data(guest, block.duplicate().position(off).limit(off + clusterSize));
+      }
+    }
+  }
+
+  private long floorCluster(long offset) {
+    return offset - offset % clusterSize;
+  }
+
+  private long ceilCluster(long offset) {
+    return floorCluster(offset + clusterSize - 1);
+  }
+
+  /** The state of one call of {@link #compress}; zero runs wait here until something ends them. */
+  private final class Pass {
+    private final ClusterSink sink;
+    private long zeroStart;
+    private long zeroCount;
+    private long zeroClusters;
+    private long rawClusters;
+    private long compressedClusters;
+    long bytesRead;
+    private long payloadBytes;
+
+    Pass(ClusterSink sink) {
+      this.sink = sink;
+      crc.reset();
+    }
+
+    void zeros(long first, long count) {
+      if (zeroCount > 0 && first == zeroStart + zeroCount) {
+        zeroCount += count;
+      } else {
+        flushZeros();
+        zeroStart = first;
+        zeroCount = count;
+      }
+      zeroClusters += count;
+    }
+
+    void data(long guest, ByteBuffer cluster) {
+      flushZeros();
+      payload.clear();
+      int n = compressor.compress(cluster, payload);
+      if (n < 0) {
+        rawClusters++;
+        payloadBytes += clusterSize;
+        sink.cluster(guest, ClusterKind.RAW, cluster.asReadOnlyBuffer());
+      } else {
+        compressedClusters++;
+        payloadBytes += n;
+        sink.cluster(guest, ClusterKind.COMPRESSED, payload.limit(n).asReadOnlyBuffer());
+      }
+    }
+
+    private void flushZeros() {
+      if (zeroCount > 0) {
+        sink.zeros(zeroStart, zeroCount);
+        zeroCount = 0;
+      }
+    }
+
+    RangeStats finish() {
+      flushZeros();
+      return new RangeStats(zeroClusters, rawClusters, compressedClusters, bytesRead, payloadBytes, crc.value());
+    }
+  }
+
+  @Override
+  public void close() {
+    if (!closed) {
+      closed = true;
+      compressor.close();
+    }
+  }
+}

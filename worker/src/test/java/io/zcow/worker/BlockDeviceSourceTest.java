@@ -1,0 +1,95 @@
+package io.zcow.worker;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.zcow.qcow2.DirectFile;
+import io.zcow.qcow2.ImageGeometry;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real block device: a loop device over a file. Needs root and loop devices (losetup); skipped
+ * with the reason where the sandbox has neither.
+ */
+class BlockDeviceSourceTest {
+  /** Not a multiple of 4096: the device's last block is partial for O_DIRECT reads. */
+  private static final int SIZE = (8 << 20) + 512;
+
+  @TempDir Path dir;
+  private String loop;
+
+  @AfterEach
+  void detach() throws Exception {
+    if (loop != null) {
+      run("losetup", "-d", loop);
+    }
+  }
+
+  @Test
+  void readsSizeContentAndClustersOfABlockDevice() throws Exception {
+    Path backing = TestData.sparse(dir.resolve("backing.img"), 0);
+    byte[] content = new byte[SIZE];
+    System.arraycopy(TestData.compressible(1, 3 << 20), 0, content, 0, 3 << 20);
+    System.arraycopy(TestData.random(2, 1 << 20), 0, content, 5 << 20, 1 << 20);
+    content[SIZE - 1] = 42;
+    TestData.write(backing, 0, content);
+    loop = attach(backing);
+
+    try (FileSource s = FileSource.open(Path.of(loop), SourceCache.AUTO)) {
+      assertEquals(SIZE, s.size(), "size through the channel, not Files.size (0 for devices)");
+      assertTrue(s.describe().startsWith("block device " + loop), s.describe());
+      assertTrue(s.isDirect(), "devices take O_DIRECT: " + s.describe());
+      ByteBuffer all = DirectFile.allocateAligned(SIZE + 3584, 4096);
+      assertEquals(SIZE, s.read(all, 0));
+      byte[] got = new byte[SIZE];
+      all.get(got);
+      assertArrayEquals(content, got);
+
+      int cs = 65536;
+      ImageGeometry g = ImageGeometry.forSource(s.size(), cs);
+      RecordingSink sink = new RecordingSink();
+      try (RangeCompressor rc = new RangeCompressor(s, g, 3)) {
+        RangeStats stats = rc.compress(0, g.guestClusters(), sink);
+        assertEquals(16, stats.rawClusters(), "the random MiB");
+        assertEquals(SIZE, stats.bytesRead(), "a device has no holes to skip");
+      }
+      byte[] padded = new byte[(int) g.guestClusters() * cs];
+      System.arraycopy(content, 0, padded, 0, SIZE);
+      assertArrayEquals(padded, sink.decode(cs, 0, g.guestClusters()));
+    }
+  }
+
+  private static String attach(Path backing) throws Exception {
+    assumeTrue("root".equals(System.getProperty("user.name")), "loop devices need root");
+    assumeTrue(Files.exists(Path.of("/dev/loop-control")), "no /dev/loop-control: loop devices unavailable here");
+    String out;
+    try {
+      out = run("losetup", "-f", "--show", backing.toString());
+    } catch (IOException e) {
+      assumeTrue(false, "losetup unavailable: " + e.getMessage());
+      return null;
+    }
+    assumeTrue(out.startsWith("/dev/loop"), "losetup could not attach a loop device: " + out);
+    return out;
+  }
+
+  private static String run(String... cmd) throws Exception {
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    if (!p.waitFor(30, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IOException(String.join(" ", cmd) + " did not finish");
+    }
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+    return p.exitValue() == 0 ? out : "exit " + p.exitValue() + ": " + out;
+  }
+}
