@@ -24,10 +24,12 @@ import picocli.CommandLine.Parameters;
     name = "convert",
     mixinStandardHelpOptions = true,
     description = {
-      "Converts SOURCE (a block device or a raw disk image) into a zstd-compressed qcow2 image at",
-      "TARGET, in this process alone: the single-host baseline of 'zcow backup'.",
-      "The image is built in TARGET.part and renamed to TARGET when it is complete; on failure or",
-      "Ctrl-C nothing is left behind. Exit codes: 0 done, 1 failed, 2 bad usage or input."
+      "Converts SOURCE (a block device or a raw disk image) into a zstd-compressed qcow2 image at TARGET, in this process alone: the single-host baseline of 'zcow backup'.",
+      "",
+      "The image is built in TARGET.part and renamed to TARGET once complete; on failure or Ctrl-C nothing is left behind. Holes of a sparse SOURCE are not read.",
+      "",
+      "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
+      ""
     },
     sortOptions = false)
 final class ConvertCommand implements Callable<Integer> {

@@ -14,9 +14,8 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = {
-      "Backs up block devices and disk images into standard compressed qcow2 images.",
-      "Reading and compressing are spread over many threads (later: many hosts); one writer packs",
-      "the compressed clusters into whole, aligned O_DIRECT writes (the cluster-fill cache)."
+      "Backs up block devices and disk images into standard compressed qcow2 images. Reading and compressing are spread over many threads (later: many hosts); one writer packs the compressed clusters into whole, aligned O_DIRECT writes (the cluster-fill cache).",
+      ""
     },
     subcommands = {ConvertCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {

@@ -148,7 +148,8 @@ final class ByteAllocator {
     if (h >= ImageGeometry.MAX_HOST_OFFSET / cs) {
       throw new IllegalStateException("host offset would exceed 2^56");
     }
-    refcounts.retireBelow(front());
+    // h is about to be counted: its block must stay even when the cursor is not set yet.
+    refcounts.retireBelow(Math.min(front(), h));
     return h;
   }
 }

@@ -99,7 +99,8 @@ public record ImageGeometry(int clusterBits, long virtualSize) {
   }
 
   public int l1Clusters() {
-    return (int) Math.max(1, ceilDiv((long) l1Size() * 8, clusterSize()));
+    // An empty disk has no L1 table at all: a cluster reserved for it would be a leak.
+    return (int) ceilDiv((long) l1Size() * 8, clusterSize());
   }
 
   public long l1Offset() {
