@@ -242,7 +242,7 @@ public final class ImageReader implements Closeable {
       throw corrupt("L1 table offset 0x%x at header offset 0x28 is not cluster-aligned", l1Offset);
     }
     if (l1Size > 0 && pastEnd(l1Offset, 8L * l1Size)) {
-      throw corrupt("L1 table at 0x%x (%d entries) lies past the end of the file (size 0x%x)",
+      throw corrupt("L1 table at 0x%x (l1_size %d) lies past the end of the file (size 0x%x)",
           l1Offset, l1Size, fileSize);
     }
     // Entries past what the virtual size uses are never read (snapshots may keep VM state there).

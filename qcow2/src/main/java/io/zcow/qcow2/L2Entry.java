@@ -94,7 +94,7 @@ public final class L2Entry {
   public static long standardOffset(long entry, long entryLocation) {
     if ((entry & L2_RESERVED) != 0) {
       throw new CorruptException(
-          "entry 0x" + Long.toHexString(entry) + " at 0x" + Long.toHexString(entryLocation)
+          "L2 entry 0x" + Long.toHexString(entry) + " at 0x" + Long.toHexString(entryLocation)
               + " has reserved bits set");
     }
     return entry & OFFSET_MASK;
