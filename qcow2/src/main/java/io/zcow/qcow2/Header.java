@@ -83,9 +83,11 @@ public record Header(
   }
 
   /**
-   * Decodes a header from the first bytes of an image (at least 104, ideally 112). Refuses what
+   * Decodes a header from the first bytes of an image (72 for version 2; for version 3, 104 and
+   * the compression type byte at 104 when header_length covers it: 112 in practice). Refuses what
    * zcow cannot read: versions other than 2 and 3, unknown incompatible features, external data,
-   * extended L2 entries, encryption.
+   * extended L2 entries, encryption, a compression type that disagrees with incompatible bit 3.
+   * Messages name the header offset of the offending field.
    */
   public static Header decode(ByteBuffer src) {
     ByteBuffer b = src.duplicate().order(ByteOrder.BIG_ENDIAN);
@@ -116,24 +118,23 @@ public record Header(
     Codec codec = Codec.ZLIB;
     if (version == 3) {
       if (b.remaining() < 104) {
-        throw new CorruptException("image is too short for a qcow2 v3 header");
+        throw new CorruptException("image is too short for a qcow2 v3 header (" + b.remaining() + " bytes at 0x0)");
       }
       incompatible = b.getLong(p + 72);
       compatible = b.getLong(p + 80);
       autoclear = b.getLong(p + 88);
       refcountOrder = b.getInt(p + 96);
       headerLength = b.getInt(p + 100);
+      if (headerLength < 104 || headerLength > (1 << clusterBits)) {
+        throw new CorruptException("invalid header_length " + headerLength + " at offset 0x64");
+      }
       long known = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION_TYPE;
       if ((incompatible & ~known) != 0) {
         throw new CorruptException(String.format(
-            "unsupported incompatible features 0x%x at offset 0x48", incompatible & ~known));
+            "unsupported incompatible features 0x%x at offset 0x48%s", incompatible & ~known,
+            describe(incompatible & ~known)));
       }
-      if ((incompatible & INCOMPAT_COMPRESSION_TYPE) != 0) {
-        if (headerLength < 105 || b.remaining() < 105) {
-          throw new CorruptException("compression type bit set but header_length " + headerLength + " < 105");
-        }
-        codec = Codec.fromHeaderValue(b.get(p + 104) & 0xff);
-      }
+      codec = compressionType(b, p, headerLength, incompatible);
       if (refcountOrder > 6) {
         throw new CorruptException("invalid refcount_order " + refcountOrder + " at offset 0x60");
       }
@@ -154,6 +155,40 @@ public record Header(
         codec,
         b.getLong(p + 8),
         b.getInt(p + 60));
+  }
+
+  /**
+   * The compression_type byte counts whenever the header is long enough to hold it, and must agree
+   * with incompatible bit 3 both ways (qcow2.txt; QEMU refuses either mismatch). Reading the byte
+   * only when the bit is set would decode a zstd image with the bit cleared as zlib.
+   */
+  private static Codec compressionType(ByteBuffer b, int p, int headerLength, long incompatible) {
+    int value = 0;
+    if (headerLength > 104) {
+      if (b.remaining() < 105) {
+        throw new CorruptException("image is too short for its header_length " + headerLength + " (at offset 0x64)");
+      }
+      value = b.get(p + 104) & 0xff;
+    }
+    boolean bit = (incompatible & INCOMPAT_COMPRESSION_TYPE) != 0;
+    if (bit != (value != 0)) {
+      throw new CorruptException("compression_type " + value + " at offset 0x68 disagrees with incompatible"
+          + " feature bit 3 (" + (bit ? "set" : "clear") + ") at offset 0x48");
+    }
+    if (value > Codec.ZSTD.headerValue) {
+      throw new CorruptException("unknown compression_type " + value + " at offset 0x68");
+    }
+    return Codec.fromHeaderValue(value);
+  }
+
+  private static String describe(long unknownIncompatible) {
+    if ((unknownIncompatible & INCOMPAT_EXTERNAL_DATA) != 0) {
+      return " (external data file: not supported)";
+    }
+    if ((unknownIncompatible & INCOMPAT_EXTENDED_L2) != 0) {
+      return " (extended L2 entries: not supported)";
+    }
+    return "";
   }
 
   public int clusterSize() {

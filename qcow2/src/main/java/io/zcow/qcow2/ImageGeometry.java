@@ -69,10 +69,26 @@ public record ImageGeometry(int clusterBits, long virtualSize) {
   public static long maxVirtualSize(int clusterBits) {
     long cs = 1L << clusterBits;
     long byL1 = (MAX_L1_BYTES / 8) * (cs / 8) * cs;
-    // Worst-case file is a little over twice the guest (see worstCaseHostClusters); keep its
-    // refcount table within QEMU's limit.
-    long byReftable = (MAX_REFTABLE_BYTES / 8) * (cs * 8 / REFCOUNT_BITS) * cs / 2 - 64 * cs;
-    return Math.min(byL1, Math.min(byReftable, MAX_HOST_OFFSET / 4)) & ~511L;
+    // The refcount table is sized for the worst-case file, metadata included (see
+    // worstCaseHostClusters), and QEMU refuses to open an image whose table exceeds 8 MiB. A
+    // closed formula for "twice the guest" misses the L2 tables and refcount blocks and overshoots
+    // by a few clusters of table, so search for the largest size whose table fits; the table size
+    // only grows with the virtual size. The L1 bound comes first: it keeps l1Size() in an int.
+    long lo = 0;
+    long hi = Math.min(byL1, MAX_HOST_OFFSET / 4) / 512;
+    while (lo < hi) {
+      long mid = (lo + hi + 1) >>> 1;
+      if (new ImageGeometry(clusterBits, mid * 512).refcountTableFitsQemu()) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return lo * 512;
+  }
+
+  private boolean refcountTableFitsQemu() {
+    return (long) refcountTableClusters() * clusterSize() <= MAX_REFTABLE_BYTES;
   }
 
   public int clusterSize() {

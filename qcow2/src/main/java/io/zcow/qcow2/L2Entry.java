@@ -9,7 +9,9 @@ import io.zcow.CorruptException;
  * cluster's refcount is exactly 1, which is always true in a fresh image and which qemu-img check
  * demands (OFLAG_COPIED). Compressed entries set bit 62 and never bit 63; with
  * {@code x = 62 - (cluster_bits - 8)}, bits 0..x-1 hold the byte offset of the payload and bits
- * x..61 the number of 512-byte sectors it touches beyond the first.
+ * x..61 the number of 512-byte sectors it touches beyond the first. Below 16 KiB clusters x
+ * exceeds 56, but host offsets stay below 2^56 there too: the spec demands those upper offset
+ * bits be zero.
  */
 public final class L2Entry {
   public static final long COPIED = 1L << 63;
@@ -18,6 +20,12 @@ public final class L2Entry {
   public static final long ZERO = 1L;
   /** Bits 9-55 of a standard L1/L2 entry. */
   public static final long OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+  /** Host offsets of every kind stay below 2^56. */
+  public static final long MAX_HOST_OFFSET = 1L << 56;
+  /** Reserved bits of an L1 entry: 0-8 and 56-62. */
+  private static final long L1_RESERVED = 0x7f00_0000_0000_01ffL;
+  /** Reserved bits of a standard L2 entry: 1-8 and 56-61 (bit 0 is the zero flag). */
+  private static final long L2_RESERVED = 0x3f00_0000_0000_01feL;
 
   private static final int SECTOR = 512;
 
@@ -40,7 +48,7 @@ public final class L2Entry {
   /** An entry for a compressed payload of {@code length} bytes at byte offset {@code hostOffset}. */
   public static long compressed(long hostOffset, int length, int clusterBits) {
     int x = compressedShift(clusterBits);
-    if (length < 1 || hostOffset < 0 || hostOffset >= (1L << x)) {
+    if (length < 1 || hostOffset < 0 || hostOffset >= maxCompressedOffset(clusterBits)) {
       throw new IllegalArgumentException(
           "compressed payload at 0x" + Long.toHexString(hostOffset) + " length " + length
               + " cannot be encoded at cluster_bits " + clusterBits);
@@ -52,6 +60,14 @@ public final class L2Entry {
           "compressed payload of " + length + " bytes is too long for cluster_bits " + clusterBits);
     }
     return COMPRESSED | (additionalSectors << x) | hostOffset;
+  }
+
+  /**
+   * The first byte offset a compressed entry cannot hold: 2^x, and never more than 2^56 (at 4 KiB
+   * clusters x is 58, but the spec wants offset bits beyond 55 zero). 2^49 at 2 MiB clusters.
+   */
+  public static long maxCompressedOffset(int clusterBits) {
+    return Math.min(1L << compressedShift(clusterBits), MAX_HOST_OFFSET);
   }
 
   public static boolean isCompressed(long entry) {
@@ -76,11 +92,21 @@ public final class L2Entry {
 
   /** Host offset of a standard entry; throws if reserved bits are set. */
   public static long standardOffset(long entry, long entryLocation) {
-    if ((entry & 0x3f00_0000_0000_01feL) != 0) {
+    if ((entry & L2_RESERVED) != 0) {
       throw new CorruptException(
-          "entry 0x" + Long.toHexString(entry) + " at 0x" + Long.toHexString(entryLocation)
+          "L2 entry 0x" + Long.toHexString(entry) + " at 0x" + Long.toHexString(entryLocation)
               + " has reserved bits set");
     }
     return entry & OFFSET_MASK;
+  }
+
+  /** The L2 table offset of an L1 entry (0: no L2 table); throws if reserved bits are set. */
+  public static long l2TableOffset(long l1Entry, long entryLocation) {
+    if ((l1Entry & L1_RESERVED) != 0) {
+      throw new CorruptException(
+          "L1 entry 0x" + Long.toHexString(l1Entry) + " at 0x" + Long.toHexString(entryLocation)
+              + " has reserved bits set");
+    }
+    return l1Entry & OFFSET_MASK;
   }
 }

@@ -40,8 +40,12 @@ public final class PayloadDecoder implements AutoCloseable {
     if (dst.remaining() < clusterSize) {
       throw new IllegalArgumentException("dst has " + dst.remaining() + " bytes, needs " + clusterSize);
     }
-    byte[] src = heapCopy(payload);
     int n = payload.remaining();
+    if (n == 0) {
+      // zstd-jni answers an empty array with an ArrayIndexOutOfBoundsException, not an error code.
+      throw new CorruptException("compressed " + where + " is empty");
+    }
+    byte[] src = heapCopy(payload);
     int produced;
     try {
       produced = codec == Codec.ZSTD ? zstd(src, n) : zlib(src, n);

@@ -1,0 +1,213 @@
+package io.zcow.qcow2;
+
+import io.zcow.BadInputException;
+import io.zcow.CorruptException;
+import io.zcow.RetriableException;
+import java.io.Closeable;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+
+/**
+ * Reads the guest data of a qcow2 image's active layer: unallocated and zero-flagged clusters read
+ * as zeros, standard clusters from their host cluster, compressed clusters through {@link
+ * PayloadDecoder} with the header's codec. Images with a backing file, encryption, an external
+ * data file or extended L2 entries are refused; internal snapshots do not matter for the active
+ * layer and are ignored.
+ *
+ * <p>Memory is bounded: the part of the L1 table the virtual size uses (at most 32 MiB) is read and
+ * checked at open, L2 tables go through a small LRU, and each thread reading at once borrows one
+ * decoder with its buffers. Every inconsistency found is a {@link CorruptException} whose message
+ * names the image, the offsets concerned (hex) and what is wrong; I/O failures are {@link
+ * RetriableException}s. The image must not change while it is open.
+ *
+ * <p>Thread safe: {@link #read} may run concurrently from many threads. {@link #close} must not
+ * race with reads. As with any {@link FileChannel}, interrupting a thread inside a read closes the
+ * channel, and the reader is unusable afterwards.
+ */
+public final class ImageReader implements Closeable {
+  /** Enough for every field {@link Header#decode} looks at. */
+  private static final int HEADER_READ = 512;
+  private static final int SECTOR = 512;
+  private static final ByteBuffer ZEROS = ByteBuffer.allocate(64 << 10).asReadOnlyBuffer();
+
+  private final ImageFile file;
+  private final Header header;
+  private final int clusterBits;
+  private final int clusterSize;
+  private final ClusterMap map;
+  private final DecoderPool decoders;
+  private volatile boolean closed;
+
+  private ImageReader(ImageFile file) {
+    this.file = file;
+    ByteBuffer head = ByteBuffer.allocate((int) Math.min(file.size(), HEADER_READ));
+    file.readFully(head, 0, "the header");
+    this.header = file.named(() -> Header.decode(head.flip()));
+    if (header.backingFileOffset() != 0) {
+      throw new BadInputException(String.format(
+          "%s has a backing file (backing_file_offset 0x%x at header offset 0x8): zcow reads standalone"
+              + " images only; flatten it first with qemu-img convert", file.path(), header.backingFileOffset()));
+    }
+    this.clusterBits = header.clusterBits();
+    this.clusterSize = header.clusterSize();
+    this.map = new ClusterMap(file, header);
+    this.decoders = new DecoderPool(clusterSize);
+  }
+
+  /**
+   * Opens {@code image} for reading and checks its header and L1 table.
+   *
+   * @throws BadInputException when the file cannot be opened or has a backing file
+   * @throws CorruptException when the header or the L1 table is corrupt or uses features zcow
+   *     cannot read
+   */
+  public static ImageReader open(Path image) {
+    ImageFile file = ImageFile.open(image);
+    try {
+      return new ImageReader(file);
+    } catch (RuntimeException e) {
+      try {
+        file.close();
+      } catch (RuntimeException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The first guest offset where {@code image} does not read back as the raw file {@code raw}, or
+   * -1 when it does. The virtual size must be the raw size rounded up to 512, and the bytes of
+   * that rounding must read as zeros; a shorter image differs at its virtual size, a longer one at
+   * the rounded raw size. {@code raw} may be a block device.
+   *
+   * @throws CorruptException when the image is corrupt where it is read
+   */
+  public static long firstDifference(Path raw, Path image) {
+    return ImageComparison.firstDifference(raw, image);
+  }
+
+  public Header header() {
+    return header;
+  }
+
+  public long virtualSize() {
+    return header.virtualSize();
+  }
+
+  /**
+   * Fills the remaining bytes of {@code dst} with guest data from {@code guestOffset}. On success
+   * dst's position is at its limit; on failure it has not moved (its content is unspecified).
+   *
+   * @throws IllegalArgumentException when the range is not within the virtual size
+   * @throws CorruptException when the metadata or a payload needed for the range is corrupt
+   */
+  public void read(long guestOffset, ByteBuffer dst) {
+    if (closed) {
+      throw new IllegalStateException(file.path() + " is closed");
+    }
+    int length = dst.remaining();
+    if (guestOffset < 0 || guestOffset > virtualSize() - length) {
+      throw new IllegalArgumentException(String.format(
+          "read of %d bytes at guest 0x%x is outside the virtual size 0x%x of %s",
+          length, guestOffset, virtualSize(), file.path()));
+    }
+    ByteBuffer out = dst.duplicate();
+    long pos = guestOffset;
+    while (out.hasRemaining()) {
+      int within = (int) (pos & (clusterSize - 1));
+      int n = Math.min(out.remaining(), clusterSize - within);
+      readCluster(pos >>> clusterBits, within, out.slice(out.position(), n));
+      out.position(out.position() + n);
+      pos += n;
+    }
+    dst.position(dst.limit());
+  }
+
+  private void readCluster(long cluster, int within, ByteBuffer dst) {
+    ClusterMap.Lookup l = map.lookup(cluster);
+    if (L2Entry.isCompressed(l.entry())) {
+      readCompressed(l.entry(), l.location(), cluster, within, dst);
+    } else {
+      readStandard(l.entry(), l.location(), cluster, within, dst);
+    }
+  }
+
+  private void readStandard(long entry, long location, long cluster, int within, ByteBuffer dst) {
+    long host = file.named(() -> L2Entry.standardOffset(entry, location));
+    // Offset 0 reads as unallocated even with the copied bit set, as in QEMU: the spec allows
+    // that combination only with an external data file, which the header check refused.
+    if ((entry & L2Entry.ZERO) != 0 || host == 0) {
+      fillZeros(dst);
+      return;
+    }
+    long guest = cluster << clusterBits;
+    if ((host & (clusterSize - 1)) != 0) {
+      throw file.corrupt("data cluster offset 0x%x in L2 entry at 0x%x (guest 0x%x) is not cluster-aligned",
+          host, location, guest);
+    }
+    // QEMU writes only the visible part of a partial last cluster, so the file may end there.
+    long visible = Math.min(clusterSize, virtualSize() - guest);
+    if (file.pastEnd(host, visible)) {
+      throw file.corrupt("data cluster at 0x%x (guest 0x%x, L2 entry at 0x%x) lies past the end of the file"
+          + " (size 0x%x)", host, guest, location, file.size());
+    }
+    file.readFully(dst, host + within, "data cluster of guest 0x" + Long.toHexString(guest));
+  }
+
+  private void readCompressed(long entry, long location, long cluster, int within, ByteBuffer dst) {
+    long guest = cluster << clusterBits;
+    if ((entry & L2Entry.COPIED) != 0) {
+      throw file.corrupt("compressed L2 entry 0x%x at 0x%x (guest 0x%x) has the copied bit 63 set",
+          entry, location, guest);
+    }
+    long host = L2Entry.compressedOffset(entry, clusterBits);
+    if (host >= L2Entry.MAX_HOST_OFFSET) {
+      throw file.corrupt("compressed L2 entry 0x%x at 0x%x (guest 0x%x) has offset bits above 55 set",
+          entry, location, guest);
+    }
+    int length = L2Entry.compressedReadLength(entry, clusterBits);
+    // QEMU appends compressed payloads byte by byte, so the file may end inside the last sector a
+    // payload touches (that tail reads as zeros); any sector wholly past the end is corruption.
+    long fileEnd = (file.size() + SECTOR - 1) & -SECTOR;
+    if (host >= file.size() || host + length > fileEnd) {
+      throw file.corrupt("compressed payload at 0x%x (%d bytes, guest 0x%x, L2 entry at 0x%x) lies past the"
+          + " end of the file (size 0x%x)", host, length, guest, location, file.size());
+    }
+    DecoderPool.Decoding d = decoders.take();
+    try {
+      if (d.cluster != cluster) {
+        d.cluster = -1;
+        ByteBuffer payload = d.payload((int) Math.min(length, file.size() - host));
+        file.readFully(payload, host, "compressed payload of guest 0x" + Long.toHexString(guest));
+        String where = "cluster at guest offset 0x" + Long.toHexString(guest) + " (host offset 0x"
+            + Long.toHexString(host) + ", L2 entry at 0x" + Long.toHexString(location) + ")";
+        file.named(() -> {
+          d.decoder.decode(header.codec(), payload.flip(), d.out, where);
+          return null;
+        });
+        d.cluster = cluster;
+      }
+      dst.put(d.out.slice(within, dst.remaining()));
+    } finally {
+      decoders.release(d);
+    }
+  }
+
+  private static void fillZeros(ByteBuffer dst) {
+    while (dst.hasRemaining()) {
+      dst.put(ZEROS.duplicate().limit(Math.min(dst.remaining(), ZEROS.capacity())));
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    try {
+      decoders.close();
+    } finally {
+      file.close();
+    }
+  }
+}
