@@ -47,6 +47,8 @@ final class ClusterFillCache implements ClusterStore {
   private final long[] cluster;
   private final int[] allocated;
   private final int[] filled;
+  /** Bytes fills have claimed (filled plus copies in progress); never more than allocated. */
+  private final int[] claimed;
   private final boolean[] closed;
   private final byte[] state;
   private final ArrayDeque<long[]> queue = new ArrayDeque<>();
@@ -86,6 +88,7 @@ final class ClusterFillCache implements ClusterStore {
     java.util.Arrays.fill(cluster, -1);
     this.allocated = new int[capacity];
     this.filled = new int[capacity];
+    this.claimed = new int[capacity];
     this.closed = new boolean[capacity];
     this.state = new byte[capacity];
     this.writers = new Thread[writerThreads];
@@ -110,6 +113,7 @@ final class ClusterFillCache implements ClusterStore {
     int s = slot(hostCluster);
     lock.lock();
     try {
+      checkFailure();
       while (cluster[s] != -1) {
         checkFailure();
         waitingFor = cluster[s];
@@ -122,6 +126,7 @@ final class ClusterFillCache implements ClusterStore {
       cluster[s] = hostCluster;
       allocated[s] = 0;
       filled[s] = 0;
+      claimed[s] = 0;
       closed[s] = false;
       state[s] = OPEN;
     } finally {
@@ -174,14 +179,22 @@ final class ClusterFillCache implements ClusterStore {
       int within = (int) (off % cs);
       int k = Math.min(remaining, cs - within);
       int s = slot(h);
-      slab.put(s * cs + within, src, pos, k);
       lock.lock();
       try {
+        // Claim the bytes before copying, so a refused fill never touches the slab.
+        checkFailure();
         resident(h);
-        if (filled[s] + k > allocated[s]) {
+        if (claimed[s] + k > allocated[s]) {
           throw new IllegalStateException(String.format(
               "host cluster %d: fill of %d bytes at 0x%x exceeds its allocation", h, k, off));
         }
+        claimed[s] += k;
+      } finally {
+        lock.unlock();
+      }
+      slab.put(s * cs + within, src, pos, k);
+      lock.lock();
+      try {
         filled[s] += k;
         unfilled -= k;
         maybeReady(s);
@@ -367,6 +380,7 @@ final class ClusterFillCache implements ClusterStore {
     try {
       allocated[s] = used;
       filled[s] = used;
+      claimed[s] = used;
     } finally {
       lock.unlock();
     }
