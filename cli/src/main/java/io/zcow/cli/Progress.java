@@ -63,8 +63,9 @@ public final class Progress implements AutoCloseable {
     double pct = total == 0 ? 100 : 100.0 * d / total;
     String eta = rate > 0 && d < total ? duration((long) ((total - d) / rate)) : "-";
     String ratio = w > 0 ? String.format(Locale.ROOT, "%.2fx", (double) d / w) : "-";
-    String figures = String.format(Locale.ROOT, "%5.1f%%  %s / %s  %s/s  out %s (%s)  ETA %s",
-        pct, human(d), human(total), human((long) rate), human(w), ratio, last ? duration((long) secs) : eta);
+    String figures = String.format(Locale.ROOT, "%5.1f%%  %s / %s  %s/s  out %s (%s)  %s",
+        pct, human(d), human(total), human((long) rate), human(w), ratio,
+        last ? "in " + duration((long) secs) : "ETA " + eta);
     if (bar) {
       int width = 30;
       int filled = (int) Math.min(width, Math.round(pct / 100 * width));
