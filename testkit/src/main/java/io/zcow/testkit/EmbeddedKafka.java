@@ -1,5 +1,7 @@
 package io.zcow.testkit;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -94,6 +96,10 @@ public final class EmbeddedKafka implements KafkaFixture {
     // expiry in seconds; the broker's maximum (group.share.max.record.lock.duration.ms, 60 s)
     // stays at its default, as the worker must live with it.
     config.put("group.share.min.record.lock.duration.ms", "1000");
+    // Likewise for the heartbeat: a share consumer joining a group with members gets its partitions
+    // one heartbeat after joining (group.share.heartbeat.interval.ms, 5 s); tests may shorten it
+    // per group (share.heartbeat.interval.ms) while the default stays as released.
+    config.put("group.share.min.heartbeat.interval.ms", "500");
     // Classic groups otherwise wait 3 s for more members before the first assignment.
     config.put("group.initial.rebalance.delay.ms", "0");
     // zcow creates its topics; an auto-created topic would hide a missing creation.
@@ -113,13 +119,19 @@ public final class EmbeddedKafka implements KafkaFixture {
       for (Feature feature : Feature.PRODUCTION_FEATURES) {
         features.put(feature.featureName(), feature.defaultLevel(version));
       }
+      // Our own directory: the test kit's default one is deleted by a shutdown hook of its own,
+      // which runs concurrently with ours and can pull the log dir from under the closing broker;
+      // the broker then halts the JVM with status 1 and surefire reports a crashed fork.
+      Path baseDirectory = Files.createTempDirectory("zcow-kafka-");
       TestKitNodes nodes =
           new TestKitNodes.Builder(BootstrapMetadata.fromVersions(version, features, "zcow-testkit"))
+              .setBaseDirectory(baseDirectory)
               .setCombined(true)
               .setNumBrokerNodes(1)
               .setNumControllerNodes(1)
               .build();
-      KafkaClusterTestKit.Builder builder = new KafkaClusterTestKit.Builder(nodes);
+      KafkaClusterTestKit.Builder builder =
+          new KafkaClusterTestKit.Builder(nodes).setDeleteOnClose(true);
       brokerConfig().forEach(builder::setConfigProp);
       cluster = builder.build();
       cluster.format();

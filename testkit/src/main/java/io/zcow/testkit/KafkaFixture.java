@@ -95,6 +95,11 @@ public interface KafkaFixture {
    *
    * <p>A new share group starts at the latest offset: call {@link #setShareGroupEarliest(String)}
    * before the first consumer joins if records produced earlier must be delivered.
+   *
+   * <p>A consumer joining a group that already has members may get its first record only a
+   * heartbeat later (5 s by default): poll patiently, or shorten the group's heartbeat with
+   * {@code alterGroupConfig(group, Map.of("share.heartbeat.interval.ms", "1000"))} (the fixture
+   * brokers accept down to 500 ms).
    */
   default Map<String, Object> shareConsumerProps(String groupId) {
     Map<String, Object> props = deserializers();
