@@ -29,15 +29,18 @@ public final class ReadRateLimiter {
     this.nextFree = nanoTime.getAsLong();
   }
 
-  /** Reserves {@code bytes} and returns how long the caller must wait before reading them (ns). */
+  /**
+   * Reserves {@code bytes} and returns how long the caller must wait before reading them (ns):
+   * a read is paid for before it happens, so even the first read of a large block takes the time
+   * its bytes are worth.
+   */
   synchronized long reserve(long bytes) {
     long now = nanoTime.getAsLong();
     if (nextFree - now < 0) {
       nextFree = now;
     }
-    long wait = nextFree - now;
     nextFree += (long) Math.ceil(bytes * nanosPerByte);
-    return wait;
+    return nextFree - now;
   }
 
   /** Waits until {@code bytes} may be read. Restores the interrupt flag if interrupted. */

@@ -25,6 +25,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ShareConsumer;
@@ -64,6 +65,7 @@ public final class TaskLoop implements Runnable {
   private final WorkerMetrics.ThreadMeters threadMeters;
   private final WorkerConfig config;
   private final Clock clock;
+  private final AtomicLong quietUntil; // shared by the worker's loops: no new task before this (clock millis)
   private volatile boolean stopping;
   private volatile boolean abandoning;
   // Owned by the loop thread:
@@ -105,7 +107,7 @@ public final class TaskLoop implements Runnable {
   }
 
   TaskLoop(int index, ShareConsumer<String, byte[]> consumer, RangeRunner runner, JobDirectory jobs, EventSender events,
-      WorkerMetrics metrics, WorkerConfig config, Clock clock) {
+      WorkerMetrics metrics, WorkerConfig config, Clock clock, AtomicLong quietUntil) {
     this.index = index;
     this.consumer = consumer;
     this.runner = runner;
@@ -115,6 +117,7 @@ public final class TaskLoop implements Runnable {
     this.threadMeters = metrics.thread(index);
     this.config = config;
     this.clock = clock;
+    this.quietUntil = quietUntil;
   }
 
   /** Asks the loop to end: the running range may finish within the stop grace, or is released. */
@@ -174,6 +177,7 @@ public final class TaskLoop implements Runnable {
     if (!subscribed) {
       consumer.subscribe(List.of(config.topics().tasks()));
       subscribed = true;
+      LOG.debug("{} thread {}: jobs read, taking tasks from {}", config.origin(), index, config.topics().tasks());
     }
     if (current != null) {
       tend(current);
@@ -181,6 +185,11 @@ public final class TaskLoop implements Runnable {
     }
     if (stopping) {
       return false; // shutDown() releases what is queued
+    }
+    long quiet = quietUntil.get() - clock.millis();
+    if (queued.isEmpty() && quiet > 0) {
+      pause(Math.min(quiet, WAIT_SLICE_MILLIS)); // let another worker take what we released
+      return true;
     }
     if (queued.isEmpty()) {
       for (ConsumerRecord<String, byte[]> r : consumer.poll(config.pollTimeout())) {
@@ -211,6 +220,7 @@ public final class TaskLoop implements Runnable {
       acknowledge(r, AcknowledgeType.RELEASE, "[job=" + rel.jobId() + " range=" + rel.range() + "]");
       events.taskReleased(rel.jobId(), rel.range(), config.origin() + " cannot do it: " + rel.reason());
       metrics.released();
+      backOff();
     } else if (d instanceof Decision.Reject rej) {
       LOG.warn("[job={} range={}] rejected: {}", rej.jobId(), rej.range(), rej.reason());
       acknowledge(r, AcknowledgeType.REJECT, "[job=" + rej.jobId() + " range=" + rej.range() + "]");
@@ -295,6 +305,11 @@ public final class TaskLoop implements Runnable {
     return null;
   }
 
+  private void backOff() {
+    long until = clock.millis() + config.releaseBackoff().toMillis();
+    quietUntil.accumulateAndGet(until, Math::max);
+  }
+
   private static boolean isFinished(JobSpec spec) {
     JobState s = spec.getState();
     return s == JobState.JOB_STATE_CANCELLED || s == JobState.JOB_STATE_FAILED || s == JobState.JOB_STATE_DONE;
@@ -376,6 +391,7 @@ public final class TaskLoop implements Runnable {
       }
       events.taskReleased(f.work.jobId(), f.work.range(), config.origin() + " could not finish it: " + reason);
       metrics.released();
+      backOff();
     }
   }
 

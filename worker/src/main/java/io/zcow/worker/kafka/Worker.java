@@ -11,12 +11,14 @@ import java.util.Objects;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.common.KafkaException;
 import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -82,12 +84,13 @@ public final class Worker implements Closeable {
       EventSender events = new EventSender(producer, config.topics().events(), config.origin(), clock);
       ReadRateLimiter limiter = config.maxReadBytesPerSecond() > 0
           ? new ReadRateLimiter(config.maxReadBytesPerSecond()) : null;
+      AtomicLong quietUntil = new AtomicLong();
       for (int i = 0; i < config.threads(); i++) {
         KafkaShareConsumer<String, byte[]> consumer = new KafkaShareConsumer<>(
             config.kafka().shareConsumer(config.topics().workerGroup(), id + "/" + i));
         RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.sourceCache(), limiter,
             config.origin(), config.sendTimeout());
-        TaskLoop loop = new TaskLoop(i, consumer, runner, jobs, events, metrics, config, clock);
+        TaskLoop loop = new TaskLoop(i, consumer, runner, jobs, events, metrics, config, clock, quietUntil);
         Thread t = new Thread(loop, "zcow-task-" + i);
         loops.add(loop);
         threads.add(t);
@@ -106,10 +109,16 @@ public final class Worker implements Closeable {
     try (Admin admin = Admin.create(config.kafka().admin(config.origin() + "/admin"))) {
       admin.describeCluster(new DescribeClusterOptions().timeoutMs((int) timeout.toMillis()))
           .clusterId().get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (KafkaException e) {
+      // An unresolvable bootstrap host already fails the admin client's construction.
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new RetriableException("cannot reach Kafka at " + config.kafka().bootstrapServers() + ": "
+          + cause.getMessage(), e);
     } catch (ExecutionException | TimeoutException e) {
       Throwable cause = e instanceof ExecutionException ? e.getCause() : e;
+      String why = cause.getMessage() == null || cause instanceof TimeoutException ? "no answer" : cause.getMessage();
       throw new RetriableException("cannot reach Kafka at " + config.kafka().bootstrapServers() + " within "
-          + timeout.toSeconds() + " s: " + cause.getMessage(), cause);
+          + timeout.toSeconds() + " s: " + why, cause);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new RetriableException("interrupted while reaching Kafka at " + config.kafka().bootstrapServers(), e);

@@ -23,6 +23,10 @@ import java.util.Objects;
  * @param connectTimeout how long {@link Worker#start()} tries to reach the cluster
  * @param jobsTimeout how long reading the jobs topic to its end may take
  * @param sendTimeout how long a finished range waits for the broker to acknowledge its records
+ * @param releaseBackoff after releasing a task it cannot do, how long the whole worker takes no
+ *     task, so the task goes to another worker rather than back to this one: every delivery counts
+ *     against the broker's {@code group.share.delivery.count.limit} (5 by default), after which
+ *     the task is archived
  */
 public record WorkerConfig(
     KafkaSettings kafka,
@@ -37,7 +41,8 @@ public record WorkerConfig(
     Duration stopGrace,
     Duration connectTimeout,
     Duration jobsTimeout,
-    Duration sendTimeout) {
+    Duration sendTimeout,
+    Duration releaseBackoff) {
 
   public static final int MAX_THREADS = 1024;
 
@@ -63,6 +68,9 @@ public record WorkerConfig(
     positive("connectTimeout", connectTimeout);
     positive("jobsTimeout", jobsTimeout);
     positive("sendTimeout", sendTimeout);
+    if (releaseBackoff == null || releaseBackoff.isNegative()) {
+      throw new IllegalArgumentException("releaseBackoff must not be negative: " + releaseBackoff);
+    }
   }
 
   private static void positive(String name, Duration d) {
@@ -73,12 +81,13 @@ public record WorkerConfig(
 
   /**
    * One thread per core, every source allowed, O_DIRECT where possible, no rate limit, lock
-   * renewed at half its duration, 30 s to finish a range on close.
+   * renewed at half its duration, 30 s to finish a range on close, 2 s without tasks after a
+   * release.
    */
   public static WorkerConfig defaults(KafkaSettings kafka) {
     return new WorkerConfig(kafka, WorkerTopics.defaults(), Runtime.getRuntime().availableProcessors(),
         SourcePolicy.allowAll(), SourceCache.AUTO, 0, "worker@" + hostName(), Duration.ofMillis(500), null,
-        Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofMinutes(2));
+        Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofMinutes(2), Duration.ofSeconds(2));
   }
 
   static String hostName() {
@@ -92,46 +101,51 @@ public record WorkerConfig(
 
   public WorkerConfig withTopics(WorkerTopics t) {
     return new WorkerConfig(kafka, t, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withThreads(int n) {
     return new WorkerConfig(kafka, topics, n, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withSources(SourcePolicy p) {
     return new WorkerConfig(kafka, topics, threads, p, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withSourceCache(SourceCache c) {
     return new WorkerConfig(kafka, topics, threads, sources, c, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withMaxReadBytesPerSecond(double rate) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, rate, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withOrigin(String o) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, o, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withRenewInterval(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        d, stopGrace, connectTimeout, jobsTimeout, sendTimeout);
+        d, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withStopGrace(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, d, connectTimeout, jobsTimeout, sendTimeout);
+        renewInterval, d, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
   }
 
   public WorkerConfig withConnectTimeout(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, d, jobsTimeout, sendTimeout);
+        renewInterval, stopGrace, d, jobsTimeout, sendTimeout, releaseBackoff);
+  }
+
+  public WorkerConfig withReleaseBackoff(Duration d) {
+    return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, d);
   }
 }
