@@ -1,5 +1,6 @@
 package io.zcow.worker.kafka;
 
+import io.micrometer.core.instrument.MeterRegistry;
 import io.zcow.RetriableException;
 import io.zcow.worker.ReadRateLimiter;
 import java.io.Closeable;
@@ -19,7 +20,6 @@ import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.common.KafkaException;
-import io.micrometer.core.instrument.MeterRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -12,7 +12,6 @@ import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.RangeDone;
 import io.zcow.proto.RangeTask;
-import io.zcow.proto.Wire;
 import io.zcow.proto.WireCodec;
 import io.zcow.testkit.Disks;
 import io.zcow.testkit.EmbeddedKafka;
@@ -270,9 +269,5 @@ class WorkerOnKafkaTest {
       bench.await("the acceptance to settle", () -> true);
       assertEquals(1, bench.allDones(job.getJobId()).size(), "done once");
     }
-  }
-
-  static String key(String job, long range) {
-    return Wire.rangeKey(job, range);
   }
 }
