@@ -1,0 +1,142 @@
+package io.zcow.cli;
+
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.zcow.BadInputException;
+import io.zcow.worker.SourceCache;
+import io.zcow.worker.kafka.KafkaSettings;
+import io.zcow.worker.kafka.MetricsServer;
+import io.zcow.worker.kafka.SourcePolicy;
+import io.zcow.worker.kafka.Worker;
+import io.zcow.worker.kafka.WorkerConfig;
+import java.io.UncheckedIOException;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code zcow worker}: reads and compresses ranges for any job on a Kafka cluster until stopped. */
+@Command(
+    name = "worker",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Joins the zcow cluster at --kafka as a worker: takes range tasks from the share group zcow-workers (topic zcow.tasks), reads and compresses each range of the job's source, and sends the compressed clusters to the job's writer group (topic zcow.chunks.GROUP).",
+      "",
+      "A task whose source this host cannot see, or may not read (outside every --source-allow prefix), is handed back for another worker and reported on zcow.events. Runs until SIGTERM or Ctrl-C; a range in progress then gets 30 s to finish, or is handed back.",
+      "",
+      "Exit codes: 0 stopped, 1 failed (e.g. Kafka unreachable), 2 bad usage.",
+      ""
+    },
+    sortOptions = false)
+final class WorkerCommand implements Callable<Integer> {
+  private static final Logger LOG = LoggerFactory.getLogger(WorkerCommand.class);
+
+  @Option(names = "--kafka", required = true, paramLabel = "HOST:PORT[,...]", description = "Bootstrap servers of the Kafka cluster.")
+  String kafka;
+
+  @Option(names = "--threads", paramLabel = "N", description = "Ranges compressed at once (default: the number of cores, ${DEFAULT-VALUE}).")
+  int threads = Runtime.getRuntime().availableProcessors();
+
+  @Option(names = "--source-allow", paramLabel = "PREFIX",
+      description = "Absolute path of a directory or device this worker may read under (repeatable). A source must resolve, links and '..' followed, to a path at or below one of them. Default: every source this host can open.")
+  List<String> sourceAllow = new ArrayList<>();
+
+  @Option(names = "--source-cache", paramLabel = "MODE", description = "auto, direct (O_DIRECT) or writeback (page cache) reads of sources (default: auto).")
+  String sourceCache = "auto";
+
+  @Option(names = "--max-read-rate", paramLabel = "MB/s", description = "Ceiling on this worker's reads, all threads together, in MB/s (10^6 bytes). Default: none.")
+  double maxReadRate;
+
+  @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, timeouts) for every client of the worker.")
+  Path kafkaConfig;
+
+  @Option(names = "--metrics-port", paramLabel = "P", description = "Serve Prometheus metrics at http://HOST:P/metrics. Default: no metrics server.")
+  Integer metricsPort;
+
+  @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "Give up when the cluster does not answer within this (default: ${DEFAULT-VALUE}).")
+  int connectTimeout = 30;
+
+  @Override
+  public Integer call() throws InterruptedException {
+    WorkerConfig config = config();
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    MetricsServer metrics = null;
+    if (metricsPort != null) {
+      try {
+        metrics = MetricsServer.start(metricsPort, registry);
+      } catch (UncheckedIOException e) {
+        throw new BadInputException("--metrics-port " + metricsPort + " cannot be used: " + e.getCause().getMessage(), e);
+      }
+    }
+    Worker worker = new Worker(config, registry, Clock.systemUTC());
+    Thread hook = new Thread(worker::close, "zcow-worker-stop");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      worker.start();
+      if (metrics != null) {
+        LOG.info("metrics on port {}", metrics.port());
+      }
+      while (!worker.awaitTermination(Duration.ofSeconds(60))) {
+        // runs until a signal closes it
+      }
+      return Main.EXIT_OK;
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // the hook is closing the worker
+      }
+      worker.close();
+      if (metrics != null) {
+        metrics.close();
+      }
+    }
+  }
+
+  /** The worker's settings from the options; every bad value is a BadInputException naming its option. */
+  WorkerConfig config() {
+    if (threads < 1 || threads > WorkerConfig.MAX_THREADS) {
+      throw new BadInputException("--threads must be 1 to " + WorkerConfig.MAX_THREADS + ": " + threads);
+    }
+    if (!(maxReadRate >= 0) || Double.isInfinite(maxReadRate)) {
+      throw new BadInputException("--max-read-rate must be a positive number of MB/s (or 0 for none): " + maxReadRate);
+    }
+    if (metricsPort != null && (metricsPort < 0 || metricsPort > 65535)) {
+      throw new BadInputException("--metrics-port must be 0 to 65535: " + metricsPort);
+    }
+    if (connectTimeout < 1) {
+      throw new BadInputException("--connect-timeout must be at least 1 second: " + connectTimeout);
+    }
+    SourceCache cache = ConvertCommand.enumValue("--source-cache", sourceCache, SourceCache.class);
+    List<Path> prefixes = new ArrayList<>();
+    for (String p : sourceAllow) {
+      Path path;
+      try {
+        path = Path.of(p);
+      } catch (InvalidPathException e) {
+        throw new BadInputException("--source-allow " + p + " is not a path: " + e.getMessage());
+      }
+      if (!path.isAbsolute()) {
+        throw new BadInputException("--source-allow must be an absolute path: " + p);
+      }
+      prefixes.add(path);
+    }
+    SourcePolicy policy = prefixes.isEmpty() ? SourcePolicy.allowAll() : SourcePolicy.allowing(prefixes);
+    if (policy.allowsAll()) {
+      LOG.warn("no --source-allow given: this worker reads any source a job names that this host can open");
+    }
+    return WorkerConfig.defaults(KafkaSettings.of(kafka, kafkaConfig))
+        .withThreads(threads)
+        .withSources(policy)
+        .withSourceCache(cache)
+        .withMaxReadBytesPerSecond(maxReadRate * 1e6)
+        .withConnectTimeout(Duration.ofSeconds(connectTimeout));
+  }
+}

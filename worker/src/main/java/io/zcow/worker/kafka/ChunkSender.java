@@ -1,0 +1,187 @@
+package io.zcow.worker.kafka;
+
+import com.google.protobuf.ByteString;
+import io.zcow.RetriableException;
+import io.zcow.proto.ChunkBatch;
+import io.zcow.proto.ChunkEntry;
+import io.zcow.proto.ChunkRecord;
+import io.zcow.proto.EntryKind;
+import io.zcow.proto.RangeDone;
+import io.zcow.proto.Wire;
+import io.zcow.qcow2.ClusterKind;
+import io.zcow.worker.ClusterSink;
+import io.zcow.worker.RangeStats;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import java.util.zip.CRC32C;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+
+/**
+ * Turns the clusters of one attempt at one range into ChunkBatch records of about {@link
+ * ChunkLimits#TARGET_BATCH_BYTES} on the chunks topic, then a RangeDone; all keyed "job/range",
+ * so they land on one partition in the order sent (the producer is idempotent).
+ *
+ * <p>{@link #finish} returns only once every record of the attempt is acknowledged by the
+ * broker, checking each send's own result ({@code flush()} would return after failed sends too):
+ * only then may the task be accepted. A failed send fails the range at the next cluster rather
+ * than at the end. Used by one thread; the producer may be shared.
+ */
+final class ChunkSender implements ClusterSink {
+  /** Protobuf framing of one entry beyond its payload: tags, kind, cluster, count, length, CRC. */
+  private static final int ENTRY_FRAMING = 32;
+
+  private final Producer<String, byte[]> producer;
+  private final String topic;
+  private final String key;
+  private final String jobId;
+  private final long range;
+  private final String attemptId;
+  private final BooleanSupplier cancelled;
+  private final CRC32C crc = new CRC32C();
+  private final List<Future<RecordMetadata>> sent = new ArrayList<>();
+  private final AtomicReference<Throwable> firstFailure = new AtomicReference<>();
+  private ChunkBatch.Builder batch;
+  private int batchBytes;
+  private int batches;
+
+  /** Thrown from the sink when the attempt was cancelled (the task is no longer ours to finish). */
+  static final class CancelledException extends RuntimeException {
+    CancelledException() {
+      super("range cancelled", null, false, false);
+    }
+  }
+
+  ChunkSender(Producer<String, byte[]> producer, String topic, String jobId, long range, String attemptId,
+      BooleanSupplier cancelled) {
+    this.producer = producer;
+    this.topic = topic;
+    this.key = Wire.rangeKey(jobId, range);
+    this.jobId = jobId;
+    this.range = range;
+    this.attemptId = attemptId;
+    this.cancelled = cancelled;
+  }
+
+  @Override
+  public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload) {
+    checkGoing();
+    ByteBuffer p = payload.duplicate();
+    crc.reset();
+    crc.update(p.duplicate());
+    ChunkEntry entry = ChunkEntry.newBuilder()
+        .setKind(kind == ClusterKind.RAW ? EntryKind.ENTRY_KIND_RAW : EntryKind.ENTRY_KIND_COMPRESSED)
+        .setCluster(guestCluster)
+        .setPayload(ByteString.copyFrom(p))
+        .setCrc32C((int) crc.getValue())
+        .build();
+    add(entry, entry.getPayload().size() + ENTRY_FRAMING);
+  }
+
+  @Override
+  public void zeros(long firstGuestCluster, long count) {
+    checkGoing();
+    add(ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_ZERO).setCluster(firstGuestCluster).setCount(count).build(),
+        ENTRY_FRAMING);
+  }
+
+  private void add(ChunkEntry entry, int bytes) {
+    if (batch != null && batchBytes + bytes > ChunkLimits.TARGET_BATCH_BYTES) {
+      sendBatch();
+    }
+    if (batch == null) {
+      batch = ChunkBatch.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(jobId).setRangeIndex(range)
+          .setAttemptId(attemptId);
+      batchBytes = 0;
+    }
+    batch.addEntries(entry);
+    batchBytes += bytes;
+  }
+
+  private void sendBatch() {
+    send(ChunkRecord.newBuilder().setBatch(batch).build());
+    batches++;
+    batch = null;
+  }
+
+  private void send(ChunkRecord record) {
+    try {
+      sent.add(producer.send(new ProducerRecord<>(topic, key, record.toByteArray()), (md, e) -> {
+        if (e != null) {
+          firstFailure.compareAndSet(null, e);
+        }
+      }));
+    } catch (RuntimeException e) {
+      firstFailure.compareAndSet(null, e);
+    }
+  }
+
+  private void checkGoing() {
+    if (cancelled.getAsBoolean()) {
+      throw new CancelledException();
+    }
+    Throwable failure = firstFailure.get();
+    if (failure != null) {
+      throw new RetriableException("[job=" + jobId + " range=" + range + "] sending chunks to " + topic
+          + " failed: " + failure, failure);
+    }
+  }
+
+  /**
+   * Sends the last batch and the RangeDone, then waits for every send of the attempt.
+   *
+   * @param waitMillis how long to wait for the broker's answers (the producer's delivery timeout
+   *     ends every send well before a sensible value)
+   * @throws RetriableException when a send failed or no answer came in time
+   * @throws CancelledException when the attempt was cancelled meanwhile
+   */
+  void finish(RangeStats stats, String worker, long waitMillis) {
+    checkGoing();
+    if (batch != null) {
+      sendBatch();
+    }
+    send(ChunkRecord.newBuilder().setDone(RangeDone.newBuilder()
+        .setFormatVersion(Wire.FORMAT_VERSION)
+        .setJobId(jobId)
+        .setRangeIndex(range)
+        .setAttemptId(attemptId)
+        .setZeroClusters(stats.zeroClusters())
+        .setRawClusters(stats.rawClusters())
+        .setCompressedClusters(stats.compressedClusters())
+        .setBytesRead(stats.bytesRead())
+        .setPayloadBytes(stats.payloadBytes())
+        .setCrc32C((int) stats.crc32c())
+        .setBatches(batches)
+        .setWorker(worker))
+        .build());
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
+    for (Future<RecordMetadata> f : sent) {
+      try {
+        f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (ExecutionException e) {
+        firstFailure.compareAndSet(null, e.getCause());
+      } catch (TimeoutException e) {
+        firstFailure.compareAndSet(null, e);
+        break;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        firstFailure.compareAndSet(null, e);
+        break;
+      }
+    }
+    checkGoing();
+  }
+
+  /** ChunkBatch records sent so far (RangeDone not counted). */
+  int batches() {
+    return batches;
+  }
+}

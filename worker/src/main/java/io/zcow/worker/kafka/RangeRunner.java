@@ -1,0 +1,173 @@
+package io.zcow.worker.kafka;
+
+import io.zcow.BadInputException;
+import io.zcow.RetriableException;
+import io.zcow.proto.JobSpec;
+import io.zcow.qcow2.ImageGeometry;
+import io.zcow.worker.RangeCompressor;
+import io.zcow.worker.RangeStats;
+import io.zcow.worker.ReadRateLimiter;
+import io.zcow.worker.Source;
+import io.zcow.worker.SourceCache;
+import io.zcow.worker.ThrottledSource;
+import java.io.Closeable;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.producer.Producer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs the ranges of one task loop on a thread of its own, so the loop stays free to renew the
+ * task's acquisition lock and to notice a stop while a slow range is read.
+ *
+ * <p>The thread keeps the source and compressor of the last job open for the next range of the
+ * same job (a compressor owns a zstd context and a 4 MiB direct buffer). A range is stopped by its
+ * cancel flag, checked at every cluster, never by interrupting the thread: an interrupt closes
+ * the source's FileChannel for every thread reading it.
+ */
+final class RangeRunner implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(RangeRunner.class);
+
+  private final ExecutorService executor;
+  private final Producer<String, byte[]> producer;
+  private final SourceCache sourceCache;
+  private final ReadRateLimiter limiter; // null: no limit
+  private final String origin;
+  private final Duration sendTimeout;
+  private Opened opened; // owned by the range thread
+
+  /** What to compress, and where the chunks go. */
+  record Work(JobSpec spec, long range, Path path, ImageGeometry geometry, long firstCluster, long clusterCount,
+      String chunksTopic, String attemptId, AtomicBoolean cancelled) {
+    String jobId() {
+      return spec.getJobId();
+    }
+  }
+
+  /** How a range ended. */
+  sealed interface Outcome {
+    /** Every record of the range is acknowledged by the broker. */
+    record Done(RangeStats stats, long nanos) implements Outcome {}
+
+    /** This worker could not do it; another may. */
+    record Release(String reason) implements Outcome {}
+
+    /** Stopped by its cancel flag: the task is no longer this worker's to finish. */
+    record Cancelled() implements Outcome {}
+  }
+
+  private record Opened(Path path, long size, int clusterSize, int level, Source source, RangeCompressor compressor) {
+    boolean fits(Work w) {
+      return path.equals(w.path()) && size == w.spec().getSourceSize() && clusterSize == w.geometry().clusterSize()
+          && level == w.spec().getLevel();
+    }
+
+    void close() {
+      compressor.close();
+      source.close();
+    }
+  }
+
+  RangeRunner(String threadName, Producer<String, byte[]> producer, SourceCache sourceCache, ReadRateLimiter limiter,
+      String origin, Duration sendTimeout) {
+    this.executor = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, threadName);
+      t.setDaemon(true); // a read stuck in the kernel must not keep a stopped JVM alive
+      return t;
+    });
+    this.producer = producer;
+    this.sourceCache = sourceCache;
+    this.limiter = limiter;
+    this.origin = origin;
+    this.sendTimeout = sendTimeout;
+  }
+
+  /** Queues a range; ranges run one after another, in submission order. */
+  CompletableFuture<Outcome> submit(Work w) {
+    return CompletableFuture.supplyAsync(() -> run(w), executor);
+  }
+
+  private Outcome run(Work w) {
+    if (w.cancelled().get()) {
+      return new Outcome.Cancelled();
+    }
+    long started = System.nanoTime();
+    try {
+      Opened o = open(w);
+      ChunkSender sender = new ChunkSender(producer, w.chunksTopic(), w.jobId(), w.range(), w.attemptId(),
+          w.cancelled()::get);
+      RangeStats stats = o.compressor().compress(w.firstCluster(), w.clusterCount(), sender);
+      sender.finish(stats, origin, sendTimeout.toMillis());
+      return new Outcome.Done(stats, System.nanoTime() - started);
+    } catch (ChunkSender.CancelledException e) {
+      return new Outcome.Cancelled();
+    } catch (BadInputException | RetriableException e) {
+      dropOpened();
+      return new Outcome.Release(e.getMessage());
+    } catch (RuntimeException e) {
+      LOG.error("[job={} range={}] unexpected failure", w.jobId(), w.range(), e);
+      dropOpened();
+      return new Outcome.Release("unexpected failure: " + e);
+    }
+  }
+
+  private Opened open(Work w) {
+    if (opened != null && opened.fits(w)) {
+      return opened;
+    }
+    dropOpened();
+    Source source = Source.open(w.path(), sourceCache);
+    try {
+      if (limiter != null) {
+        source = new ThrottledSource(source, limiter);
+      }
+      if (source.size() != w.spec().getSourceSize()) {
+        // Another host's view, or the source changed since the job began: not this worker's to read.
+        throw new BadInputException("source " + w.path() + " has " + source.size() + " bytes on this host, the job was"
+            + " submitted for " + w.spec().getSourceSize());
+      }
+      RangeCompressor c = new RangeCompressor(source, w.geometry(), w.spec().getLevel());
+      opened = new Opened(w.path(), w.spec().getSourceSize(), w.geometry().clusterSize(), w.spec().getLevel(), source, c);
+      return opened;
+    } catch (RuntimeException e) {
+      source.close();
+      throw e;
+    }
+  }
+
+  private void dropOpened() {
+    if (opened != null) {
+      try {
+        opened.close();
+      } catch (RuntimeException e) {
+        LOG.debug("closing {}: {}", opened.path(), e.toString());
+      }
+      opened = null;
+    }
+  }
+
+  /** Lets the range at work finish (within {@code wait}), then closes the cached source. */
+  void close(Duration wait) {
+    executor.shutdown();
+    try {
+      if (executor.awaitTermination(wait.toMillis(), TimeUnit.MILLISECONDS)) {
+        dropOpened(); // the range thread has ended: its state is ours now
+      } else {
+        LOG.warn("a range is still running after {} ms; leaving it to end on its own", wait.toMillis());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public void close() {
+    close(Duration.ofSeconds(5));
+  }
+}

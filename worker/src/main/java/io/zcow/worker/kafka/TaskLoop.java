@@ -1,0 +1,554 @@
+package io.zcow.worker.kafka;
+
+import io.zcow.BadInputException;
+import io.zcow.RetriableException;
+import io.zcow.proto.JobSpec;
+import io.zcow.proto.JobState;
+import io.zcow.proto.RangeTask;
+import io.zcow.proto.Topics;
+import io.zcow.proto.WireCodec;
+import io.zcow.proto.Wire;
+import io.zcow.qcow2.ImageGeometry;
+import io.zcow.qcow2.ZstdClusterCompressor;
+import io.zcow.worker.kafka.RangeRunner.Outcome;
+import io.zcow.worker.kafka.RangeRunner.Work;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.consumer.AcknowledgeType;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ShareConsumer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicIdPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One worker thread's loop: takes one RangeTask at a time from the share group, decides what it
+ * is, has its range compressed by a {@link RangeRunner}, and acknowledges it: ACCEPT once every
+ * record of the range is acknowledged by the broker (or when its job is cancelled), RELEASE when
+ * this worker cannot or may not read the source (another may), REJECT when no worker can do it.
+ *
+ * <p>While a range runs, the loop renews the task's acquisition lock ({@link AcknowledgeType#RENEW})
+ * every {@link WorkerConfig#renewInterval()}, so a slow range is not handed to a second worker
+ * for want of time. A renewed record comes back from {@code poll}: the loop matches it to the
+ * running task by partition and offset and never starts it again.
+ *
+ * <p>The body of the loop is {@link #runOnce()}; every field but the stop flag is owned by the
+ * loop's thread (the share consumer is not thread safe). {@link #stop()} may be called from any
+ * thread: the running range then gets {@link WorkerConfig#stopGrace()} to finish, and is released
+ * if it does not.
+ */
+public final class TaskLoop implements Runnable {
+  private static final Logger LOG = LoggerFactory.getLogger(TaskLoop.class);
+  private static final long DEFAULT_RENEW_MILLIS = 15_000;
+  private static final long WAIT_SLICE_MILLIS = 200;
+  private static final Duration COMMIT_TIMEOUT = Duration.ofSeconds(30);
+
+  private final int index;
+  private final ShareConsumer<String, byte[]> consumer;
+  private final RangeRunner runner;
+  private final JobDirectory jobs;
+  private final EventSender events;
+  private final WorkerMetrics metrics;
+  private final WorkerMetrics.ThreadMeters threadMeters;
+  private final WorkerConfig config;
+  private final Clock clock;
+  private final AtomicLong quietUntil; // shared by the worker's loops: no new task before this (clock millis)
+  private volatile boolean stopping;
+  private volatile boolean abandoning;
+  // Owned by the loop thread:
+  private InFlight current;
+  private final ArrayDeque<ConsumerRecord<String, byte[]>> queued = new ArrayDeque<>();
+  private long stopDeadline = -1;
+  private boolean jobsRead;
+  private boolean subscribed;
+
+  /** A task whose range is running. */
+  private static final class InFlight {
+    ConsumerRecord<String, byte[]> record;
+    final Work work;
+    final CompletableFuture<Outcome> result;
+    long renewAt;
+    boolean lockLost;
+
+    InFlight(ConsumerRecord<String, byte[]> record, Work work, CompletableFuture<Outcome> result, long renewAt) {
+      this.record = record;
+      this.work = work;
+      this.result = result;
+      this.renewAt = renewAt;
+    }
+
+    String tag() {
+      return "[job=" + work.jobId() + " range=" + work.range() + "]";
+    }
+  }
+
+  /** What to do with a task, decided before any work. */
+  private sealed interface Decision {
+    record Start(Work work) implements Decision {}
+
+    record Skip(String jobId, long range, String reason) implements Decision {}
+
+    record Release(String jobId, long range, String reason) implements Decision {}
+
+    record Reject(String jobId, long range, String reason) implements Decision {}
+  }
+
+  TaskLoop(int index, ShareConsumer<String, byte[]> consumer, RangeRunner runner, JobDirectory jobs, EventSender events,
+      WorkerMetrics metrics, WorkerConfig config, Clock clock, AtomicLong quietUntil) {
+    this.index = index;
+    this.consumer = consumer;
+    this.runner = runner;
+    this.jobs = jobs;
+    this.events = events;
+    this.metrics = metrics;
+    this.threadMeters = metrics.thread(index);
+    this.config = config;
+    this.clock = clock;
+    this.quietUntil = quietUntil;
+  }
+
+  /** Asks the loop to end: the running range may finish within the stop grace, or is released. */
+  public void stop() {
+    stopping = true;
+  }
+
+  /**
+   * Asks the loop to end at once without acknowledging anything, as a crashed worker would (its
+   * consumer is closed, so the broker hands its tasks to other workers).
+   */
+  void abandon() {
+    abandoning = true;
+    stopping = true;
+  }
+
+  @Override
+  public void run() {
+    try {
+      while (true) {
+        try {
+          if (!runOnce()) {
+            break;
+          }
+        } catch (RuntimeException e) {
+          LOG.error("worker thread {}: unexpected failure, going on in 1 s", index, e);
+          pause(1000);
+        }
+      }
+    } finally {
+      shutDown();
+    }
+  }
+
+  /**
+   * One step of the loop: wait for the jobs topic to be read, or take a task and decide on it, or
+   * look after the running range (finish, renew, give up on stop).
+   *
+   * @return false once the loop has stopped and holds no task
+   */
+  public boolean runOnce() {
+    if (abandoning) {
+      return false;
+    }
+    if (!jobsRead) {
+      if (stopping) {
+        return false;
+      }
+      try {
+        jobs.awaitCaughtUp(config.jobsTimeout());
+        jobsRead = true;
+      } catch (RetriableException e) {
+        LOG.warn("worker thread {}: {}; trying again", index, e.getMessage());
+      }
+      return true;
+    }
+    if (!subscribed) {
+      consumer.subscribe(List.of(config.topics().tasks()));
+      subscribed = true;
+      LOG.debug("{} thread {}: jobs read, taking tasks from {}", config.origin(), index, config.topics().tasks());
+    }
+    if (current != null) {
+      tend(current);
+      return true;
+    }
+    if (stopping) {
+      return false; // shutDown() releases what is queued
+    }
+    long quiet = quietUntil.get() - clock.millis();
+    if (queued.isEmpty() && quiet > 0) {
+      pause(Math.min(quiet, WAIT_SLICE_MILLIS)); // let another worker take what we released
+      return true;
+    }
+    if (queued.isEmpty()) {
+      for (ConsumerRecord<String, byte[]> r : consumer.poll(config.pollTimeout())) {
+        queued.add(r);
+      }
+    }
+    ConsumerRecord<String, byte[]> next = queued.poll();
+    if (next != null) {
+      begin(next);
+    }
+    return true;
+  }
+
+  private void begin(ConsumerRecord<String, byte[]> r) {
+    Decision d = decide(r);
+    if (d instanceof Decision.Start s) {
+      Work w = s.work();
+      current = new InFlight(r, w, runner.submit(w), clock.millis() + renewMillis());
+      LOG.info("[job={} range={}] started on thread {}: clusters {}+{} of {} (attempt {}, delivery {})", w.jobId(),
+          w.range(), index, w.firstCluster(), w.clusterCount(), w.path(), w.attemptId(),
+          r.deliveryCount().map(String::valueOf).orElse("?"));
+    } else if (d instanceof Decision.Skip s) {
+      LOG.info("[job={} range={}] skipped: {}", s.jobId(), s.range(), s.reason());
+      acknowledge(r, AcknowledgeType.ACCEPT, "[job=" + s.jobId() + " range=" + s.range() + "]");
+      metrics.skipped();
+    } else if (d instanceof Decision.Release rel) {
+      LOG.info("[job={} range={}] released for another worker: {}", rel.jobId(), rel.range(), rel.reason());
+      acknowledge(r, AcknowledgeType.RELEASE, "[job=" + rel.jobId() + " range=" + rel.range() + "]");
+      events.taskReleased(rel.jobId(), rel.range(), config.origin() + " cannot do it: " + rel.reason());
+      metrics.released();
+      backOff();
+    } else if (d instanceof Decision.Reject rej) {
+      LOG.warn("[job={} range={}] rejected: {}", rej.jobId(), rej.range(), rej.reason());
+      acknowledge(r, AcknowledgeType.REJECT, "[job=" + rej.jobId() + " range=" + rej.range() + "]");
+      events.taskRejected(rej.jobId(), rej.range(), rej.reason() + " (" + config.origin() + ", " + r.topic() + "-"
+          + r.partition() + "@" + r.offset() + ")");
+      metrics.rejected();
+    }
+  }
+
+  private Decision decide(ConsumerRecord<String, byte[]> r) {
+    Wire.Decoded<RangeTask> decoded = Wire.rangeTask(r.value());
+    if (decoded instanceof Wire.Decoded.Bad<RangeTask> bad) {
+      return new Decision.Reject(jobOfKey(r.key()), rangeOfKey(r.key()), "malformed task: " + bad.reason());
+    }
+    RangeTask task = ((Wire.Decoded.Ok<RangeTask>) decoded).value();
+    String jobId = task.getJobId();
+    long range = task.getRangeIndex();
+    if (jobId.isEmpty()) {
+      return new Decision.Reject(jobOfKey(r.key()), range, "malformed task: no job id");
+    }
+    Optional<JobSpec> known = jobs.get(jobId);
+    if (known.isEmpty()) {
+      try {
+        known = jobs.refreshed(jobId, config.jobsTimeout());
+      } catch (RetriableException e) {
+        return new Decision.Release(jobId, range, e.getMessage());
+      }
+    }
+    if (known.isEmpty()) {
+      return new Decision.Reject(jobId, range, "unknown job (not in " + config.topics().jobs() + ")");
+    }
+    JobSpec spec = known.get();
+    if (isFinished(spec)) {
+      return new Decision.Skip(jobId, range, "the job is " + spec.getState());
+    }
+    if (spec.getCodec() != WireCodec.WIRE_CODEC_ZSTD) {
+      return new Decision.Reject(jobId, range, "codec " + spec.getCodec() + " is not one this worker writes (zstd)");
+    }
+    if (spec.getLevel() < ZstdClusterCompressor.MIN_LEVEL || spec.getLevel() > ZstdClusterCompressor.MAX_LEVEL) {
+      return new Decision.Reject(jobId, range, "zstd level " + spec.getLevel() + " is outside "
+          + ZstdClusterCompressor.MIN_LEVEL + ".." + ZstdClusterCompressor.MAX_LEVEL);
+    }
+    ImageGeometry geometry;
+    String chunks;
+    try {
+      geometry = ImageGeometry.forSource(spec.getSourceSize(), spec.getClusterSize());
+      chunks = Topics.chunks(spec.getWriterGroup());
+    } catch (BadInputException | IllegalArgumentException e) {
+      return new Decision.Reject(jobId, range, "bad job: " + e.getMessage());
+    }
+    String rangeError = checkRange(task, geometry);
+    if (rangeError != null) {
+      return new Decision.Reject(jobId, range, rangeError);
+    }
+    SourcePolicy.Verdict v = config.sources().judge(spec.getSourceUri());
+    if (v instanceof SourcePolicy.Verdict.NotHere n) {
+      return new Decision.Release(jobId, range, n.reason());
+    }
+    if (v instanceof SourcePolicy.Verdict.Invalid inv) {
+      return new Decision.Reject(jobId, range, inv.reason());
+    }
+    long cs = geometry.clusterSize();
+    long first = task.getOffset() / cs;
+    long count = ImageGeometry.ceilDiv(task.getLength(), cs);
+    String attempt = config.origin() + "/" + index + "/" + UUID.randomUUID().toString().substring(0, 8);
+    return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).path(), geometry, first, count,
+        chunks, attempt, new AtomicBoolean()));
+  }
+
+  /** Null when the task's range lies on cluster boundaries within the disk, else what is wrong. */
+  private static String checkRange(RangeTask task, ImageGeometry g) {
+    long cs = g.clusterSize();
+    long offset = task.getOffset();
+    long length = task.getLength();
+    long size = g.virtualSize();
+    if (offset < 0 || length <= 0 || offset >= size || length > size - offset) {
+      return "range at " + offset + " of " + length + " bytes lies outside the " + size + "-byte disk";
+    }
+    if (offset % cs != 0 || (length % cs != 0 && offset + length != size)) {
+      return "range at " + offset + " of " + length + " bytes is not on " + cs + "-byte cluster boundaries";
+    }
+    return null;
+  }
+
+  private void backOff() {
+    long until = clock.millis() + config.releaseBackoff().toMillis();
+    quietUntil.accumulateAndGet(until, Math::max);
+  }
+
+  private static boolean isFinished(JobSpec spec) {
+    JobState s = spec.getState();
+    return s == JobState.JOB_STATE_CANCELLED || s == JobState.JOB_STATE_FAILED || s == JobState.JOB_STATE_DONE;
+  }
+
+  /** Looks after the running range for at most a short while. */
+  private void tend(InFlight f) {
+    long now = clock.millis();
+    if (f.result.isDone()) {
+      conclude(f);
+      return;
+    }
+    if (stopping) {
+      if (stopDeadline < 0) {
+        stopDeadline = now + config.stopGrace().toMillis();
+        LOG.info("{} stopping: the range gets {} ms to finish", f.tag(), config.stopGrace().toMillis());
+      }
+      if (now >= stopDeadline) {
+        giveUp(f, "the worker is stopping");
+        return;
+      }
+    }
+    Optional<JobSpec> spec = jobs.get(f.work.jobId());
+    if (spec.isPresent() && isFinished(spec.get())) {
+      f.work.cancelled().set(true);
+      current = null;
+      LOG.info("{} cancelled mid-range: the job is {}", f.tag(), spec.get().getState());
+      if (!f.lockLost) {
+        acknowledge(f.record, AcknowledgeType.ACCEPT, f.tag());
+      }
+      metrics.skipped();
+      return;
+    }
+    if (now >= f.renewAt && !f.lockLost) {
+      renew(f);
+      now = clock.millis();
+    }
+    long until = Math.min(f.lockLost ? Long.MAX_VALUE : f.renewAt, now + WAIT_SLICE_MILLIS);
+    if (stopDeadline >= 0) {
+      until = Math.min(until, stopDeadline);
+    }
+    try {
+      f.result.get(Math.max(1, until - now), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      // not done yet: the next step looks again
+    } catch (ExecutionException e) {
+      // conclude() reports it
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      stopping = true;
+    }
+  }
+
+  private void conclude(InFlight f) {
+    current = null;
+    Outcome o;
+    try {
+      o = f.result.join();
+    } catch (RuntimeException e) {
+      o = new Outcome.Release("unexpected failure: " + e);
+    }
+    if (o instanceof Outcome.Done d) {
+      threadMeters.rangeDone(d.stats(), d.nanos());
+      if (f.lockLost) {
+        LOG.warn("{} done after its acquisition lock was lost: not acknowledged (another worker may do it again;"
+            + " the writer keeps the first copy)", f.tag());
+        return;
+      }
+      boolean ok = acknowledge(f.record, AcknowledgeType.ACCEPT, f.tag());
+      LOG.info("{} done{}: {} zero / {} compressed / {} raw clusters, {} bytes read, {} bytes out, {} MB/s", f.tag(),
+          ok ? "" : " (acknowledgement failed: it may be done again)", d.stats().zeroClusters(),
+          d.stats().compressedClusters(), d.stats().rawClusters(), d.stats().bytesRead(), d.stats().payloadBytes(),
+          String.format("%.1f", d.stats().bytesRead() / Math.max(1e-9, d.nanos() / 1e9) / 1e6));
+    } else {
+      String reason = o instanceof Outcome.Release r ? r.reason() : "cancelled";
+      LOG.warn("{} released for another worker: {}", f.tag(), reason);
+      if (!f.lockLost) {
+        acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
+      }
+      events.taskReleased(f.work.jobId(), f.work.range(), config.origin() + " could not finish it: " + reason);
+      metrics.released();
+      backOff();
+    }
+  }
+
+  private void giveUp(InFlight f, String why) {
+    f.work.cancelled().set(true);
+    current = null;
+    LOG.info("{} released unfinished: {}", f.tag(), why);
+    if (!f.lockLost) {
+      acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
+    }
+    metrics.released();
+  }
+
+  /**
+   * Renews the locks of every record this loop holds, then takes the renewed records back from
+   * {@code poll}: a renewed record is handed out again, and must be acknowledged as the one
+   * returned.
+   */
+  private void renew(InFlight f) {
+    List<ConsumerRecord<String, byte[]>> held = new ArrayList<>();
+    held.add(f.record);
+    held.addAll(queued);
+    for (ConsumerRecord<String, byte[]> r : held) {
+      consumer.acknowledge(r, AcknowledgeType.RENEW);
+    }
+    commit(f.tag() + " renewal");
+    List<ConsumerRecord<String, byte[]>> back = new ArrayList<>();
+    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ZERO)) {
+      back.add(r);
+    }
+    ConsumerRecord<String, byte[]> mine = take(back, f.record);
+    if (mine == null) {
+      f.lockLost = true;
+      LOG.warn("{} acquisition lock could not be renewed: the range goes on, unacknowledged (another worker may"
+          + " get it too)", f.tag());
+    } else {
+      f.record = mine;
+      metrics.renewed();
+    }
+    ArrayDeque<ConsumerRecord<String, byte[]>> still = new ArrayDeque<>();
+    for (ConsumerRecord<String, byte[]> q : queued) {
+      ConsumerRecord<String, byte[]> again = take(back, q);
+      if (again != null) {
+        still.add(again);
+      }
+    }
+    queued.clear();
+    queued.addAll(still);
+    // Records nobody asked for (a fetch that raced the renewal) wait their turn, renewed with the rest.
+    queued.addAll(back);
+    f.renewAt = clock.millis() + renewMillis();
+  }
+
+  private static ConsumerRecord<String, byte[]> take(List<ConsumerRecord<String, byte[]>> records,
+      ConsumerRecord<String, byte[]> like) {
+    for (int i = 0; i < records.size(); i++) {
+      ConsumerRecord<String, byte[]> r = records.get(i);
+      if (r.topic().equals(like.topic()) && r.partition() == like.partition() && r.offset() == like.offset()) {
+        return records.remove(i);
+      }
+    }
+    return null;
+  }
+
+  /** Acknowledges one record and commits; false when the broker refused the acknowledgement. */
+  private boolean acknowledge(ConsumerRecord<String, byte[]> r, AcknowledgeType type, String tag) {
+    try {
+      consumer.acknowledge(r, type);
+    } catch (IllegalStateException e) {
+      LOG.warn("{} cannot be acknowledged ({}): {}", tag, type, e.getMessage());
+      return false;
+    }
+    return commit(tag + " " + type);
+  }
+
+  private boolean commit(String what) {
+    Map<TopicIdPartition, Optional<KafkaException>> result;
+    try {
+      result = consumer.commitSync(COMMIT_TIMEOUT);
+    } catch (KafkaException e) {
+      LOG.warn("{}: commit failed: {}", what, e.toString());
+      return false;
+    }
+    boolean ok = true;
+    for (Map.Entry<TopicIdPartition, Optional<KafkaException>> e : result.entrySet()) {
+      if (e.getValue().isPresent()) {
+        ok = false;
+        LOG.warn("{}: refused by the broker for {}: {}", what, e.getKey(), e.getValue().get().toString());
+      }
+    }
+    return ok;
+  }
+
+  private long renewMillis() {
+    if (config.renewInterval() != null) {
+      return config.renewInterval().toMillis();
+    }
+    Optional<Integer> lock = consumer.acquisitionLockTimeoutMs();
+    return lock.map(ms -> Math.max(500L, ms / 2L)).orElse(DEFAULT_RENEW_MILLIS);
+  }
+
+  private void shutDown() {
+    try {
+      if (!abandoning) {
+        if (current != null) {
+          giveUp(current, "the worker thread ended");
+        }
+        boolean any = false;
+        for (ConsumerRecord<String, byte[]> r : queued) {
+          consumer.acknowledge(r, AcknowledgeType.RELEASE);
+          any = true;
+        }
+        if (any) {
+          commit("release of queued tasks");
+        }
+      } else if (current != null) {
+        current.work.cancelled().set(true);
+      }
+      queued.clear();
+      current = null;
+    } catch (RuntimeException e) {
+      LOG.warn("worker thread {}: releasing its tasks failed: {}", index, e.toString());
+    } finally {
+      try {
+        consumer.close(); // releases whatever is still acquired
+      } catch (RuntimeException e) {
+        LOG.warn("worker thread {}: closing its consumer failed: {}", index, e.toString());
+      }
+      runner.close(abandoning ? Duration.ZERO : Duration.ofSeconds(5));
+    }
+  }
+
+  private static String jobOfKey(String key) {
+    if (key == null) {
+      return "";
+    }
+    int slash = key.lastIndexOf('/');
+    return slash < 0 ? key : key.substring(0, slash);
+  }
+
+  private static long rangeOfKey(String key) {
+    if (key == null) {
+      return -1;
+    }
+    int slash = key.lastIndexOf('/');
+    try {
+      return slash < 0 ? -1 : Long.parseLong(key.substring(slash + 1));
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+
+  private static void pause(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

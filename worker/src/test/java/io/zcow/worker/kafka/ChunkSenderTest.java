@@ -1,0 +1,121 @@
+package io.zcow.worker.kafka;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.zcow.RetriableException;
+import io.zcow.proto.ChunkEntry;
+import io.zcow.proto.ChunkRecord;
+import io.zcow.proto.EntryKind;
+import io.zcow.proto.Wire;
+import io.zcow.qcow2.ClusterKind;
+import io.zcow.worker.RangeStats;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.zip.CRC32C;
+import org.apache.kafka.clients.producer.MockProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+
+class ChunkSenderTest {
+  private static final RangeStats STATS = new RangeStats(1, 2, 3, 4, 5, 6);
+
+  private static MockProducer<String, byte[]> producer(boolean autoComplete) {
+    return new MockProducer<>(autoComplete, null, new StringSerializer(), new ByteArraySerializer());
+  }
+
+  private static ByteBuffer bytes(int n, long seed) {
+    byte[] b = new byte[n];
+    new Random(seed).nextBytes(b);
+    return ByteBuffer.wrap(b).asReadOnlyBuffer();
+  }
+
+  private static ChunkRecord decode(ProducerRecord<String, byte[]> r) {
+    return ((Wire.Decoded.Ok<ChunkRecord>) Wire.chunkRecord(r.value())).value();
+  }
+
+  @Test
+  void batchesOfAboutAMebibyteThenRangeDoneAllKeyedJobSlashRange() {
+    MockProducer<String, byte[]> p = producer(true);
+    ChunkSender s = new ChunkSender(p, "chunks", "job", 7, "w/0/a", () -> false);
+    int cs = 64 << 10;
+    s.zeros(0, 3);
+    for (int c = 3; c < 60; c++) {
+      s.cluster(c, c % 5 == 0 ? ClusterKind.RAW : ClusterKind.COMPRESSED, bytes(c % 5 == 0 ? cs : 30_000, c));
+    }
+    s.finish(STATS, "w", 1000);
+    List<ProducerRecord<String, byte[]>> sent = p.history();
+    assertTrue(sent.size() >= 3, "several batches: " + sent.size());
+    long next = 0;
+    for (int i = 0; i < sent.size() - 1; i++) {
+      assertEquals("job/7", sent.get(i).key());
+      assertEquals("chunks", sent.get(i).topic());
+      assertTrue(sent.get(i).value().length <= ChunkLimits.recordBytes(cs), "record of " + sent.get(i).value().length);
+      for (ChunkEntry e : decode(sent.get(i)).getBatch().getEntriesList()) {
+        assertEquals(next, e.getCluster());
+        if (e.getKind() == EntryKind.ENTRY_KIND_ZERO) {
+          next += e.getCount();
+        } else {
+          CRC32C crc = new CRC32C();
+          crc.update(e.getPayload().asReadOnlyByteBuffer());
+          assertEquals((int) crc.getValue(), e.getCrc32C());
+          next++;
+        }
+      }
+    }
+    assertEquals(60, next);
+    ChunkRecord last = decode(sent.get(sent.size() - 1));
+    assertTrue(last.hasDone());
+    assertEquals(sent.size() - 1, last.getDone().getBatches());
+    assertEquals("w/0/a", last.getDone().getAttemptId());
+    assertEquals(6, last.getDone().getCrc32C());
+  }
+
+  @Test
+  void aRawTwoMebibyteClusterTravelsAloneWithinTheRecordLimit() {
+    MockProducer<String, byte[]> p = producer(true);
+    ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
+    int cs = 2 << 20;
+    s.cluster(0, ClusterKind.COMPRESSED, bytes(1000, 1));
+    s.cluster(1, ClusterKind.RAW, bytes(cs, 2));
+    s.finish(STATS, "w", 1000);
+    List<ProducerRecord<String, byte[]>> sent = p.history();
+    assertEquals(3, sent.size());
+    int big = sent.get(1).value().length;
+    assertTrue(big > cs && big <= ChunkLimits.recordBytes(cs), "record of " + big);
+  }
+
+  @Test
+  void aFailedSendFailsTheRangeEvenIfFlushWouldReturn() {
+    MockProducer<String, byte[]> p = producer(false);
+    ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
+    int cs = 1 << 20;
+    s.cluster(0, ClusterKind.RAW, bytes(cs, 1));
+    s.cluster(1, ClusterKind.RAW, bytes(cs, 2)); // sends the first batch
+    p.errorNext(new RuntimeException("broker says no"));
+    RetriableException e = assertThrows(RetriableException.class, () -> s.cluster(2, ClusterKind.RAW, bytes(cs, 3)));
+    assertTrue(e.getMessage().contains("broker says no") && e.getMessage().contains("[job=job range=0]"), e.getMessage());
+  }
+
+  @Test
+  void anUnansweredSendFailsFinishInBoundedTime() {
+    MockProducer<String, byte[]> p = producer(false);
+    ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
+    s.zeros(0, 10);
+    assertThrows(RetriableException.class, () -> s.finish(STATS, "w", 100));
+  }
+
+  @Test
+  void cancelledAttemptStopsAtTheNextCluster() {
+    AtomicBoolean cancelled = new AtomicBoolean();
+    ChunkSender s = new ChunkSender(producer(true), "chunks", "job", 0, "a", cancelled::get);
+    s.zeros(0, 1);
+    cancelled.set(true);
+    assertThrows(ChunkSender.CancelledException.class, () -> s.cluster(1, ClusterKind.COMPRESSED, bytes(10, 1)));
+  }
+}

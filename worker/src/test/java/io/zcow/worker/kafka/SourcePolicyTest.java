@@ -1,0 +1,63 @@
+package io.zcow.worker.kafka;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SourcePolicyTest {
+  @TempDir Path dir;
+
+  @Test
+  void allowsSourcesUnderAPrefixAsPathOrFileUri() throws Exception {
+    Path allowed = Files.createDirectory(dir.resolve("disks"));
+    Path disk = Files.write(allowed.resolve("a.img"), new byte[512]);
+    SourcePolicy p = SourcePolicy.allowing(List.of(allowed));
+    assertEquals(disk.toRealPath(), assertInstanceOf(SourcePolicy.Verdict.Readable.class, p.judge(disk.toString())).path());
+    assertInstanceOf(SourcePolicy.Verdict.Readable.class, p.judge(disk.toUri().toString()));
+    assertInstanceOf(SourcePolicy.Verdict.Readable.class, p.judge("file://localhost" + disk));
+    // An allowed prefix may be the file itself.
+    assertInstanceOf(SourcePolicy.Verdict.Readable.class, SourcePolicy.allowing(List.of(disk)).judge(disk.toString()));
+  }
+
+  @Test
+  void dotDotAndLinksCannotEscapeThePrefix() throws Exception {
+    Path allowed = Files.createDirectory(dir.resolve("disks"));
+    Path secret = Files.write(dir.resolve("secret.img"), new byte[512]);
+    Path link = Files.createSymbolicLink(allowed.resolve("link.img"), secret);
+    SourcePolicy p = SourcePolicy.allowing(List.of(allowed));
+    SourcePolicy.Verdict v = p.judge(allowed + "/../secret.img");
+    assertTrue(assertInstanceOf(SourcePolicy.Verdict.NotHere.class, v).reason().contains("outside"), v.toString());
+    assertInstanceOf(SourcePolicy.Verdict.NotHere.class, p.judge(link.toString()));
+  }
+
+  @Test
+  void prefixesAreWholePathComponents() throws Exception {
+    Path sd = Files.createDirectory(dir.resolve("sd"));
+    Path sdb = Files.write(dir.resolve("sdb"), new byte[512]);
+    assertInstanceOf(SourcePolicy.Verdict.NotHere.class, SourcePolicy.allowing(List.of(sd)).judge(sdb.toString()));
+  }
+
+  @Test
+  void missingSourceIsNotHereAndNonsenseIsInvalid() {
+    SourcePolicy p = SourcePolicy.allowAll();
+    assertTrue(assertInstanceOf(SourcePolicy.Verdict.NotHere.class, p.judge(dir.resolve("none.img").toString()))
+        .reason().contains("does not exist on this host"));
+    assertInstanceOf(SourcePolicy.Verdict.NotHere.class, p.judge("nbd://host/export"));
+    assertInstanceOf(SourcePolicy.Verdict.NotHere.class, p.judge("file://otherhost/disk.img"));
+    assertInstanceOf(SourcePolicy.Verdict.Invalid.class, p.judge("relative/disk.img"));
+    assertInstanceOf(SourcePolicy.Verdict.Invalid.class, p.judge(""));
+    assertInstanceOf(SourcePolicy.Verdict.Invalid.class, p.judge("/nul\0byte"));
+  }
+
+  @Test
+  void refusesRelativePrefixes() {
+    assertThrows(IllegalArgumentException.class, () -> SourcePolicy.allowing(List.of(Path.of("rel"))));
+  }
+}

@@ -1,0 +1,319 @@
+package io.zcow.worker.kafka;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.zcow.proto.ChunkBatch;
+import io.zcow.proto.ChunkEntry;
+import io.zcow.proto.ChunkRecord;
+import io.zcow.proto.EventKind;
+import io.zcow.proto.JobEvent;
+import io.zcow.proto.JobSpec;
+import io.zcow.proto.JobState;
+import io.zcow.proto.RangeDone;
+import io.zcow.proto.RangeTask;
+import io.zcow.proto.Topics;
+import io.zcow.proto.Wire;
+import io.zcow.proto.WireCodec;
+import io.zcow.qcow2.Codec;
+import io.zcow.qcow2.PayloadDecoder;
+import io.zcow.testkit.KafkaFixture;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+import java.util.zip.CRC32C;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * Topics of one test on the shared broker, playing the coordinator (creates the topics, publishes
+ * jobs and tasks) and the writer (reads the chunks back and rebuilds the disk), with the workers
+ * it started closed at the end.
+ */
+final class TaskBench implements AutoCloseable {
+  static final Duration PATIENCE = Duration.ofSeconds(60);
+
+  final KafkaFixture kafka;
+  final WorkerTopics topics;
+  final String writerGroup;
+  final String chunksTopic;
+  private final KafkaProducer<String, byte[]> producer;
+  private final KafkaConsumer<String, byte[]> chunkReader;
+  private final KafkaConsumer<String, byte[]> eventReader;
+  private final List<Worker> workers = new ArrayList<>();
+  /** Every chunk record read so far, in partition order. */
+  final List<ChunkRecord> chunks = new ArrayList<>();
+  final List<JobEvent> events = new ArrayList<>();
+
+  TaskBench(KafkaFixture kafka, int taskPartitions, int chunkPartitions) {
+    this.kafka = kafka;
+    this.topics = new WorkerTopics(kafka.uniqueName("jobs"), kafka.uniqueName("tasks"), kafka.uniqueName("events"),
+        kafka.uniqueName("workers"));
+    this.writerGroup = kafka.uniqueName("wg");
+    this.chunksTopic = Topics.chunks(writerGroup);
+    kafka.createTopic(topics.jobs(), 1, Map.of("cleanup.policy", "compact"));
+    kafka.createTopic(topics.tasks(), taskPartitions, Map.of());
+    kafka.createTopic(topics.events(), 1, Map.of());
+    kafka.createTopic(chunksTopic, chunkPartitions,
+        Map.of("max.message.bytes", Integer.toString(ChunkLimits.topicMaxMessageBytes())));
+    kafka.setShareGroupEarliest(topics.workerGroup());
+    producer = new KafkaProducer<>(kafka.producerProps());
+    chunkReader = reader(chunksTopic, chunkPartitions);
+    eventReader = reader(topics.events(), 1);
+  }
+
+  private KafkaConsumer<String, byte[]> reader(String topic, int partitions) {
+    KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(kafka.consumerProps(null));
+    List<TopicPartition> tps = new ArrayList<>();
+    for (int p = 0; p < partitions; p++) {
+      tps.add(new TopicPartition(topic, p));
+    }
+    c.assign(tps);
+    c.seekToBeginning(tps);
+    return c;
+  }
+
+  /** A job for {@code source} at this cluster size, zstd level 1 (fast: tests are about plumbing). */
+  JobSpec job(String id, Path source, int clusterSize) throws Exception {
+    long size = Files.size(source);
+    return JobSpec.newBuilder()
+        .setFormatVersion(Wire.FORMAT_VERSION)
+        .setJobId(id)
+        .setSourceUri(source.toUri().toString())
+        .setSourceSize(size)
+        .setVirtualSize((size + 511) & ~511L)
+        .setClusterSize(clusterSize)
+        .setRangeSize(4L << 20)
+        .setCodec(WireCodec.WIRE_CODEC_ZSTD)
+        .setLevel(1)
+        .setTargetPath(id + ".qcow2")
+        .setWriterGroup(writerGroup)
+        .setState(JobState.JOB_STATE_RUNNING)
+        .build();
+  }
+
+  void publish(JobSpec spec) throws Exception {
+    producer.send(new ProducerRecord<>(topics.jobs(), spec.getJobId(), spec.toByteArray())).get();
+  }
+
+  /** The tasks of a job: ranges of {@code rangeBytes}, the last one cut at the end of the disk. */
+  static List<RangeTask> tasks(JobSpec spec, long rangeBytes) {
+    List<RangeTask> tasks = new ArrayList<>();
+    long size = spec.getVirtualSize();
+    for (long off = 0, i = 0; off < size; off += rangeBytes, i++) {
+      tasks.add(RangeTask.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(spec.getJobId())
+          .setRangeIndex(i).setOffset(off).setLength(Math.min(rangeBytes, size - off)).build());
+    }
+    return tasks;
+  }
+
+  void publish(List<RangeTask> tasks) throws Exception {
+    for (RangeTask t : tasks) {
+      publishRaw(Wire.rangeKey(t.getJobId(), t.getRangeIndex()), t.toByteArray());
+    }
+  }
+
+  void publishRaw(String key, byte[] value) throws Exception {
+    producer.send(new ProducerRecord<>(topics.tasks(), key, value)).get();
+  }
+
+  /** Worker settings for these topics: one thread, every source allowed, short waits. */
+  WorkerConfig config(String origin) {
+    return WorkerConfig.defaults(KafkaSettings.of(kafka.bootstrapServers()))
+        .withTopics(topics)
+        .withOrigin(origin)
+        .withThreads(1)
+        .withStopGrace(Duration.ofSeconds(5))
+        .withReleaseBackoff(Duration.ofMillis(300));
+  }
+
+  Worker start(WorkerConfig config) {
+    return start(config, new SimpleMeterRegistry());
+  }
+
+  Worker start(WorkerConfig config, MeterRegistry registry) {
+    Worker w = new Worker(config, registry, Clock.systemUTC());
+    workers.add(w);
+    w.start();
+    return w;
+  }
+
+  /** Reads chunks and events until {@code done} holds; fails after {@link #PATIENCE}. */
+  void await(String what, BooleanSupplier done) {
+    long deadline = System.nanoTime() + PATIENCE.toNanos();
+    while (!done.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        fail("timed out waiting for " + what + "; chunks read: " + chunks.size() + ", events: " + events);
+      }
+      readSome();
+    }
+  }
+
+  void readSome() {
+    for (ConsumerRecord<String, byte[]> r : chunkReader.poll(Duration.ofMillis(100))) {
+      Wire.Decoded<ChunkRecord> d = Wire.chunkRecord(r.value());
+      if (d instanceof Wire.Decoded.Ok<ChunkRecord> ok) {
+        ChunkRecord c = ok.value();
+        String job = c.hasBatch() ? c.getBatch().getJobId() : c.getDone().getJobId();
+        long range = c.hasBatch() ? c.getBatch().getRangeIndex() : c.getDone().getRangeIndex();
+        assertEquals(Wire.rangeKey(job, range), r.key(), "record key");
+        chunks.add(c);
+      } else {
+        fail("undecodable chunk record: " + d);
+      }
+    }
+    for (ConsumerRecord<String, byte[]> r : eventReader.poll(Duration.ofMillis(10))) {
+      events.add(((Wire.Decoded.Ok<JobEvent>) Wire.jobEvent(r.value())).value());
+    }
+  }
+
+  /** RangeDones read so far for a job, first per range. */
+  Map<Long, RangeDone> dones(String jobId) {
+    Map<Long, RangeDone> m = new LinkedHashMap<>();
+    for (ChunkRecord c : chunks) {
+      if (c.hasDone() && c.getDone().getJobId().equals(jobId)) {
+        m.putIfAbsent(c.getDone().getRangeIndex(), c.getDone());
+      }
+    }
+    return m;
+  }
+
+  /** All RangeDones of a job, duplicates included. */
+  List<RangeDone> allDones(String jobId) {
+    List<RangeDone> l = new ArrayList<>();
+    for (ChunkRecord c : chunks) {
+      if (c.hasDone() && c.getDone().getJobId().equals(jobId)) {
+        l.add(c.getDone());
+      }
+    }
+    return l;
+  }
+
+  /** Batches of a range read so far, whatever their attempt. */
+  List<ChunkBatch> batches(String jobId, long range) {
+    List<ChunkBatch> l = new ArrayList<>();
+    for (ChunkRecord c : chunks) {
+      if (c.hasBatch() && c.getBatch().getJobId().equals(jobId) && c.getBatch().getRangeIndex() == range) {
+        l.add(c.getBatch());
+      }
+    }
+    return l;
+  }
+
+  List<ChunkBatch> allBatches() {
+    return chunks.stream().filter(ChunkRecord::hasBatch).map(ChunkRecord::getBatch).toList();
+  }
+
+  /** Events of a kind read so far. */
+  List<JobEvent> events(EventKind kind) {
+    return events.stream().filter(e -> e.getKind() == kind).toList();
+  }
+
+  void awaitRanges(JobSpec spec, int ranges) {
+    await(ranges + " ranges of " + spec.getJobId(), () -> dones(spec.getJobId()).size() >= ranges);
+  }
+
+  /**
+   * Rebuilds the job's disk from the attempt of each range that sent the first RangeDone, checking
+   * every entry's CRC32C, that each cluster comes exactly once and in order, and each RangeDone's
+   * counts and CRC; then compares with the source byte for byte.
+   */
+  void assertChunksRebuild(JobSpec spec, List<RangeTask> tasks, Path source) throws Exception {
+    int cs = spec.getClusterSize();
+    byte[] src = Files.readAllBytes(source);
+    Map<Long, RangeDone> dones = dones(spec.getJobId());
+    try (PayloadDecoder decoder = new PayloadDecoder(cs)) {
+      ByteBuffer cluster = ByteBuffer.allocate(cs);
+      for (RangeTask t : tasks) {
+        RangeDone done = dones.get(t.getRangeIndex());
+        assertTrue(done != null, "no RangeDone for range " + t.getRangeIndex());
+        long first = t.getOffset() / cs;
+        long count = (t.getLength() + cs - 1) / cs;
+        byte[] rebuilt = new byte[(int) (count * cs)];
+        long next = first;
+        int batches = 0;
+        long zero = 0;
+        long raw = 0;
+        long compressed = 0;
+        for (ChunkRecord c : chunks) {
+          if (!c.hasBatch()) {
+            continue;
+          }
+          ChunkBatch b = c.getBatch();
+          if (!b.getJobId().equals(spec.getJobId()) || b.getRangeIndex() != t.getRangeIndex()
+              || !b.getAttemptId().equals(done.getAttemptId())) {
+            continue;
+          }
+          batches++;
+          assertTrue(b.getSerializedSize() <= ChunkLimits.recordBytes(cs), "batch of " + b.getSerializedSize() + " bytes");
+          for (ChunkEntry e : b.getEntriesList()) {
+            assertEquals(next, e.getCluster(), "clusters in order, each once");
+            int at = (int) ((e.getCluster() - first) * cs);
+            switch (e.getKind()) {
+              case ENTRY_KIND_ZERO -> {
+                next += e.getCount();
+                zero += e.getCount();
+                continue; // rebuilt is zero already
+              }
+              case ENTRY_KIND_RAW -> {
+                assertEquals(cs, e.getPayload().size());
+                e.getPayload().copyTo(rebuilt, at);
+                raw++;
+              }
+              case ENTRY_KIND_COMPRESSED -> {
+                cluster.clear();
+                decoder.decode(Codec.ZSTD, e.getPayload().asReadOnlyByteBuffer(), cluster, "cluster " + e.getCluster());
+                cluster.get(0, rebuilt, at, cs);
+                compressed++;
+              }
+              default -> fail("entry kind " + e.getKind());
+            }
+            CRC32C crc = new CRC32C();
+            crc.update(e.getPayload().asReadOnlyByteBuffer());
+            assertEquals((int) crc.getValue(), e.getCrc32C(), "payload CRC32C of cluster " + e.getCluster());
+            next++;
+          }
+        }
+        assertEquals(first + count, next, "range " + t.getRangeIndex() + " covers its clusters");
+        assertEquals(batches, done.getBatches());
+        assertEquals(zero, done.getZeroClusters());
+        assertEquals(raw, done.getRawClusters());
+        assertEquals(compressed, done.getCompressedClusters());
+        CRC32C crc = new CRC32C();
+        crc.update(rebuilt);
+        assertEquals((int) crc.getValue(), done.getCrc32C(), "RangeDone CRC32C of range " + t.getRangeIndex());
+        byte[] expected = new byte[rebuilt.length];
+        int from = (int) t.getOffset();
+        int n = (int) Math.min(rebuilt.length, src.length - t.getOffset());
+        System.arraycopy(src, from, expected, 0, n);
+        if (!Arrays.equals(expected, rebuilt)) {
+          fail("range " + t.getRangeIndex() + " differs from the source at byte " + Arrays.mismatch(expected, rebuilt));
+        }
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    for (Worker w : workers) {
+      w.close();
+    }
+    producer.close(Duration.ofSeconds(5));
+    chunkReader.close(Duration.ofSeconds(5));
+    eventReader.close(Duration.ofSeconds(5));
+  }
+}
