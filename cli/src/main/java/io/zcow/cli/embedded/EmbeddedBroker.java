@@ -232,12 +232,14 @@ public final class EmbeddedBroker implements Closeable {
     }
   }
 
+  /** The message of {@code e}, with its root cause when that is another exception. */
   static String rootMessage(Throwable e) {
-    Throwable t = e;
-    while (t.getCause() != null && t.getCause() != t) {
-      t = t.getCause();
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
     }
-    return t == e ? String.valueOf(e.getMessage()) : e.getMessage() + " (" + t + ")";
+    String top = e.getMessage() != null ? e.getMessage() : e.toString();
+    return root == e ? top : top + " (" + root + ")";
   }
 
   @Override

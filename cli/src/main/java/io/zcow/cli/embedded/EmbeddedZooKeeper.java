@@ -58,6 +58,7 @@ public final class EmbeddedZooKeeper implements Closeable {
     config.setProperty("syncLimit", "5");
     // The admin server wants Jetty (not on our class path) and port 8080.
     config.setProperty("admin.enableServer", "false");
+    config.setProperty("maxCnxns", "0"); // unlimited, said explicitly: ZooKeeper warns otherwise
     // Keep the data directory from growing without bound on a long-lived dev cluster.
     config.setProperty("autopurge.snapRetainCount", "3");
     config.setProperty("autopurge.purgeInterval", "1");
