@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class EmbeddedZooKeeper implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(EmbeddedZooKeeper.class);
-  private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+  private static final Duration START_TIMEOUT = Duration.ofSeconds(15);
 
   private final ZooKeeperServerEmbedded server;
   private final HostPort advertised;
@@ -48,6 +48,8 @@ public final class EmbeddedZooKeeper implements Closeable {
   public static EmbeddedZooKeeper start(HostPort listen, Path dataParent) {
     long started = System.nanoTime();
     HostPort client = listen.resolvePort();
+    // A server that fails to bind only logs it and lets start() time out: find out first.
+    client.checkBindable();
     Path dataDir = Dirs.dataDir(dataParent, "zookeeper");
     boolean temporary = dataParent == null;
     Properties config = new Properties();
@@ -58,7 +60,6 @@ public final class EmbeddedZooKeeper implements Closeable {
     config.setProperty("syncLimit", "5");
     // The admin server wants Jetty (not on our class path) and port 8080.
     config.setProperty("admin.enableServer", "false");
-    config.setProperty("maxCnxns", "0"); // unlimited, said explicitly: ZooKeeper warns otherwise
     // Keep the data directory from growing without bound on a long-lived dev cluster.
     config.setProperty("autopurge.snapRetainCount", "3");
     config.setProperty("autopurge.purgeInterval", "1");
@@ -79,6 +80,11 @@ public final class EmbeddedZooKeeper implements Closeable {
       closeQuietly(server);
       cleanUp(dataDir, temporary);
       throw new IllegalStateException("interrupted while starting the embedded ZooKeeper", e);
+    } catch (java.util.concurrent.TimeoutException e) {
+      closeQuietly(server);
+      cleanUp(dataDir, temporary);
+      throw new IllegalStateException("the embedded ZooKeeper did not start on " + client + " within "
+          + START_TIMEOUT.toSeconds() + " s (its log above says why)", e);
     } catch (Exception e) {
       closeQuietly(server);
       cleanUp(dataDir, temporary);

@@ -75,6 +75,19 @@ public record HostPort(String host, int port) {
     }
   }
 
+  /**
+   * Fails at once when this address cannot be bound (port in use, address not of this host),
+   * for servers that would otherwise only report it through their log and a start timeout.
+   */
+  public void checkBindable() {
+    try (ServerSocket s = new ServerSocket()) {
+      s.setReuseAddress(true);
+      s.bind(new InetSocketAddress(InetAddress.getByName(host), port), 1);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot listen on " + this + ": " + e.getMessage(), e);
+    }
+  }
+
   /** True for 0.0.0.0 and ::, which clients cannot connect to. */
   public boolean isWildcard() {
     try {

@@ -92,6 +92,17 @@ class EmbeddedClusterTest {
     assertEquals(Set.of(), leftOver(before), "threads left running after close");
   }
 
+  @Test
+  void zooKeeperOnAPortInUseFailsAtOnce() throws Exception {
+    try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+      long started = System.nanoTime();
+      IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+          () -> EmbeddedZooKeeper.start(new HostPort("127.0.0.1", taken.getLocalPort()), null));
+      assertTrue(e.getMessage().startsWith("cannot listen on 127.0.0.1:" + taken.getLocalPort()), e.getMessage());
+      assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(5));
+    }
+  }
+
   private static Set<String> leftOver(Set<String> before) throws InterruptedException {
     // Threads end shortly after their owners close; give them a moment.
     Set<String> left = Set.of();
