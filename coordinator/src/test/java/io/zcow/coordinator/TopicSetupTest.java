@@ -81,6 +81,16 @@ class TopicSetupTest {
   }
 
   @Test
+  void unresolvableBootstrapFailsInBoundedTimeNamingIt() {
+    KafkaSettings settings = KafkaSettings.of("no-such-host.invalid:9092").withCallTimeout(Duration.ofSeconds(3));
+    long started = System.nanoTime();
+    io.zcow.ZcowException e = assertThrows(io.zcow.ZcowException.class,
+        () -> TopicSetup.ensure(settings, TopicSetup.Plan.defaults("g")));
+    assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(12));
+    assertTrue(e.getMessage().contains("no-such-host.invalid:9092") && !e.getMessage().contains("\n"), e.getMessage());
+  }
+
+  @Test
   void unreachableBootstrapFailsInBoundedTimeWithOneLine() throws IOException {
     int closedPort;
     try (ServerSocket s = new ServerSocket(0)) {
