@@ -1,0 +1,93 @@
+package io.zcow.cli;
+
+import io.zcow.cli.embedded.DevCluster;
+import io.zcow.cli.embedded.HostPort;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code zcow dev-cluster}: a Kafka broker and a ZooKeeper server in this process, until stopped. */
+@Command(
+    name = "dev-cluster",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Runs a cluster of one in this process: a Kafka broker (KRaft, broker and controller at once) and a ZooKeeper server, for trying zcow's roles on one host or in tests. Prints the two addresses, one line each ('kafka: HOST:PORT', 'zookeeper: HOST:PORT'), and runs until SIGTERM or Ctrl-C, then stops both cleanly.",
+      "",
+      "Listens on loopback unless told otherwise: other hosts can join only with --listen on a reachable address.",
+      ""
+    },
+    sortOptions = false)
+final class DevClusterCommand implements Callable<Integer> {
+  /** How long a shutdown hook waits for the servers to stop before the JVM exits anyway. */
+  private static final long STOP_WAIT_SECONDS = 60;
+
+  @Option(names = "--listen", paramLabel = "HOST:PORT", converter = HostPortConverter.class,
+      description = "Kafka client listener (default: 127.0.0.1 on a free port).")
+  HostPort listen = HostPort.loopbackAnyPort();
+
+  @Option(names = "--zookeeper-listen", paramLabel = "HOST:PORT", converter = HostPortConverter.class,
+      description = "ZooKeeper client address (default: 127.0.0.1 on a free port).")
+  HostPort zooKeeperListen = HostPort.loopbackAnyPort();
+
+  @Option(names = "--data-dir", paramLabel = "DIR",
+      description = "Keep the broker's and ZooKeeper's data in DIR/kafka and DIR/zookeeper, reused by the next run (default: temporary directories, removed on exit).")
+  Path dataDir;
+
+  @Override
+  public Integer call() throws InterruptedException {
+    CountDownLatch stop = new CountDownLatch(1);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Thread hook = new Thread(() -> {
+      stop.countDown();
+      try {
+        stopped.await(STOP_WAIT_SECONDS, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "zcow-dev-cluster-stop");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      return serve(System.out, System.err, stop);
+    } finally {
+      stopped.countDown();
+    }
+  }
+
+  /**
+   * Starts the cluster, prints its addresses on {@code out}, and stops it once {@code stop} is
+   * released (by the shutdown hook, or by a test).
+   */
+  int serve(PrintStream out, PrintStream err, CountDownLatch stop) throws InterruptedException {
+    long started = System.nanoTime();
+    try (DevCluster cluster = DevCluster.start(listen, zooKeeperListen, dataDir)) {
+      out.println("kafka: " + cluster.broker().bootstrapServers());
+      out.println("zookeeper: " + cluster.zooKeeper().connectString());
+      out.flush();
+      err.printf(Locale.ROOT, "dev-cluster: up in %.1f s (data in %s and %s); SIGTERM or Ctrl-C stops it%n",
+          (System.nanoTime() - started) / 1e9, cluster.broker().dataDir(), cluster.zooKeeper().dataDir());
+      err.flush();
+      stop.await();
+      err.println("dev-cluster: stopping");
+      err.flush();
+    }
+    return Main.EXIT_OK;
+  }
+
+  /** Parses HOST:PORT options; a malformed value is bad usage (exit 2). */
+  static final class HostPortConverter implements CommandLine.ITypeConverter<HostPort> {
+    @Override
+    public HostPort convert(String value) {
+      try {
+        return HostPort.parse(value);
+      } catch (RuntimeException e) {
+        throw new CommandLine.TypeConversionException(e.getMessage());
+      }
+    }
+  }
+}

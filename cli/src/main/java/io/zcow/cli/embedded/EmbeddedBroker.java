@@ -1,0 +1,249 @@
+package io.zcow.cli.embedded;
+
+import java.io.Closeable;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import kafka.server.KafkaConfig;
+import kafka.server.KafkaRaftServer;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.utils.Time;
+import org.apache.kafka.metadata.storage.Formatter;
+import org.apache.kafka.server.common.MetadataVersion;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A Kafka broker in this process: one KRaft node that is broker and controller at once, a real
+ * cluster of one that other hosts can join as clients when it listens on a reachable address.
+ *
+ * <p>Built directly on {@link KafkaRaftServer} with storage formatted by Kafka's
+ * {@link Formatter}, as {@code kafka-storage.sh format} and {@code kafka-server-start.sh} do,
+ * rather than on kafka-test-common-runtime's cluster kit: the kit binds every listener to
+ * localhost on a random port, keeps its data in temporary directories and brings JUnit onto the
+ * runtime class path, while here the listener and the data directory are the operator's choice.
+ *
+ * <p>The client listener (PLAINTEXT) is the given address; the controller listener is on loopback
+ * on a free port, since nothing outside this process talks to it. Metadata version and feature
+ * levels are the latest production ones, so share groups ({@code share.version=1}) work.
+ *
+ * <p>Not thread safe as to {@link #close()}; close is idempotent. After close no Kafka thread is
+ * left running, and a temporary data directory is removed.
+ */
+public final class EmbeddedBroker implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(EmbeddedBroker.class);
+
+  /**
+   * The broker's record limit: a chunk batch of about 1 MiB plus a raw 2 MiB cluster, with
+   * framing, must fit, with room to spare for topics configured larger than the default.
+   */
+  public static final int MAX_MESSAGE_BYTES = 8 << 20;
+
+  private static final int NODE_ID = 1;
+  private static final String CLIENT_LISTENER = "PLAINTEXT";
+  private static final String CONTROLLER_LISTENER = "CONTROLLER";
+  private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+
+  private final KafkaRaftServer server;
+  private final HostPort advertised;
+  private final Path dataDir;
+  private final boolean deleteOnClose;
+  private final Duration startupTime;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private EmbeddedBroker(KafkaRaftServer server, HostPort advertised, Path dataDir,
+      boolean deleteOnClose, Duration startupTime) {
+    this.server = server;
+    this.advertised = advertised;
+    this.dataDir = dataDir;
+    this.deleteOnClose = deleteOnClose;
+    this.startupTime = startupTime;
+  }
+
+  /**
+   * Formats storage if needed and starts the broker; returns once it accepts clients.
+   *
+   * @param listen the client listener; port 0 picks a free port
+   * @param dataParent where the broker keeps its logs ({@code dataParent/kafka}, kept on close and
+   *     reused by the next start); null for a temporary directory removed on close
+   * @throws IllegalStateException when the broker cannot start (the port is taken, the data
+   *     directory belongs to another cluster...), with Kafka's error as cause
+   */
+  public static EmbeddedBroker start(HostPort listen, Path dataParent) {
+    long started = System.nanoTime();
+    HostPort client = listen.resolvePort();
+    HostPort controller = HostPort.loopbackAnyPort().resolvePort();
+    Path dataDir = Dirs.dataDir(dataParent, "kafka");
+    boolean temporary = dataParent == null;
+    KafkaRaftServer server = null;
+    try {
+      format(dataDir);
+      KafkaConfig config = new KafkaConfig(brokerConfig(client, controller, dataDir), false);
+      server = new KafkaRaftServer(config, Time.SYSTEM);
+      server.startup();
+      HostPort advertised = client.advertised();
+      awaitReady(advertised);
+      Duration took = Duration.ofNanos(System.nanoTime() - started);
+      LOG.info("embedded Kafka broker up at {} in {} ms (data in {})", advertised, took.toMillis(), dataDir);
+      return new EmbeddedBroker(server, advertised, dataDir, temporary, took);
+    } catch (RuntimeException e) {
+      stopQuietly(server);
+      if (temporary) {
+        Dirs.deleteQuietly(dataDir);
+      }
+      throw new IllegalStateException("the embedded Kafka broker could not start on " + client
+          + ": " + rootMessage(e), e);
+    }
+  }
+
+  /**
+   * Settings that differ from Kafka's defaults, each for a reason. Public so tests and the
+   * operations guide can show what the embedded broker runs with.
+   */
+  public static Map<String, String> tuning() {
+    Map<String, String> config = new LinkedHashMap<>();
+    // A cluster of one: every internal topic has one replica, and few partitions, so the first
+    // consumer group or share group does not wait for 50 partitions to be created.
+    config.put("offsets.topic.replication.factor", "1");
+    config.put("offsets.topic.num.partitions", "1");
+    config.put("transaction.state.log.replication.factor", "1");
+    config.put("transaction.state.log.min.isr", "1");
+    config.put("transaction.state.log.num.partitions", "1");
+    config.put("share.coordinator.state.topic.replication.factor", "1");
+    config.put("share.coordinator.state.topic.min.isr", "1");
+    config.put("share.coordinator.state.topic.num.partitions", "1");
+    config.put("min.insync.replicas", "1");
+    // Chunk batches carrying raw 2 MiB clusters must fit, framing included.
+    config.put("message.max.bytes", Integer.toString(MAX_MESSAGE_BYTES));
+    config.put("replica.fetch.max.bytes", Integer.toString(MAX_MESSAGE_BYTES));
+    // Classic groups otherwise wait 3 s for more members before the first assignment.
+    config.put("group.initial.rebalance.delay.ms", "0");
+    // zcow creates its topics; an auto-created topic would hide a missing creation.
+    config.put("auto.create.topics.enable", "false");
+    // The cleaner only compacts zcow.jobs (small records); its default 128 MiB dedupe buffer
+    // would be most of a small heap.
+    config.put("log.cleaner.dedupe.buffer.size", Integer.toString(8 << 20));
+    // OS autotuning of socket buffers moved 1 MiB records faster here (DESIGN.md).
+    config.put("socket.send.buffer.bytes", "-1");
+    config.put("socket.receive.buffer.bytes", "-1");
+    return config;
+  }
+
+  private static Map<String, String> brokerConfig(HostPort client, HostPort controller, Path dataDir) {
+    Map<String, String> config = new LinkedHashMap<>(tuning());
+    config.put("process.roles", "broker,controller");
+    config.put("node.id", Integer.toString(NODE_ID));
+    config.put("controller.quorum.voters", NODE_ID + "@" + controller);
+    config.put("listeners", CLIENT_LISTENER + "://" + client + "," + CONTROLLER_LISTENER + "://" + controller);
+    config.put("advertised.listeners", CLIENT_LISTENER + "://" + client.advertised());
+    config.put("listener.security.protocol.map", CLIENT_LISTENER + ":PLAINTEXT," + CONTROLLER_LISTENER + ":PLAINTEXT");
+    config.put("inter.broker.listener.name", CLIENT_LISTENER);
+    config.put("controller.listener.names", CONTROLLER_LISTENER);
+    config.put("log.dirs", dataDir.toString());
+    config.put("metadata.log.dir", dataDir.toString());
+    return config;
+  }
+
+  /** Writes meta.properties and the bootstrap checkpoint unless a previous run already did. */
+  private static void format(Path dataDir) {
+    if (Files.exists(dataDir.resolve("meta.properties"))) {
+      return;
+    }
+    try {
+      new Formatter()
+          .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))
+          .setNodeId(NODE_ID)
+          .setClusterId(Uuid.randomUuid().toString())
+          .setDirectories(List.of(dataDir.toString()))
+          .setMetadataLogDirectory(dataDir.toString())
+          .setReleaseVersion(MetadataVersion.latestProduction())
+          .setControllerListenerName(CONTROLLER_LISTENER)
+          .setIgnoreFormatted(true)
+          .run();
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot format Kafka storage in " + dataDir + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** startup() returns once the broker is unfenced; a client round trip proves it serves. */
+  private static void awaitReady(HostPort advertised) {
+    try (Admin admin = Admin.create(Map.of(
+        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, advertised.toString(),
+        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) READY_TIMEOUT.toMillis()))) {
+      admin.describeCluster().nodes().get(READY_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the broker", e);
+    } catch (Exception e) {
+      throw new IllegalStateException("the broker does not answer clients: " + e, e);
+    }
+  }
+
+  /** {@code host:port} for {@code bootstrap.servers}. */
+  public String bootstrapServers() {
+    return advertised.toString();
+  }
+
+  /** The client address, as advertised. */
+  public HostPort address() {
+    return advertised;
+  }
+
+  /** Where the broker keeps its logs. */
+  public Path dataDir() {
+    return dataDir;
+  }
+
+  /** From {@link #start} being called to the broker answering a client. */
+  public Duration startupTime() {
+    return startupTime;
+  }
+
+  /** Stops the broker and waits for its threads; removes a temporary data directory. */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    stopQuietly(server);
+    if (deleteOnClose) {
+      Dirs.deleteQuietly(dataDir);
+    }
+  }
+
+  private static void stopQuietly(KafkaRaftServer server) {
+    if (server == null) {
+      return;
+    }
+    try {
+      server.shutdown();
+      server.awaitShutdown();
+    } catch (RuntimeException e) {
+      LOG.warn("embedded Kafka broker did not stop cleanly: {}", e.toString());
+    }
+  }
+
+  /** The message of {@code e}, with its root cause when that is another exception. */
+  static String rootMessage(Throwable e) {
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    String top = e.getMessage() != null ? e.getMessage() : e.toString();
+    return root == e ? top : top + " (" + root + ")";
+  }
+
+  @Override
+  public String toString() {
+    return "EmbeddedBroker[" + advertised + "]";
+  }
+}
