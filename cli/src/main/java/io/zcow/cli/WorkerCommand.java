@@ -4,7 +4,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.BadInputException;
 import io.zcow.worker.SourceCache;
-import io.zcow.worker.kafka.KafkaSettings;
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.worker.kafka.MetricsServer;
 import io.zcow.worker.kafka.SourcePolicy;
 import io.zcow.worker.kafka.Worker;

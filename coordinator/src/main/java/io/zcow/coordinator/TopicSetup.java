@@ -1,5 +1,8 @@
 package io.zcow.coordinator;
 
+import io.zcow.proto.kafka.ChunkLimits;
+import io.zcow.proto.kafka.KafkaSettings;
+
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.proto.Topics;
@@ -38,10 +41,6 @@ import org.slf4j.LoggerFactory;
 public final class TopicSetup {
   private static final Logger LOG = LoggerFactory.getLogger(TopicSetup.class);
 
-  /** Payload a worker puts in one ChunkBatch before starting the next (about 1 MiB). */
-  public static final int BATCH_TARGET_BYTES = 1 << 20;
-  /** Protobuf and Kafka record framing around a batch's payloads, with room to spare. */
-  public static final int RECORD_OVERHEAD_BYTES = 64 << 10;
   public static final long CHUNK_SEGMENT_BYTES = 16L << 20;
 
   static final String SHARE_AUTO_OFFSET_RESET = "share.auto.offset.reset";
@@ -83,9 +82,9 @@ public final class TopicSetup {
       return new Plan(writerGroup, 8, 8, 2 << 20, Duration.ofSeconds(60));
     }
 
-    /** The record limit of the chunks topic; producers and consumers of chunks need at least this. */
+    /** The record limit of the chunks topic: the largest record a worker produces (ChunkLimits). */
     public int chunkRecordLimit() {
-      return BATCH_TARGET_BYTES + maxClusterSize + RECORD_OVERHEAD_BYTES;
+      return ChunkLimits.recordBytes(maxClusterSize);
     }
   }
 
@@ -106,7 +105,7 @@ public final class TopicSetup {
   public static Result ensure(KafkaSettings settings, Plan plan) {
     Admin admin;
     try {
-      admin = Admin.create(settings.adminProps());
+      admin = Admin.create(settings.admin("zcow-coordinator"));
     } catch (org.apache.kafka.common.KafkaException e) {
       throw new BadInputException("cannot use Kafka at " + settings.bootstrapServers() + ": "
           + rootMessage(e), e);

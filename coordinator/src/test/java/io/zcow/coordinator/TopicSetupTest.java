@@ -1,5 +1,7 @@
 package io.zcow.coordinator;
 
+import io.zcow.proto.kafka.KafkaSettings;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,6 @@
 package io.zcow.worker.kafka;
 
+import io.zcow.proto.kafka.ChunkLimits;
 import com.google.protobuf.ByteString;
 import io.zcow.RetriableException;
 import io.zcow.proto.ChunkBatch;

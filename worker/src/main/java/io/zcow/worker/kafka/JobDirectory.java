@@ -1,5 +1,6 @@
 package io.zcow.worker.kafka;
 
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.RetriableException;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.Topics;

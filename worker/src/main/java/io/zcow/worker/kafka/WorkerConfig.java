@@ -1,5 +1,6 @@
 package io.zcow.worker.kafka;
 
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.worker.SourceCache;
 import java.net.InetAddress;
 import java.net.UnknownHostException;

@@ -1,5 +1,6 @@
 package io.zcow.worker.kafka;
 
+import io.zcow.proto.kafka.ChunkLimits;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,5 +1,7 @@
 package io.zcow.worker.kafka;
 
+import io.zcow.proto.kafka.ChunkLimits;
+import io.zcow.proto.kafka.KafkaSettings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;

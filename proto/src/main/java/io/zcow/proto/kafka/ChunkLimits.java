@@ -1,4 +1,4 @@
-package io.zcow.worker.kafka;
+package io.zcow.proto.kafka;
 
 import io.zcow.qcow2.ImageGeometry;
 

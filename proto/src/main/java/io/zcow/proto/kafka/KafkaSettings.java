@@ -1,4 +1,4 @@
-package io.zcow.worker.kafka;
+package io.zcow.proto.kafka;
 
 import io.zcow.BadInputException;
 import java.io.IOException;
@@ -32,8 +32,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * @param bootstrapServers "HOST:PORT[,HOST:PORT…]"
  * @param extra client properties from the operator's file, applied to every client
+ * @param callTimeout the longest an admin call may wait for the cluster
  */
-public record KafkaSettings(String bootstrapServers, Map<String, String> extra) {
+public record KafkaSettings(String bootstrapServers, Map<String, String> extra, java.time.Duration callTimeout) {
+  /** The longest an admin call (and so an unreachable cluster) may take by default. */
+  public static final java.time.Duration DEFAULT_CALL_TIMEOUT = java.time.Duration.ofSeconds(15);
+
   /**
    * Keys zcow sets itself: the file may not change them, since the roles rely on their values
    * (explicit acknowledgement, one task at a time, no consumer group where none is meant...).
@@ -71,11 +75,18 @@ public record KafkaSettings(String bootstrapServers, Map<String, String> extra) 
       }
     }
     extra = Map.copyOf(extra);
+    if (callTimeout == null || callTimeout.isNegative() || callTimeout.isZero()) {
+      throw new IllegalArgumentException("callTimeout must be positive: " + callTimeout);
+    }
+  }
+
+  public KafkaSettings withCallTimeout(java.time.Duration timeout) {
+    return new KafkaSettings(bootstrapServers, extra, timeout);
   }
 
   /** Settings without extra client properties. */
   public static KafkaSettings of(String bootstrapServers) {
-    return new KafkaSettings(bootstrapServers, Map.of());
+    return new KafkaSettings(bootstrapServers, Map.of(), DEFAULT_CALL_TIMEOUT);
   }
 
   /**
@@ -85,7 +96,7 @@ public record KafkaSettings(String bootstrapServers, Map<String, String> extra) 
    * @throws BadInputException when the file is missing or unreadable, or sets a key zcow owns
    */
   public static KafkaSettings of(String bootstrapServers, Path configFile) {
-    return new KafkaSettings(bootstrapServers, configFile == null ? Map.of() : load(configFile));
+    return new KafkaSettings(bootstrapServers, configFile == null ? Map.of() : load(configFile), DEFAULT_CALL_TIMEOUT);
   }
 
   private static Map<String, String> load(Path file) {
@@ -136,11 +147,17 @@ public record KafkaSettings(String bootstrapServers, Map<String, String> extra) 
     return p;
   }
 
-  /** For an Admin client. */
+  /**
+   * For an Admin client: every call gives up after {@link #callTimeout()}, so an unreachable
+   * cluster is reported instead of waited for.
+   */
   public Properties admin(String clientId) {
     Properties p = base(clientId);
     p.remove(CommonClientConfigs.SEND_BUFFER_CONFIG);
     p.remove(CommonClientConfigs.RECEIVE_BUFFER_CONFIG);
+    int timeoutMs = (int) Math.min(Integer.MAX_VALUE, callTimeout.toMillis());
+    p.putIfAbsent(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, Integer.toString(timeoutMs));
+    p.putIfAbsent(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, Integer.toString(timeoutMs));
     p.keySet().retainAll(AdminClientConfig.configNames());
     return p;
   }

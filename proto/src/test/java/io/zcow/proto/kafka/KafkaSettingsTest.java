@@ -1,4 +1,4 @@
-package io.zcow.worker.kafka;
+package io.zcow.proto.kafka;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
