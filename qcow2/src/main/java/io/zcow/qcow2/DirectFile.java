@@ -29,8 +29,19 @@ public final class DirectFile implements Closeable {
   /** Never align to less than a page: some devices report 512 but O_DIRECT wants more. */
   public static final int MIN_ALIGNMENT = 4096;
 
+  /**
+   * The fence: one byte far past any real end of file. QEMU takes byte locks near the start of an
+   * image, so a whole-file lock would make even {@code qemu-img check -U} fail.
+   */
+  public static final long FENCE_OFFSET = 1L << 62;
+
   private final Path path;
   private final FileChannel channel;
+  private java.nio.channels.FileLock fence;
+  private Object fenceKey;
+  /** Files fenced by writers of this JVM (by device and inode), so none opens a second channel. */
+  private static final java.util.concurrent.ConcurrentHashMap<Object, DirectFile> FENCED =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private final boolean direct;
   private final int alignment;
   private final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
@@ -94,6 +105,54 @@ public final class DirectFile implements Closeable {
       return (int) Math.max(MIN_ALIGNMENT, bs);
     } catch (IOException | UnsupportedOperationException e) {
       return MIN_ALIGNMENT;
+    }
+  }
+
+  /**
+   * Takes the fence lock (exclusive, one byte at {@link #FENCE_OFFSET}) through this channel; it
+   * is held until {@link #close()}. Only this channel may be open on the file meanwhile: closing
+   * any other channel on it would drop this process's locks.
+   *
+   * @throws io.zcow.TargetLockedException when another writer holds it
+   */
+  public void lockFence() {
+    Object key = fileKey(path);
+    if (FENCED.putIfAbsent(key, this) != null) {
+      throw new io.zcow.TargetLockedException(path + " is locked by another writer in this process");
+    }
+    try {
+      fence = channel.tryLock(FENCE_OFFSET, 1, false);
+    } catch (java.nio.channels.OverlappingFileLockException e) {
+      fence = null;
+    } catch (IOException e) {
+      FENCED.remove(key, this);
+      throw ioFailure("lock", FENCE_OFFSET, 1, e);
+    }
+    if (fence == null) {
+      FENCED.remove(key, this);
+      throw new io.zcow.TargetLockedException(path + " is locked by another writer");
+    }
+    fenceKey = key;
+  }
+
+  /**
+   * Refuses early when a writer in this JVM holds {@code path}'s fence: opening (and then closing)
+   * a second channel on the file would silently drop that writer's lock.
+   *
+   * @throws io.zcow.TargetLockedException when this process already fences the file
+   */
+  public static void checkNotFencedHere(Path path) {
+    if (Files.exists(path) && FENCED.containsKey(fileKey(path))) {
+      throw new io.zcow.TargetLockedException(path + " is locked by another writer in this process");
+    }
+  }
+
+  private static Object fileKey(Path path) {
+    try {
+      Object key = Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+      return key != null ? key : path.toRealPath();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot stat " + path + ": " + e.getMessage(), e);
     }
   }
 
@@ -202,6 +261,10 @@ public final class DirectFile implements Closeable {
 
   @Override
   public void close() {
+    if (fenceKey != null) {
+      FENCED.remove(fenceKey, this);
+      fenceKey = null;
+    }
     try {
       channel.close();
     } catch (IOException e) {

@@ -94,7 +94,10 @@ public final class ImageWriter implements Closeable {
     return target.resolveSibling(target.getFileName() + ".part");
   }
 
-  /** Creates {@code TARGET.part} (which must not exist) and starts a new image. */
+  /**
+   * Creates {@code TARGET.part} (which must not exist) and starts a new image. The writer holds
+   * the file's fence lock ({@link DirectFile#lockFence}) until it is closed.
+   */
   public static ImageWriter create(Path target, ImageOptions options) {
     Path part = partPath(target);
     DirectFile file;
@@ -108,6 +111,7 @@ public final class ImageWriter implements Closeable {
     }
     ImageWriter w;
     try {
+      file.lockFence();
       w = new ImageWriter(target, options, file);
     } catch (RuntimeException e) {
       file.close();
@@ -121,15 +125,20 @@ public final class ImageWriter implements Closeable {
   /**
    * Reopens {@code TARGET.part} at {@code checkpoint} (which must come from an image of the same
    * options) and continues: clusters accepted after the checkpoint must be sent again.
+   *
+   * @throws io.zcow.TargetLockedException while another writer (in any process) holds the file:
+   *     a new leader retries until the old one lets go
    */
   public static ImageWriter resume(Path target, ImageOptions options, Checkpoint checkpoint) {
     Path part = partPath(target);
     if (!Files.isRegularFile(part)) {
       throw new BadInputException("cannot resume: " + part + " does not exist");
     }
+    DirectFile.checkNotFencedHere(part);
     DirectFile file = DirectFile.open(part, options.targetCache(), false);
     ImageWriter w;
     try {
+      file.lockFence();
       w = new ImageWriter(target, options, file);
       w.restore(checkpoint);
     } catch (RuntimeException e) {
