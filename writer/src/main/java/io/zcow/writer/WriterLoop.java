@@ -534,7 +534,7 @@ public final class WriterLoop implements Closeable {
           break;
         }
         if (now - e.getValue().lastProgressMs >= timeout && !run.complete.get(e.getKey().intValue())) {
-          requeue(run, e.getKey(), "no progress for " + config.rangeTimeout().toSeconds() + " s");
+          requeue(run, e.getKey(), "no progress for " + config.rangeTimeout().toMillis() + " ms");
         }
       }
     }
