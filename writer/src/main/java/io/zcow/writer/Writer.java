@@ -109,6 +109,10 @@ public final class Writer implements Closeable {
         loop.start();
         loop.runUntilDeposed();
       } catch (DeposedException e) {
+        if (lifecycle.get() == Lifecycle.CLOSED) {
+          LOG.info("[group={}] stopped in epoch {}", config.group(), epoch);
+          continue;
+        }
         LOG.warn("[group={}] term of epoch {} ended: {}", config.group(), epoch, e.getMessage());
       } catch (RuntimeException e) {
         LOG.error("[group={}] term of epoch {} failed; recovering from the last checkpoint", config.group(), epoch, e);

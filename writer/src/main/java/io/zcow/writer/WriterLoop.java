@@ -107,6 +107,7 @@ public final class WriterLoop implements Closeable {
   private List<TopicPartition> chunkPartitions = List.of();
   private long lastCheckpointMs;
   private long lastProgressMs;
+  private long lastLockWaitLogMs = Long.MIN_VALUE / 2;
 
   /**
    * @param stillLeader asked before every write: false once ZooKeeper said SUSPENDED or LOST
@@ -297,7 +298,11 @@ public final class WriterLoop implements Closeable {
         open(spec);
         pendingOpen.remove(spec.getJobId());
       } catch (TargetLockedException e) {
-        LOG.info("[job={}] waiting for the previous writer to release the target: {}", spec.getJobId(), e.getMessage());
+        long now = clock.millis();
+        if (now - lastLockWaitLogMs >= 10_000) {
+          lastLockWaitLogMs = now;
+          LOG.info("[job={}] waiting for the previous writer to release the target: {}", spec.getJobId(), e.getMessage());
+        }
       }
     }
   }

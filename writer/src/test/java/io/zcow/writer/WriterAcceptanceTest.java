@@ -56,6 +56,9 @@ class WriterAcceptanceTest {
       assertFalse(Files.exists(ImageWriter.partPath(image)));
       QemuImg.assertClean(image);
       QemuImg.assertIdentical(disk, image);
+      String metrics = w.metrics().scrape();
+      assertTrue(metrics.contains("zcow_writer_chunk_bytes_in_total"), metrics);
+      assertTrue(metrics.contains("zcow_writer_checkpoint_seconds_count"), metrics);
     }
   }
 }
