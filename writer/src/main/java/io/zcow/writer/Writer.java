@@ -138,6 +138,11 @@ public final class Writer implements Closeable {
     return lifecycle.get();
   }
 
+  /** The ZooKeeper client (tests expire its session). */
+  CuratorFramework zookeeperClient() {
+    return client;
+  }
+
   public WriterMetrics metrics() {
     return metrics;
   }

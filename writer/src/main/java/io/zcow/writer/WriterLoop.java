@@ -422,6 +422,12 @@ public final class WriterLoop implements Closeable {
     String job = record.hasBatch() ? record.getBatch().getJobId() : record.getDone().getJobId();
     long range = record.hasBatch() ? record.getBatch().getRangeIndex() : record.getDone().getRangeIndex();
     JobRun run = knownRun(job);
+    if (run == null && pendingOpen.containsKey(job)) {
+      // Its image is locked by another writer: its records cannot be skipped, so end the term and
+      // recover from the checkpoint (recovery opens every job before it reads a chunk).
+      throw new RetriableException("[job=" + job + "] record at " + r.partition() + "@" + r.offset()
+          + " for a job whose target is still locked by another writer", null);
+    }
     if (run == null) {
       JobSpec spec = specs.get(job);
       if (spec == null) {

@@ -169,6 +169,43 @@ class WriterFaultsTest {
   }
 
   @Test
+  void aLeaderWhoseSessionExpiresStopsWritingAndTheJobResumesFromTheCheckpoint(EmbeddedKafka kafka,
+      EmbeddedZooKeeper zk, @TempDir Path dir) throws Exception {
+    Path root = Files.createDirectories(dir.resolve("root"));
+    Path disk = Disks.mixed(dir.resolve("disk.raw"), 24L << 20, 31);
+    try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of())) {
+      Writer w = h.startWriter(h.config());
+      JobSpec spec = h.spec("expiry", disk, CS, RANGE, "expiry.qcow2");
+      h.publish(spec);
+      assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));
+      long firstEpoch = w.epoch();
+      for (long r = 0; r < 3; r++) {
+        h.sendRange(spec, disk, r);
+      }
+      h.awaitEvent(ev -> ev.getKind() == EventKind.EVENT_KIND_PROGRESS && ev.getProgress().getRangesDone() >= 3,
+          JOB_TIMEOUT, "3 ranges done");
+      WriterHarness.sleep(1200);
+      List<ChunkRecord> partial = h.chunks(spec, disk, 3, "p");
+      h.sendChunks(spec, 3, partial.subList(0, partial.size() / 2));
+      zk.expireSession(w.zookeeperClient());
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+      while (w.epoch() == firstEpoch && System.nanoTime() < deadline) {
+        WriterHarness.sleep(100);
+      }
+      assertTrue(w.epoch() > firstEpoch, "a new term after the expiry");
+      h.sendChunks(spec, 3, partial.subList(partial.size() / 2, partial.size()));
+      for (long r = 4; r < h.ranges(spec); r++) {
+        h.sendRange(spec, disk, r);
+      }
+      JobEvent done = h.awaitState("expiry", JobState.JOB_STATE_DONE, JOB_TIMEOUT);
+      assertEquals(JobState.JOB_STATE_DONE, done.getState(), done.getReason());
+      Path image = root.resolve("expiry.qcow2");
+      QemuImg.assertClean(image);
+      QemuImg.assertIdentical(disk, image);
+    }
+  }
+
+  @Test
   void aRangeThatNeverArrivesIsRequeuedByTheTimer(EmbeddedKafka kafka, EmbeddedZooKeeper zk, @TempDir Path dir)
       throws Exception {
     Path root = Files.createDirectories(dir.resolve("root"));
