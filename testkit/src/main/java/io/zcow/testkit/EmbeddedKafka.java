@@ -102,6 +102,11 @@ public final class EmbeddedKafka implements KafkaFixture {
     config.put("group.share.min.heartbeat.interval.ms", "500");
     // Classic groups otherwise wait 3 s for more members before the first assignment.
     config.put("group.initial.rebalance.delay.ms", "0");
+    // Segments below a deleteRecords point are only removed by the retention check (every 5 min by
+    // default): the writer's trim tests must see the space come back within seconds.
+    // The first check runs only log.initial.task.delay.ms (30 s) after startup.
+    config.put("log.retention.check.interval.ms", "1000");
+    config.put("log.initial.task.delay.ms", "1000");
     // zcow creates its topics; an auto-created topic would hide a missing creation.
     config.put("auto.create.topics.enable", "false");
     // The test kit turns these on; a released broker has them off.

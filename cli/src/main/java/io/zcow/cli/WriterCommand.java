@@ -1,0 +1,126 @@
+package io.zcow.cli;
+
+import io.zcow.BadInputException;
+import io.zcow.writer.Writer;
+import io.zcow.writer.WriterConfig;
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code zcow writer}: the writer of a writer group (one active, the others standing by). */
+@Command(
+    name = "writer",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Runs a writer of a writer group: consumes the group's chunks topic (zcow.chunks.GROUP) and builds each job's qcow2 image under --target-root. One writer per group is active (elected through ZooKeeper); the others wait and take over from the last checkpoint.",
+      "",
+      "Runs until stopped (SIGTERM, Ctrl-C); a stopped leader finishes nothing, the next one resumes.",
+      ""
+    },
+    sortOptions = false)
+final class WriterCommand implements Callable<Integer> {
+  @Option(names = "--kafka", required = true, paramLabel = "HOST:PORT", description = "Kafka bootstrap servers.")
+  String kafka;
+
+  @Option(names = "--zookeeper", required = true, paramLabel = "HOST:PORT", description = "ZooKeeper connect string.")
+  String zookeeper;
+
+  @Option(names = "--target-root", required = true, paramLabel = "DIR",
+      description = "Every job's target path is relative to this directory; nothing is written outside it.")
+  Path targetRoot;
+
+  @Option(names = "--group", paramLabel = "NAME", description = "Writer group (default: ${DEFAULT-VALUE}).")
+  String group = WriterConfig.DEFAULT_GROUP;
+
+  @Option(names = "--checkpoint-interval", paramLabel = "TIME", description = "How often progress is made durable (default: 10s).")
+  String checkpointInterval = "10s";
+
+  @Option(names = "--cache-size", paramLabel = "SIZE", description = "Memory of each image's cluster-fill cache (default: 256m).")
+  SizeValue cacheSize = new SizeValue(256L << 20);
+
+  @Option(names = "--range-timeout", paramLabel = "TIME", description = "A range without progress this long is queued again (default: 5m).")
+  String rangeTimeout = "5m";
+
+  @Option(names = "--verify-payloads", description = "Decompress every payload before accepting it.")
+  boolean verifyPayloads;
+
+  @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL) for every client.")
+  Path kafkaConfig;
+
+  @Option(names = "--metrics-port", paramLabel = "P", description = "Serve Prometheus metrics on http://0.0.0.0:P/metrics (default: none).")
+  int metricsPort;
+
+  @Override
+  public Integer call() throws InterruptedException {
+    WriterConfig base = WriterConfig.defaults(kafka, zookeeper, targetRoot).withGroup(group);
+    WriterConfig config = base
+        .withTimes(duration("--checkpoint-interval", checkpointInterval), duration("--range-timeout", rangeTimeout),
+            base.progressInterval())
+        .withOptions(cacheSize.bytes(), verifyPayloads, kafkaProperties(kafkaConfig), metricsPort);
+    if (!Files.isDirectory(targetRoot)) {
+      throw new BadInputException("--target-root " + targetRoot + " is not a directory");
+    }
+    Writer writer = new Writer(config, Clock.systemUTC()).start();
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      writer.close();
+      stopped.countDown();
+    }, "zcow-writer-shutdown"));
+    System.err.println("zcow writer: group " + group + ", target root " + targetRoot.toAbsolutePath()
+        + (metricsPort > 0 ? ", metrics on :" + metricsPort : ""));
+    stopped.await();
+    return Main.EXIT_OK;
+  }
+
+  /** 10s, 5m, 1h, 500ms, or a plain number of seconds. */
+  static Duration duration(String option, String text) {
+    String t = text.trim().toLowerCase(Locale.ROOT);
+    try {
+      if (t.endsWith("ms")) {
+        return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
+      }
+      char unit = t.charAt(t.length() - 1);
+      String digits = Character.isDigit(unit) ? t : t.substring(0, t.length() - 1);
+      long n = Long.parseLong(digits);
+      return switch (unit) {
+        case 'h' -> Duration.ofHours(n);
+        case 'm' -> Duration.ofMinutes(n);
+        case 's' -> Duration.ofSeconds(n);
+        default -> {
+          if (Character.isDigit(unit)) {
+            yield Duration.ofSeconds(n);
+          }
+          throw new NumberFormatException(text);
+        }
+      };
+    } catch (NumberFormatException | StringIndexOutOfBoundsException e) {
+      throw new BadInputException(option + " " + text + " is not a duration (examples: 500ms, 10s, 5m, 1h)");
+    }
+  }
+
+  static Map<String, String> kafkaProperties(Path file) {
+    if (file == null) {
+      return Map.of();
+    }
+    Properties p = new Properties();
+    try (Reader r = Files.newBufferedReader(file)) {
+      p.load(r);
+    } catch (IOException e) {
+      throw new BadInputException("--kafka-config " + file + ": " + e.getMessage());
+    }
+    Map<String, String> m = new HashMap<>();
+    p.stringPropertyNames().forEach(k -> m.put(k, p.getProperty(k)));
+    return m;
+  }
+}

@@ -1,0 +1,44 @@
+package io.zcow.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class WriterCommandTest {
+
+  @Test
+  void missingRequiredOptionsAreBadUsage() {
+    CliRun run = CliRun.of("writer", "--kafka", "localhost:9092");
+    assertEquals(Main.EXIT_USAGE, run.exitCode(), run.err());
+    assertTrue(run.err().contains("--zookeeper") || run.err().contains("--target-root"), run.err());
+  }
+
+  @Test
+  void aBadDurationIsBadInput(@TempDir Path dir) {
+    CliRun run = CliRun.of("writer", "--kafka", "localhost:1", "--zookeeper", "localhost:2", "--target-root",
+        dir.toString(), "--range-timeout", "soon");
+    assertEquals(Main.EXIT_USAGE, run.exitCode(), run.err());
+    assertTrue(run.err().contains("--range-timeout soon is not a duration"), run.err());
+  }
+
+  @Test
+  void aMissingTargetRootIsBadInput(@TempDir Path dir) {
+    CliRun run = CliRun.of("writer", "--kafka", "localhost:1", "--zookeeper", "localhost:2", "--target-root",
+        dir.resolve("nope").toString());
+    assertEquals(Main.EXIT_USAGE, run.exitCode(), run.err());
+    assertTrue(run.err().contains("is not a directory"), run.err());
+  }
+
+  @Test
+  void durationsTakeTheUsualUnits() {
+    assertEquals(Duration.ofSeconds(10), WriterCommand.duration("x", "10s"));
+    assertEquals(Duration.ofMinutes(5), WriterCommand.duration("x", "5m"));
+    assertEquals(Duration.ofMillis(500), WriterCommand.duration("x", "500ms"));
+    assertEquals(Duration.ofHours(1), WriterCommand.duration("x", "1h"));
+    assertEquals(Duration.ofSeconds(7), WriterCommand.duration("x", "7"));
+  }
+}

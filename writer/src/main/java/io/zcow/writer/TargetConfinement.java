@@ -1,0 +1,86 @@
+package io.zcow.writer;
+
+import io.zcow.BadInputException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+
+/**
+ * Keeps every target under the writer's target root. A JobSpec's target_path is relative to the
+ * root; an absolute path, a {@code ..} component, or a parent directory whose real path (symlinks
+ * resolved) leaves the root is refused, and so is a target that is itself a symlink.
+ */
+final class TargetConfinement {
+  private final Path root;
+  private final Path realRoot;
+
+  TargetConfinement(Path root) {
+    this.root = root.toAbsolutePath().normalize();
+    try {
+      this.realRoot = this.root.toRealPath();
+    } catch (IOException e) {
+      throw new BadInputException("target root " + root + " does not exist or cannot be read: " + e.getMessage());
+    }
+    if (!Files.isDirectory(realRoot)) {
+      throw new BadInputException("target root " + root + " is not a directory");
+    }
+  }
+
+  /**
+   * The target's absolute path, with its parent directory created (inside the root).
+   *
+   * @throws BadInputException naming why the path is refused
+   */
+  Path resolve(String targetPath) {
+    if (targetPath == null || targetPath.isEmpty()) {
+      throw new BadInputException("target path is empty");
+    }
+    Path rel;
+    try {
+      rel = Path.of(targetPath);
+    } catch (InvalidPathException e) {
+      throw new BadInputException("target path " + targetPath + " is not a valid path: " + e.getMessage());
+    }
+    if (rel.isAbsolute()) {
+      throw new BadInputException("target path " + targetPath + " is absolute; it must be relative to the target root");
+    }
+    for (Path part : rel) {
+      if (part.toString().equals("..")) {
+        throw new BadInputException("target path " + targetPath + " contains '..'");
+      }
+    }
+    Path target = realRoot.resolve(rel).normalize();
+    if (!target.startsWith(realRoot) || target.equals(realRoot)) {
+      throw new BadInputException("target path " + targetPath + " leaves the target root");
+    }
+    Path parent = target.getParent();
+    try {
+      // Every existing ancestor must really lie inside the root (a symlinked directory may not).
+      Path existing = parent;
+      while (existing != null && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
+        existing = existing.getParent();
+      }
+      if (existing == null || !existing.toRealPath().startsWith(realRoot)) {
+        throw new BadInputException("target path " + targetPath + " escapes the target root through a symlink");
+      }
+      Files.createDirectories(parent);
+      if (!parent.toRealPath().startsWith(realRoot)) {
+        throw new BadInputException("target path " + targetPath + " escapes the target root through a symlink");
+      }
+    } catch (IOException e) {
+      throw new BadInputException("cannot prepare the directory of " + targetPath + ": " + e.getMessage());
+    }
+    for (Path p : new Path[] {target, io.zcow.qcow2.ImageWriter.partPath(target)}) {
+      if (Files.isSymbolicLink(p)) {
+        throw new BadInputException("target path " + targetPath + " is a symlink (" + p.getFileName() + ")");
+      }
+    }
+    return target;
+  }
+
+  Path root() {
+    return root;
+  }
+}

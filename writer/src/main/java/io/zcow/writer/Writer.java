@@ -1,0 +1,194 @@
+package io.zcow.writer;
+
+import io.zcow.RetriableException;
+import java.io.Closeable;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.curator.framework.CuratorFramework;
+import org.apache.curator.framework.CuratorFrameworkFactory;
+import org.apache.curator.framework.recipes.leader.LeaderLatch;
+import org.apache.curator.framework.state.ConnectionState;
+import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A writer of one writer group: waits for leadership (a Curator {@link LeaderLatch} under
+ * {@code /zcow/writers/GROUP/leader}), then runs {@link WriterLoop} terms until it is closed.
+ *
+ * <p>Fencing, in three layers: (1) the loop asks before every write whether this writer still
+ * leads — no once ZooKeeper said SUSPENDED or LOST (even if it reconnects: every interruption
+ * ends the term, and a new term recovers from the committed checkpoint, never from memory); (2)
+ * each open image holds the OS lock on its {@code .part} file, so a new leader (in any process)
+ * waits until the old one's writes in flight have ended and its files are closed; (3) checkpoints
+ * and job states are committed in a ZooKeeper transaction that checks the leader's epoch, so a
+ * deposed writer can never commit one.
+ *
+ * <p>Lifecycle LATENT → STARTED → CLOSED, moved once each; {@link #close()} stops without
+ * finishing anything (the next leader resumes from the last committed checkpoint). Thread safe.
+ */
+public final class Writer implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(Writer.class);
+
+  public enum Lifecycle { LATENT, STARTED, CLOSED }
+
+  public enum Role { STANDBY, LEADER }
+
+  private final WriterConfig config;
+  private final Clock clock;
+  private final WriterMetrics metrics;
+  private final AtomicReference<Lifecycle> lifecycle = new AtomicReference<>(Lifecycle.LATENT);
+  /** Bumped on every SUSPENDED or LOST: a term is valid only while it is unchanged. */
+  private final AtomicInteger interruptions = new AtomicInteger();
+  private volatile boolean connected;
+  private volatile Role role = Role.STANDBY;
+  private volatile long epoch = -1;
+  private CuratorFramework client;
+  private LeaderLatch latch;
+  private Thread thread;
+
+  public Writer(WriterConfig config, Clock clock) {
+    this.config = config;
+    this.clock = clock;
+    this.metrics = new WriterMetrics(config.group());
+  }
+
+  /**
+   * Connects to ZooKeeper, joins the election and starts the writer thread.
+   *
+   * @throws IllegalStateException if called twice
+   */
+  public Writer start() {
+    if (!lifecycle.compareAndSet(Lifecycle.LATENT, Lifecycle.STARTED)) {
+      throw new IllegalStateException("Writer.start() called in state " + lifecycle.get());
+    }
+    metrics.serve(config.metricsPort());
+    client = CuratorFrameworkFactory.builder().connectString(config.zookeeper())
+        .sessionTimeoutMs(15_000).connectionTimeoutMs(10_000)
+        .retryPolicy(new ExponentialBackoffRetry(200, 10, 5_000)).build();
+    client.getConnectionStateListenable().addListener((c, s) -> onConnectionState(s));
+    client.start();
+    latch = new LeaderLatch(client, WriterZk.leaderPath(config.groupPath()), "writer-" + ProcessHandle.current().pid());
+    try {
+      latch.start();
+    } catch (Exception e) {
+      throw new RetriableException("cannot join the writer election of group " + config.group() + ": " + e, e);
+    }
+    thread = new Thread(this::run, "zcow-writer-" + config.group());
+    thread.start();
+    return this;
+  }
+
+  private void onConnectionState(ConnectionState s) {
+    connected = s.isConnected();
+    if (s == ConnectionState.SUSPENDED || s == ConnectionState.LOST) {
+      interruptions.incrementAndGet();
+      LOG.warn("[group={}] ZooKeeper {}: no more writes until re-elected", config.group(), s);
+    }
+  }
+
+  private void run() {
+    while (lifecycle.get() == Lifecycle.STARTED) {
+      if (!connected || !latch.hasLeadership()) {
+        sleep(100);
+        continue;
+      }
+      int generation = interruptions.get();
+      WriterZk zk = new WriterZk(client, config.groupPath());
+      WriterLoop loop = null;
+      try {
+        epoch = zk.bumpEpoch();
+        role = Role.LEADER;
+        LOG.info("[group={}] leader with epoch {}", config.group(), epoch);
+        loop = new WriterLoop(config, zk, clock,
+            () -> lifecycle.get() == Lifecycle.STARTED && connected && generation == interruptions.get()
+                && latch.hasLeadership(), metrics);
+        loop.start();
+        loop.runUntilDeposed();
+      } catch (DeposedException e) {
+        if (lifecycle.get() == Lifecycle.CLOSED) {
+          LOG.info("[group={}] stopped in epoch {}", config.group(), epoch);
+          continue;
+        }
+        LOG.warn("[group={}] term of epoch {} ended: {}", config.group(), epoch, e.getMessage());
+      } catch (RuntimeException e) {
+        LOG.error("[group={}] term of epoch {} failed; recovering from the last checkpoint", config.group(), epoch, e);
+        sleep(1000);
+      } finally {
+        role = Role.STANDBY;
+        if (loop != null) {
+          loop.close();
+        }
+      }
+    }
+  }
+
+  public Role role() {
+    return role;
+  }
+
+  public long epoch() {
+    return epoch;
+  }
+
+  public Lifecycle lifecycle() {
+    return lifecycle.get();
+  }
+
+  /** The ZooKeeper client (tests expire its session). */
+  CuratorFramework zookeeperClient() {
+    return client;
+  }
+
+  public WriterMetrics metrics() {
+    return metrics;
+  }
+
+  /** Blocks until this writer leads, or the timeout passes. */
+  public boolean awaitLeadership(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (role != Role.LEADER) {
+      if (System.nanoTime() > deadline) {
+        return false;
+      }
+      TimeUnit.MILLISECONDS.sleep(20);
+    }
+    return true;
+  }
+
+  /**
+   * Stops: the current term stops writing at its next check, closes its images (writes in flight
+   * end, the fence locks go) and the writer leaves the election. Nothing is finished or removed.
+   */
+  @Override
+  public void close() {
+    if (lifecycle.getAndSet(Lifecycle.CLOSED) != Lifecycle.STARTED) {
+      return;
+    }
+    if (thread != null) {
+      try {
+        thread.join(60_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    try {
+      latch.close();
+    } catch (Exception e) {
+      LOG.warn("[group={}] leaving the election: {}", config.group(), e.toString());
+    }
+    client.close();
+    metrics.close();
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
