@@ -1,18 +1,14 @@
 package io.zcow.cli;
 
 import io.zcow.BadInputException;
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.writer.Writer;
 import io.zcow.writer.WriterConfig;
-import java.io.IOException;
-import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -67,7 +63,7 @@ final class WriterCommand implements Callable<Integer> {
     WriterConfig config = base
         .withTimes(duration("--checkpoint-interval", checkpointInterval), duration("--range-timeout", rangeTimeout),
             base.progressInterval())
-        .withOptions(cacheSize.bytes(), verifyPayloads, kafkaProperties(kafkaConfig), metricsPort);
+        .withOptions(cacheSize.bytes(), verifyPayloads, KafkaSettings.of(kafka, kafkaConfig).extra(), metricsPort);
     if (!Files.isDirectory(targetRoot)) {
       throw new BadInputException("--target-root " + targetRoot + " is not a directory");
     }
@@ -109,18 +105,4 @@ final class WriterCommand implements Callable<Integer> {
     }
   }
 
-  static Map<String, String> kafkaProperties(Path file) {
-    if (file == null) {
-      return Map.of();
-    }
-    Properties p = new Properties();
-    try (Reader r = Files.newBufferedReader(file)) {
-      p.load(r);
-    } catch (IOException e) {
-      throw new BadInputException("--kafka-config " + file + ": " + e.getMessage());
-    }
-    Map<String, String> m = new HashMap<>();
-    p.stringPropertyNames().forEach(k -> m.put(k, p.getProperty(k)));
-    return m;
-  }
 }
