@@ -243,7 +243,13 @@ public final class ImageWriter implements Closeable {
     return PutResult.ACCEPTED;
   }
 
-  private void validate(long guestCluster, ClusterKind kind, ByteBuffer payload) {
+  /**
+   * Checks a cluster the way {@link #put} does, without accepting it: lets a caller refuse a whole
+   * batch before writing any of it. Thread safe.
+   *
+   * @throws CorruptException when {@link #put} would refuse it
+   */
+  public void validate(long guestCluster, ClusterKind kind, ByteBuffer payload) {
     if (guestCluster < 0 || guestCluster >= geometry.guestClusters()) {
       throw new CorruptException("guest cluster " + guestCluster + " is outside the image (0.."
           + (geometry.guestClusters() - 1) + ")");
@@ -420,18 +426,20 @@ public final class ImageWriter implements Closeable {
       writeMetadata();
       file.extendTo(allocator.nextFree() * cs);
       file.force();
+      // Rename while the fence is still held: a new leader must never reopen the .part between
+      // the last write and the rename.
+      try {
+        Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot rename " + part + " to " + target + ": " + e.getMessage(), e);
+      }
+      fsyncDirectory(target.toAbsolutePath().getParent());
       finished = true;
     } finally {
       lock.unlock();
     }
     store.close();
     file.close();
-    try {
-      Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot rename " + part + " to " + target + ": " + e.getMessage(), e);
-    }
-    fsyncDirectory(target.toAbsolutePath().getParent());
     deleteStateFiles(Long.MAX_VALUE);
   }
 
