@@ -36,7 +36,7 @@ import org.apache.kafka.clients.producer.RecordMetadata;
  * only then may the task be accepted. A failed send fails the range at the next cluster rather
  * than at the end. Used by one thread; the producer may be shared.
  */
-final class ChunkSender implements ClusterSink {
+public final class ChunkSender implements ClusterSink {
   /** Protobuf framing of one entry beyond its payload: tags, kind, cluster, count, length, CRC. */
   private static final int ENTRY_FRAMING = 32;
 
@@ -61,7 +61,7 @@ final class ChunkSender implements ClusterSink {
     }
   }
 
-  ChunkSender(Producer<String, byte[]> producer, String topic, String jobId, long range, String attemptId,
+  public ChunkSender(Producer<String, byte[]> producer, String topic, String jobId, long range, String attemptId,
       BooleanSupplier cancelled) {
     this.producer = producer;
     this.topic = topic;
@@ -144,7 +144,7 @@ final class ChunkSender implements ClusterSink {
    * @throws RetriableException when a send failed or no answer came in time
    * @throws CancelledException when the attempt was cancelled meanwhile
    */
-  void finish(RangeStats stats, String worker, long waitMillis) {
+  public void finish(RangeStats stats, String worker, long waitMillis) {
     checkGoing();
     if (batch != null) {
       sendBatch();
