@@ -1,0 +1,107 @@
+package io.zcow.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.zcow.testkit.Disks;
+import io.zcow.testkit.QemuImg;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code zcow backup} on the embedded cluster of one: broker, ZooKeeper, writer and worker in this process. */
+class BackupCommandTest {
+  private static final long MIB = 1 << 20;
+
+  @TempDir Path dir;
+
+  @Test
+  void backsUpMixedDiskOnEmbeddedClusterAndRemovesItsStorage() throws IOException {
+    Path src = Disks.mixed(dir.resolve("mixed.raw"), 48 * MIB, 7);
+    Path image = dir.resolve("mixed.qcow2");
+    Set<String> before = embeddedDirs();
+
+    CliRun run = CliRun.of("backup", "--workers", "2", "--window", "3", "--range-size", "4m", "--progress", "plain",
+        src.toString(), image.toString());
+
+    assertEquals(0, run.exitCode(), run.err());
+    assertTrue(run.err().contains("wrote " + image), run.err());
+    QemuImg.assertClean(image);
+    QemuImg.assertIdentical(src, image);
+    assertEquals(List.of("mixed.qcow2", "mixed.raw"), listing(dir));
+    assertEquals(before, embeddedDirs(), "the embedded broker's and ZooKeeper's temporary storage is removed");
+  }
+
+  @Test
+  void backsUpSparseDiskWhoseHoleRangesNoWorkerReads() throws IOException {
+    Path src = Disks.sparse(dir.resolve("sparse.raw"), 40 * MIB, 3, 0, 9 * MIB + 512, 33 * MIB);
+    Path image = dir.resolve("sparse.qcow2");
+
+    CliRun run = CliRun.of("backup", "--workers", "2", "--range-size", "2m", "--cluster-size", "64k",
+        "--progress", "none", "--job-id", "sparse-1", src.toString(), image.toString());
+
+    assertEquals(0, run.exitCode(), run.err());
+    QemuImg.assertClean(image);
+    QemuImg.assertIdentical(src, image);
+    assertEquals(List.of("sparse.qcow2", "sparse.raw"), listing(dir));
+  }
+
+  @Test
+  void refusesBadInputBeforeStartingAnything() throws IOException {
+    Path src = Disks.random(dir.resolve("src.raw"), MIB, 1);
+    Path empty = Files.createFile(dir.resolve("empty.raw"));
+    Path existing = Files.writeString(dir.resolve("existing.qcow2"), "keep me");
+    Path target = dir.resolve("out.qcow2");
+    Set<String> before = embeddedDirs();
+
+    bad("does not exist", "backup", dir.resolve("missing.raw").toString(), target.toString());
+    bad("is a directory", "backup", dir.toString(), target.toString());
+    bad("exists", "backup", src.toString(), existing.toString());
+    bad("does not exist", "backup", src.toString(), dir.resolve("no/such/dir/out.qcow2").toString());
+    bad("is empty", "backup", empty.toString(), target.toString());
+    bad("--level", "backup", "--level", "99", src.toString(), target.toString());
+    bad("--workers", "backup", "--workers", "0", src.toString(), target.toString());
+    bad("--range-size", "backup", "--range-size", "100k", src.toString(), target.toString());
+    bad("--progress", "backup", "--progress", "loud", src.toString(), target.toString());
+    bad("--job-id", "backup", "--job-id", "a/b", src.toString(), target.toString());
+
+    assertEquals("keep me", Files.readString(existing));
+    assertEquals(List.of("empty.raw", "existing.qcow2", "src.raw"), listing(dir));
+    assertEquals(before, embeddedDirs());
+  }
+
+  private static void bad(String reason, String... args) {
+    CliRun run = CliRun.of(args);
+    assertEquals(2, run.exitCode(), String.join(" ", args) + ": " + run.err());
+    assertTrue(run.err().contains(reason), run.err());
+    assertEquals(1, run.err().strip().lines().count(), run.err());
+  }
+
+  private static List<String> listing(Path d) throws IOException {
+    try (Stream<Path> s = Files.list(d)) {
+      return s.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+  }
+
+  /** Temporary directories of embedded brokers and ZooKeepers (Dirs.dataDir). */
+  private static Set<String> embeddedDirs() throws IOException {
+    Set<String> names = new TreeSet<>();
+    Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+    List<String> globs = new ArrayList<>(List.of("zcow-kafka-*", "zcow-zookeeper-*"));
+    for (String g : globs) {
+      try (DirectoryStream<Path> ds = Files.newDirectoryStream(tmp, g)) {
+        ds.forEach(p -> names.add(p.getFileName().toString()));
+      }
+    }
+    return names;
+  }
+}
