@@ -116,6 +116,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL).")
   Path kafkaConfig;
 
+  @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "Give up on an unreachable --kafka or --zookeeper after this long (default: ${DEFAULT-VALUE}).")
+  int connectTimeout = 15;
+
   @Override
   public Integer call() throws Exception {
     PrintStream err = System.err;
@@ -151,6 +154,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     Progress.Mode progressMode = ConvertCommand.enumValue("--progress", progress, Progress.Mode.class);
     if (workers < 1 || workers > WorkerConfig.MAX_THREADS) {
       throw new BadInputException("--workers must be 1 to " + WorkerConfig.MAX_THREADS + ": " + workers);
+    }
+    if (connectTimeout < 1 || connectTimeout > 3600) {
+      throw new BadInputException("--connect-timeout must be 1 to 3600 seconds: " + connectTimeout);
     }
     if (window != null && window < 1) {
       throw new BadInputException("--window must be at least 1: " + window);
@@ -255,7 +261,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       }
       Coordinator.Outcome outcome = follow(coordinator, listener, partitioner, mode, err);
       done = outcome != null && outcome.done();
-      return report(outcome, spec, err, mode);
+      return report(outcome, coordinator, spec, err, mode);
     } finally {
       if (coordinator != null) {
         coordinator.close();
@@ -299,7 +305,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           err.println("zcow backup: job " + spec.getJobId() + " on Kafka at " + kafka + ", writer group " + writerGroup);
         }
         Coordinator.Outcome outcome = follow(coordinator, listener, partitioner, mode, err);
-        return report(outcome, spec, err, mode);
+        return report(outcome, coordinator, spec, err, mode);
       } finally {
         finished.countDown();
         removeHook(hook);
@@ -317,7 +323,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     }
   }
 
-  private int report(Coordinator.Outcome outcome, JobSpec spec, PrintStream err, Progress.Mode mode) throws IOException {
+  private int report(Coordinator.Outcome outcome, Coordinator coordinator, JobSpec spec, PrintStream err,
+      Progress.Mode mode) throws IOException {
     if (outcome == null) {
       err.println("zcow: job " + spec.getJobId() + " interrupted");
       return Main.EXIT_FAILED;
@@ -335,12 +342,16 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       } else {
         err.println("job " + spec.getJobId() + " done");
       }
+      err.printf(Locale.ROOT, "job %s: %d tasks submitted, %d hole ranges, at most %d ranges in flight (window %d)%n",
+          spec.getJobId(), coordinator.tasksSent(), coordinator.holesSent(), coordinator.maxOutstanding(),
+          coordinator.window());
     }
     return Main.EXIT_OK;
   }
 
   private KafkaSettings kafkaSettings(String bootstrap) {
-    return kafkaConfig == null ? KafkaSettings.of(bootstrap) : KafkaSettings.of(bootstrap, kafkaConfig);
+    KafkaSettings s = kafkaConfig == null ? KafkaSettings.of(bootstrap) : KafkaSettings.of(bootstrap, kafkaConfig);
+    return s.withCallTimeout(Duration.ofSeconds(connectTimeout));
   }
 
   private Coordinator.Config coordinatorConfig(KafkaSettings settings, String zk, int w) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.zcow.testkit.Disks;
 import io.zcow.testkit.QemuImg;
 import java.io.IOException;
+import java.net.ServerSocket;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,6 +15,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,6 +38,11 @@ class BackupCommandTest {
 
     assertEquals(0, run.exitCode(), run.err());
     assertTrue(run.err().contains("wrote " + image), run.err());
+    Matcher m = Pattern.compile("(\\d+) tasks submitted, 0 hole ranges, at most (\\d+) ranges in flight \\(window 3\\)")
+        .matcher(run.err());
+    assertTrue(m.find(), run.err());
+    assertTrue(Integer.parseInt(m.group(1)) >= 12, "every range of 4 MiB holds data: " + m.group(0));
+    assertTrue(Integer.parseInt(m.group(2)) <= 3, "never more than the window in flight: " + m.group(0));
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
     assertEquals(List.of("mixed.qcow2", "mixed.raw"), listing(dir));
@@ -47,9 +55,11 @@ class BackupCommandTest {
     Path image = dir.resolve("sparse.qcow2");
 
     CliRun run = CliRun.of("backup", "--workers", "2", "--range-size", "2m", "--cluster-size", "64k",
-        "--progress", "none", "--job-id", "sparse-1", src.toString(), image.toString());
+        "--progress", "plain", "--job-id", "sparse-1", src.toString(), image.toString());
 
     assertEquals(0, run.exitCode(), run.err());
+    // 20 ranges of 2 MiB, data in ranges 0, 4 and 16 only.
+    assertTrue(run.err().contains("job sparse-1: 3 tasks submitted, 17 hole ranges"), run.err());
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
     assertEquals(List.of("sparse.qcow2", "sparse.raw"), listing(dir));
@@ -77,6 +87,25 @@ class BackupCommandTest {
     assertEquals("keep me", Files.readString(existing));
     assertEquals(List.of("empty.raw", "existing.qcow2", "src.raw"), listing(dir));
     assertEquals(before, embeddedDirs());
+  }
+
+  @Test
+  void unreachableKafkaFailsWithinTheConnectTimeout() throws IOException {
+    Path src = Disks.random(dir.resolve("src.raw"), MIB, 1);
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    long start = System.nanoTime();
+
+    CliRun run = CliRun.of("backup", "--kafka", "127.0.0.1:" + port, "--connect-timeout", "2", "--progress", "none",
+        src.toString(), "out.qcow2");
+
+    double secs = (System.nanoTime() - start) / 1e9;
+    assertEquals(1, run.exitCode(), run.err());
+    assertTrue(run.err().contains("not reachable"), run.err());
+    assertTrue(secs < 20, "gave up after " + secs + " s");
+    assertFalse(Files.exists(Path.of("out.qcow2")));
   }
 
   private static void bad(String reason, String... args) {

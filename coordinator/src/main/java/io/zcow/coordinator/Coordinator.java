@@ -382,6 +382,10 @@ public final class Coordinator implements AutoCloseable {
     return (BitSet) submitted.clone();
   }
 
+  public int window() {
+    return config.window();
+  }
+
   public int holesSent() {
     return holesSent;
   }
