@@ -107,6 +107,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--listen", paramLabel = "HOST:PORT", description = "Where the embedded broker listens, so that other hosts' workers can join (default: loopback, a free port).")
   String listen;
 
+  @Option(names = "--checkpoint-interval", paramLabel = "DURATION", description = "How often the embedded writer commits a resumable checkpoint (default: ${DEFAULT-VALUE}).")
+  String checkpointInterval = "10s";
+
   @Option(names = "--kafka", paramLabel = "HOST:PORT[,...]", description = "Submit to this Kafka cluster instead of the embedded one.")
   String kafka;
 
@@ -189,7 +192,12 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       if (zookeeper != null) {
         throw new BadInputException("--zookeeper needs --kafka (the embedded cluster has its own)");
       }
-      TargetPaths.check(target, force);
+      if (stateDir != null && jobId != null && !force && !Files.exists(target)) {
+        // A resume: the .part of the interrupted run is what the writer continues from.
+        TargetPaths.check(target, true);
+      } else {
+        TargetPaths.check(target, force);
+      }
       if (stateDir != null && !Files.isDirectory(stateDir)) {
         throw new BadInputException("--state-dir " + stateDir + " is not a directory");
       }
@@ -220,6 +228,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, PrintStream err)
       throws Exception {
     Path absTarget = target.toAbsolutePath();
+    Duration checkpoint = WriterCommand.duration("--checkpoint-interval", checkpointInterval);
     if (force) {
       TargetPaths.clearStalePart(absTarget, true);
       Files.deleteIfExists(absTarget);
@@ -241,19 +250,22 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           partitioner, listener, clock);
       coordinator.setupTopics();
       writer = new Writer(WriterConfig.defaults(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
-          .withGroup(writerGroup).withOptions(256L << 20, false, settings.extra(), 0), clock).start();
+          .withGroup(writerGroup).withOptions(256L << 20, false, settings.extra(), 0)
+          .withTimes(checkpoint, Duration.ofMinutes(5), Duration.ofSeconds(2)), clock).start();
       worker = new Worker(WorkerConfig.defaults(settings).withThreads(workers).withOrigin("backup@embedded"),
           new SimpleMeterRegistry(), clock);
       worker.start();
       Coordinator c = coordinator;
-      hook = new Thread(() -> {
+      Runnable interrupt = () -> {
         c.cancel();
         try {
           finished.await(60, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
         }
-      }, "zcow-backup-interrupt");
+      };
+      interrupter = interrupt;
+      hook = new Thread(interrupt, "zcow-backup-interrupt");
       Runtime.getRuntime().addShutdownHook(hook);
       if (mode != Progress.Mode.NONE) {
         err.println("zcow backup: job " + spec.getJobId() + ", embedded Kafka at " + bootstrap + ", " + workers
@@ -277,8 +289,22 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
         removePartial(absTarget);
       }
       finished.countDown();
+      interrupter = null;
       removeHook(hook);
     }
+  }
+
+  /** What Ctrl-C does to the embedded run in progress (tests call it in place of a signal). */
+  private static volatile Runnable interrupter;
+
+  /** Stops the embedded backup in progress as SIGINT would; false when none runs. */
+  static boolean interruptRunning() {
+    Runnable r = interrupter;
+    if (r == null) {
+      return false;
+    }
+    r.run();
+    return true;
   }
 
   private int runOnCluster(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, PrintStream err)

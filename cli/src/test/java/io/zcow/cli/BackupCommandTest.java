@@ -15,6 +15,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -63,6 +65,43 @@ class BackupCommandTest {
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
     assertEquals(List.of("sparse.qcow2", "sparse.raw"), listing(dir));
+  }
+
+  @Test
+  void interruptedJobWithStateDirResumesAndSubmitsOnlyMissingRanges() throws Exception {
+    Path src = Disks.random(dir.resolve("slow.raw"), 16 * MIB, 5);
+    Path image = dir.resolve("slow.qcow2");
+    Path state = Files.createDirectory(dir.resolve("state"));
+    String[] args = {"backup", "--workers", "1", "--window", "1", "--range-size", "1m", "--level", "19",
+        "--checkpoint-interval", "1s", "--progress", "plain", "--state-dir", state.toString(), "--job-id", "slow-1",
+        src.toString(), image.toString()};
+    CompletableFuture<CliRun> first = CompletableFuture.supplyAsync(() -> CliRun.of(args));
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    while (!hasStateFile(dir) && System.nanoTime() < deadline && !first.isDone()) {
+      Thread.sleep(50);
+    }
+    assertTrue(hasStateFile(dir), "a checkpoint was committed");
+    Thread.sleep(5_000); // a few ranges (about 1 s each at level 19) and checkpoints later
+    assertTrue(BackupCommand.interruptRunning());
+    CliRun stopped = first.get(60, TimeUnit.SECONDS);
+    assertEquals(1, stopped.exitCode(), stopped.err());
+    assertTrue(Files.exists(dir.resolve("slow.qcow2.part")), "kept for the resume");
+
+    CliRun resumed = CliRun.of(args);
+
+    assertEquals(0, resumed.exitCode(), resumed.err());
+    Matcher m = Pattern.compile("(\\d+) tasks submitted").matcher(resumed.err());
+    assertTrue(m.find(), resumed.err());
+    assertTrue(Integer.parseInt(m.group(1)) < 16, "only the missing ranges: " + m.group(0));
+    QemuImg.assertClean(image);
+    QemuImg.assertIdentical(src, image);
+    assertFalse(Files.exists(dir.resolve("slow.qcow2.part")));
+  }
+
+  private static boolean hasStateFile(Path d) throws IOException {
+    try (Stream<Path> s = Files.list(d)) {
+      return s.anyMatch(p -> p.getFileName().toString().startsWith("slow.qcow2.part.state-"));
+    }
   }
 
   @Test
