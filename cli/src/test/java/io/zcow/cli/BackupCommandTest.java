@@ -4,7 +4,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.zcow.cli.embedded.DevCluster;
+import io.zcow.cli.embedded.HostPort;
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.testkit.Disks;
+import io.zcow.worker.kafka.Worker;
+import io.zcow.worker.kafka.WorkerConfig;
+import io.zcow.writer.Writer;
+import io.zcow.writer.WriterConfig;
+import java.time.Clock;
 import io.zcow.testkit.QemuImg;
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -126,6 +135,29 @@ class BackupCommandTest {
     assertEquals("keep me", Files.readString(existing));
     assertEquals(List.of("empty.raw", "existing.qcow2", "src.raw"), listing(dir));
     assertEquals(before, embeddedDirs());
+  }
+
+  @Test
+  void submitsToARunningClusterWithTargetRelativeToTheWritersRoot() throws Exception {
+    Path src = Disks.mixed(dir.resolve("c.raw"), 12 * MIB, 11);
+    Path root = Files.createDirectory(dir.resolve("root"));
+    try (DevCluster cluster = DevCluster.start(HostPort.loopbackAnyPort(), HostPort.loopbackAnyPort(), null)) {
+      String kafka = cluster.broker().bootstrapServers();
+      String zk = cluster.zooKeeper().connectString();
+      try (Writer writer = new Writer(WriterConfig.defaults(kafka, zk, root), Clock.systemUTC()).start();
+          Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(2),
+              new SimpleMeterRegistry(), Clock.systemUTC())) {
+        worker.start();
+
+        CliRun run = CliRun.of("backup", "--kafka", kafka, "--zookeeper", zk, "--range-size", "2m",
+            "--progress", "plain", "--job-id", "cluster-1", src.toString(), "c.qcow2");
+
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.err().contains("job cluster-1 done"), run.err());
+      }
+    }
+    QemuImg.assertClean(root.resolve("c.qcow2"));
+    QemuImg.assertIdentical(src, root.resolve("c.qcow2"));
   }
 
   @Test
