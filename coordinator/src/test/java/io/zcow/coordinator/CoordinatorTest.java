@@ -78,6 +78,36 @@ class CoordinatorTest {
   }
 
   @Test
+  void jobWithoutProgressIsReportedStalledOnce(EmbeddedKafka kafka) throws Exception {
+    Path disk = Disks.random(dir.resolve("stall.raw"), 2 * RANGE, 4);
+    String job = kafka.uniqueName("stall");
+    List<JobStatus> stalls = new ArrayList<>();
+    Coordinator.Listener listener = new Coordinator.Listener() {
+      @Override
+      public void progress(JobStatus status) {}
+
+      @Override
+      public void stalled(JobStatus status) {
+        stalls.add(status);
+      }
+    };
+    Coordinator.Config config = new Coordinator.Config(KafkaSettings.of(kafka.bootstrapServers()), null, "/unused",
+        TopicSetup.Plan.defaults("g"), 2, Duration.ofMillis(100), Duration.ofMillis(300), Duration.ofSeconds(5));
+    try (Source src = Source.open(disk, SourceCache.AUTO);
+        Coordinator c = new Coordinator(config, spec(job, disk, 2 * RANGE),
+            new Partitioner(src, ImageGeometry.forSource(src.size(), CLUSTER), RANGE), listener, Clock.systemUTC())) {
+      c.start();
+      long end = System.nanoTime() + 1_500_000_000L;
+      while (System.nanoTime() < end) {
+        assertNull(c.runOnce());
+      }
+      assertEquals(1, stalls.size());
+      assertEquals(0, stalls.get(0).rangesDone());
+      assertTrue(stalls.get(0).sinceProgress().toMillis() >= 300);
+    }
+  }
+
+  @Test
   void resumedJobSubmitsOnlyMissingRanges(EmbeddedKafka kafka) throws Exception {
     EmbeddedZooKeeper zk = EmbeddedZooKeeper.shared();
     String root = zk.uniquePath("coordinator");
