@@ -17,7 +17,7 @@ import picocli.CommandLine.Command;
       "Backs up block devices and disk images into standard compressed qcow2 images. Reading and compressing are spread over many threads (later: many hosts); one writer packs the compressed clusters into whole, aligned O_DIRECT writes (the cluster-fill cache).",
       ""
     },
-    subcommands = {ConvertCommand.class, WorkerCommand.class, WriterCommand.class, DevClusterCommand.class,
+    subcommands = {BackupCommand.class, ConvertCommand.class, WorkerCommand.class, WriterCommand.class, DevClusterCommand.class,
       VerifyCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   public static final int EXIT_OK = 0;

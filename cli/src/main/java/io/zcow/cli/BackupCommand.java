@@ -1,0 +1,442 @@
+package io.zcow.cli;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.zcow.BadInputException;
+import io.zcow.cli.embedded.DevCluster;
+import io.zcow.cli.embedded.HostPort;
+import io.zcow.coordinator.Coordinator;
+import io.zcow.coordinator.JobStatus;
+import io.zcow.coordinator.Partitioner;
+import io.zcow.coordinator.TopicSetup;
+import io.zcow.proto.JobSpec;
+import io.zcow.proto.JobState;
+import io.zcow.proto.Topics;
+import io.zcow.proto.Wire;
+import io.zcow.proto.WireCodec;
+import io.zcow.proto.WireTargetCache;
+import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.qcow2.ImageGeometry;
+import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.ImageWriter;
+import io.zcow.qcow2.TargetCache;
+import io.zcow.qcow2.ZstdClusterCompressor;
+import io.zcow.worker.Source;
+import io.zcow.worker.SourceCache;
+import io.zcow.worker.kafka.Worker;
+import io.zcow.worker.kafka.WorkerConfig;
+import io.zcow.writer.Writer;
+import io.zcow.writer.WriterConfig;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code zcow backup SOURCE TARGET}: a job on an embedded cluster of one, or submitted to a running cluster. */
+@Command(
+    name = "backup",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Backs up SOURCE (a block device or a raw disk image) into a zstd-compressed qcow2 image at TARGET.",
+      "",
+      "Without --kafka, this process runs the whole cluster: an embedded Kafka broker and ZooKeeper, the writer and the workers. With --kafka and --zookeeper, the job is submitted to a running cluster and followed; TARGET is then relative to the writer group's target root, and Ctrl-C only detaches.",
+      "",
+      "Run again with the same --job-id to resume: only the ranges not yet complete are submitted (on the embedded cluster this needs --state-dir).",
+      "",
+      "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
+      ""
+    },
+    sortOptions = false)
+final class BackupCommand implements java.util.concurrent.Callable<Integer> {
+  private static final Pattern JOB_ID = Pattern.compile("[A-Za-z0-9._-]{1,100}");
+
+  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device or raw disk image to read.")
+  Path source;
+
+  @Parameters(index = "1", paramLabel = "TARGET", description = "qcow2 image to write.")
+  Path target;
+
+  @Option(names = "--job-id", paramLabel = "ID", description = "Job id (letters, digits, . _ -); default: TARGET's name and a random suffix.")
+  String jobId;
+
+  @Option(names = "--workers", paramLabel = "N", description = "Compressing threads of the embedded worker (default: the number of cores, ${DEFAULT-VALUE}).")
+  int workers = Runtime.getRuntime().availableProcessors();
+
+  @Option(names = "--window", paramLabel = "N", description = "Ranges submitted and not yet complete, at most (default: twice the workers, at least 4).")
+  Integer window;
+
+  @Option(names = "--range-size", paramLabel = "SIZE", description = "Unit of work and completion; a multiple of the cluster size (default: 512m).")
+  SizeValue rangeSize = new SizeValue(ImageOptions.DEFAULT_RANGE_BYTES);
+
+  @Option(names = "--cluster-size", paramLabel = "SIZE", description = "qcow2 cluster size, 4k to 2m (default: 64k).")
+  SizeValue clusterSize = new SizeValue(64 << 10);
+
+  @Option(names = "--level", paramLabel = "L", description = "zstd level, -7 to 22 (default: ${DEFAULT-VALUE}, QEMU's).")
+  int level = 3;
+
+  @Option(names = "--target-cache", paramLabel = "MODE", description = "direct or writeback (default: direct where the file system allows it).")
+  String targetCache;
+
+  @Option(names = "--write-cache", paramLabel = "on|off", description = "off writes every payload at once instead of through the cluster-fill cache. Default: on.")
+  String writeCache = "on";
+
+  @Option(names = "--progress", paramLabel = "MODE", description = "auto (a bar on a terminal, else lines), plain or none (default: auto).")
+  String progress = "auto";
+
+  @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists (embedded cluster only).")
+  boolean force;
+
+  @Option(names = "--state-dir", paramLabel = "DIR", description = "Keep the embedded broker's and ZooKeeper's data here, so that an interrupted job can be resumed (default: temporary, removed at the end).")
+  Path stateDir;
+
+  @Option(names = "--writer-group", paramLabel = "GROUP", description = "Writer group that writes the image (default: ${DEFAULT-VALUE}).")
+  String writerGroup = WriterConfig.DEFAULT_GROUP;
+
+  @Option(names = "--listen", paramLabel = "HOST:PORT", description = "Where the embedded broker listens, so that other hosts' workers can join (default: loopback, a free port).")
+  String listen;
+
+  @Option(names = "--checkpoint-interval", paramLabel = "DURATION", description = "How often the embedded writer commits a resumable checkpoint (default: ${DEFAULT-VALUE}).")
+  String checkpointInterval = "10s";
+
+  @Option(names = "--kafka", paramLabel = "HOST:PORT[,...]", description = "Submit to this Kafka cluster instead of the embedded one.")
+  String kafka;
+
+  @Option(names = "--zookeeper", paramLabel = "HOST:PORT[,...]", description = "The writers' ZooKeeper (with --kafka): completed ranges for a resume.")
+  String zookeeper;
+
+  @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL).")
+  Path kafkaConfig;
+
+  @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "Give up on an unreachable --kafka or --zookeeper after this long (default: ${DEFAULT-VALUE}).")
+  int connectTimeout = 15;
+
+  @Override
+  public Integer call() throws Exception {
+    PrintStream err = System.err;
+    Checked in = check();
+    boolean embedded = kafka == null;
+    try (Source src = Source.open(source.toAbsolutePath(), SourceCache.AUTO)) {
+      long size = src.size();
+      if (size == 0) {
+        throw new BadInputException("source " + source + " is empty");
+      }
+      ImageGeometry geometry = ImageGeometry.forSource(size, in.clusterBytes);
+      Partitioner partitioner = new Partitioner(src, geometry, rangeSize.bytes());
+      String id = jobId != null ? jobId : defaultJobId();
+      JobSpec spec = JobSpec.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id)
+          .setSourceUri(source.toAbsolutePath().toUri().toString()).setSourceSize(size)
+          .setVirtualSize(geometry.virtualSize()).setClusterSize(in.clusterBytes).setRangeSize(rangeSize.bytes())
+          .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(level)
+          .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
+          .setTargetCache(in.targetCache).setWriteCache(in.writeCache).setWriterGroup(writerGroup)
+          .setState(JobState.JOB_STATE_SUBMITTED).build();
+      int w = window != null ? window : Math.max(4, 2 * workers);
+      return embedded ? runEmbedded(spec, partitioner, w, in.progress, err)
+          : runOnCluster(spec, partitioner, w, in.progress, err);
+    }
+  }
+
+  /** The options, checked before anything is started. */
+  private record Checked(int clusterBytes, WireTargetCache targetCache, boolean writeCache, Progress.Mode progress) {}
+
+  private Checked check() {
+    TargetCache cacheMode = ConvertCommand.targetCacheMode(targetCache);
+    boolean writeCacheOn = ConvertCommand.onOff("--write-cache", writeCache);
+    Progress.Mode progressMode = ConvertCommand.enumValue("--progress", progress, Progress.Mode.class);
+    if (workers < 1 || workers > WorkerConfig.MAX_THREADS) {
+      throw new BadInputException("--workers must be 1 to " + WorkerConfig.MAX_THREADS + ": " + workers);
+    }
+    if (connectTimeout < 1 || connectTimeout > 3600) {
+      throw new BadInputException("--connect-timeout must be 1 to 3600 seconds: " + connectTimeout);
+    }
+    if (window != null && window < 1) {
+      throw new BadInputException("--window must be at least 1: " + window);
+    }
+    if (level < ZstdClusterCompressor.MIN_LEVEL || level > ZstdClusterCompressor.MAX_LEVEL) {
+      throw new BadInputException("--level must be " + ZstdClusterCompressor.MIN_LEVEL + " to "
+          + ZstdClusterCompressor.MAX_LEVEL + ": " + level);
+    }
+    if (clusterSize.bytes() < 4096 || clusterSize.bytes() > (2 << 20) || Long.bitCount(clusterSize.bytes()) != 1) {
+      throw new BadInputException("--cluster-size must be a power of two from 4k to 2m: " + clusterSize);
+    }
+    if (rangeSize.bytes() <= 0 || rangeSize.bytes() % clusterSize.bytes() != 0) {
+      throw new BadInputException("--range-size " + rangeSize + " must be a positive multiple of the cluster size "
+          + clusterSize);
+    }
+    if (jobId != null && !JOB_ID.matcher(jobId).matches()) {
+      throw new BadInputException("--job-id must be 1 to 100 letters, digits, '.', '_' or '-': " + jobId);
+    }
+    Topics.chunks(writerGroup);
+    if (!Files.exists(source)) {
+      throw new BadInputException("source " + source + " does not exist");
+    }
+    if (Files.isDirectory(source)) {
+      throw new BadInputException("source " + source + " is a directory");
+    }
+    if (!Files.isReadable(source)) {
+      throw new BadInputException("source " + source + " is not readable");
+    }
+    if (kafka == null) {
+      if (zookeeper != null) {
+        throw new BadInputException("--zookeeper needs --kafka (the embedded cluster has its own)");
+      }
+      if (stateDir != null && jobId != null && !force && !Files.exists(target)) {
+        // A resume: the .part of the interrupted run is what the writer continues from.
+        TargetPaths.check(target, true);
+      } else {
+        TargetPaths.check(target, force);
+      }
+      if (stateDir != null && !Files.isDirectory(stateDir)) {
+        throw new BadInputException("--state-dir " + stateDir + " is not a directory");
+      }
+    } else {
+      if (target.isAbsolute()) {
+        throw new BadInputException("with --kafka, TARGET is relative to the writer group's target root: " + target);
+      }
+      if (listen != null || stateDir != null || force) {
+        throw new BadInputException("--listen, --state-dir and --force are for the embedded cluster, not with --kafka");
+      }
+    }
+    WireTargetCache wire = switch (cacheMode) {
+      case DIRECT -> WireTargetCache.WIRE_TARGET_CACHE_DIRECT;
+      case WRITEBACK -> WireTargetCache.WIRE_TARGET_CACHE_WRITEBACK;
+      default -> WireTargetCache.WIRE_TARGET_CACHE_AUTO;
+    };
+    return new Checked((int) clusterSize.bytes(), wire, writeCacheOn, progressMode);
+  }
+
+  private String defaultJobId() {
+    String name = target.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
+    if (name.length() > 80) {
+      name = name.substring(0, 80);
+    }
+    return name + "-" + UUID.randomUUID().toString().substring(0, 8);
+  }
+
+  private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, PrintStream err)
+      throws Exception {
+    Path absTarget = target.toAbsolutePath();
+    Duration checkpoint = WriterCommand.duration("--checkpoint-interval", checkpointInterval);
+    if (force) {
+      TargetPaths.clearStalePart(absTarget, true);
+      Files.deleteIfExists(absTarget);
+    }
+    HostPort kafkaListen = listen == null ? HostPort.loopbackAnyPort() : HostPort.parse(listen);
+    Clock clock = Clock.systemUTC();
+    boolean done = false;
+    Coordinator coordinator = null;
+    Writer writer = null;
+    Worker worker = null;
+    CountDownLatch finished = new CountDownLatch(1);
+    Thread hook = null;
+    DevCluster cluster = DevCluster.start(kafkaListen, HostPort.loopbackAnyPort(), stateDir);
+    try {
+      String bootstrap = cluster.broker().bootstrapServers();
+      KafkaSettings settings = kafkaSettings(bootstrap);
+      ProgressListener listener = new ProgressListener(spec.getJobId(), err);
+      coordinator = new Coordinator(coordinatorConfig(settings, cluster.zooKeeper().connectString(), w), spec,
+          partitioner, listener, clock);
+      coordinator.setupTopics();
+      writer = new Writer(WriterConfig.defaults(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
+          .withGroup(writerGroup).withOptions(256L << 20, false, settings.extra(), 0)
+          .withTimes(checkpoint, Duration.ofMinutes(5), Duration.ofSeconds(2)), clock).start();
+      worker = new Worker(WorkerConfig.defaults(settings).withThreads(workers).withOrigin("backup@embedded"),
+          new SimpleMeterRegistry(), clock);
+      worker.start();
+      Coordinator c = coordinator;
+      Runnable interrupt = () -> {
+        c.cancel();
+        try {
+          finished.await(60, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      };
+      interrupter = interrupt;
+      hook = new Thread(interrupt, "zcow-backup-interrupt");
+      Runtime.getRuntime().addShutdownHook(hook);
+      if (mode != Progress.Mode.NONE) {
+        err.println("zcow backup: job " + spec.getJobId() + ", embedded Kafka at " + bootstrap + ", " + workers
+            + " worker threads");
+      }
+      Coordinator.Outcome outcome = follow(coordinator, listener, partitioner, mode, err);
+      done = outcome != null && outcome.done();
+      return report(outcome, coordinator, spec, err, mode);
+    } finally {
+      if (coordinator != null) {
+        coordinator.close();
+      }
+      if (worker != null) {
+        worker.close();
+      }
+      if (writer != null) {
+        writer.close();
+      }
+      cluster.close();
+      if (!done && stateDir == null) {
+        removePartial(absTarget);
+      }
+      finished.countDown();
+      interrupter = null;
+      removeHook(hook);
+    }
+  }
+
+  /** What Ctrl-C does to the embedded run in progress (tests call it in place of a signal). */
+  private static volatile Runnable interrupter;
+
+  /** Stops the embedded backup in progress as SIGINT would; false when none runs. */
+  static boolean interruptRunning() {
+    Runnable r = interrupter;
+    if (r == null) {
+      return false;
+    }
+    r.run();
+    return true;
+  }
+
+  private int runOnCluster(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, PrintStream err)
+      throws IOException {
+    KafkaSettings settings = kafkaSettings(kafka);
+    ProgressListener listener = new ProgressListener(spec.getJobId(), err);
+    CountDownLatch finished = new CountDownLatch(1);
+    try (Coordinator coordinator = new Coordinator(coordinatorConfig(settings, zookeeper, w), spec, partitioner,
+        listener, Clock.systemUTC())) {
+      Thread hook = new Thread(() -> {
+        coordinator.cancel();
+        try {
+          finished.await(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        System.err.println("zcow backup: detached; job " + spec.getJobId() + " goes on. Re-attach with: zcow backup --kafka "
+            + kafka + (zookeeper == null ? "" : " --zookeeper " + zookeeper) + " --writer-group " + writerGroup
+            + " --job-id " + spec.getJobId() + " " + source + " " + target);
+      }, "zcow-backup-detach");
+      Runtime.getRuntime().addShutdownHook(hook);
+      try {
+        if (mode != Progress.Mode.NONE) {
+          err.println("zcow backup: job " + spec.getJobId() + " on Kafka at " + kafka + ", writer group " + writerGroup);
+        }
+        Coordinator.Outcome outcome = follow(coordinator, listener, partitioner, mode, err);
+        return report(outcome, coordinator, spec, err, mode);
+      } finally {
+        finished.countDown();
+        removeHook(hook);
+      }
+    }
+  }
+
+  private Coordinator.Outcome follow(Coordinator coordinator, ProgressListener listener, Partitioner partitioner,
+      Progress.Mode mode, PrintStream err) {
+    try (Progress p = new Progress(mode, "backup", partitioner.geometry().virtualSize(), listener.guestBytes::get,
+        listener.hostBytes::get, err)) {
+      Coordinator.Outcome outcome = coordinator.run();
+      p.close(outcome != null && outcome.done());
+      return outcome;
+    }
+  }
+
+  private int report(Coordinator.Outcome outcome, Coordinator coordinator, JobSpec spec, PrintStream err,
+      Progress.Mode mode) throws IOException {
+    if (outcome == null) {
+      err.println("zcow: job " + spec.getJobId() + " interrupted");
+      return Main.EXIT_FAILED;
+    }
+    if (!outcome.done()) {
+      err.println("zcow: job " + spec.getJobId() + " " + outcome.state().name().substring("JOB_STATE_".length())
+          .toLowerCase(Locale.ROOT) + ": " + outcome.reason());
+      return Main.EXIT_FAILED;
+    }
+    if (mode != Progress.Mode.NONE) {
+      if (kafka == null && Files.exists(target)) {
+        long out = Files.size(target);
+        err.printf(Locale.ROOT, "wrote %s: %s from %s (%.2fx)%n", target, Progress.human(out),
+            Progress.human(spec.getSourceSize()), (double) spec.getSourceSize() / Math.max(1, out));
+      } else {
+        err.println("job " + spec.getJobId() + " done");
+      }
+      err.printf(Locale.ROOT, "job %s: %d tasks submitted, %d hole ranges, at most %d ranges in flight (window %d)%n",
+          spec.getJobId(), coordinator.tasksSent(), coordinator.holesSent(), coordinator.maxOutstanding(),
+          coordinator.window());
+    }
+    return Main.EXIT_OK;
+  }
+
+  private KafkaSettings kafkaSettings(String bootstrap) {
+    KafkaSettings s = kafkaConfig == null ? KafkaSettings.of(bootstrap) : KafkaSettings.of(bootstrap, kafkaConfig);
+    return s.withCallTimeout(Duration.ofSeconds(connectTimeout));
+  }
+
+  private Coordinator.Config coordinatorConfig(KafkaSettings settings, String zk, int w) {
+    Coordinator.Config d = Coordinator.Config.defaults(settings, zk, writerGroup, w);
+    int maxCluster = Math.max((int) clusterSize.bytes(), d.plan().maxClusterSize());
+    TopicSetup.Plan plan = new TopicSetup.Plan(writerGroup, d.plan().taskPartitions(), d.plan().chunkPartitions(),
+        maxCluster, d.plan().lockDuration());
+    return new Coordinator.Config(settings, zk, d.zkRoot(), plan, w, d.pollTimeout(), d.stallAfter(),
+        d.zkPollInterval());
+  }
+
+  /** Without --state-dir nothing can resume the job: what the writer left of it goes too. */
+  static void removePartial(Path target) {
+    Path part = ImageWriter.partPath(target);
+    try {
+      Files.deleteIfExists(part);
+      try (DirectoryStream<Path> ds = Files.newDirectoryStream(part.getParent(), part.getFileName() + ".state-*")) {
+        for (Path p : ds) {
+          Files.deleteIfExists(p);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static void removeHook(Thread hook) {
+    if (hook == null) {
+      return;
+    }
+    try {
+      Runtime.getRuntime().removeShutdownHook(hook);
+    } catch (IllegalStateException shuttingDown) {
+      // the hook is running
+    }
+  }
+
+  /** Keeps the latest status for the progress bar and says when a job stalls. */
+  static final class ProgressListener implements Coordinator.Listener {
+    final AtomicLong guestBytes = new AtomicLong();
+    final AtomicLong hostBytes = new AtomicLong();
+    private final String jobId;
+    private final PrintStream err;
+
+    ProgressListener(String jobId, PrintStream err) {
+      this.jobId = jobId;
+      this.err = err;
+    }
+
+    @Override
+    public void progress(JobStatus s) {
+      guestBytes.set(s.guestBytesDone());
+      hostBytes.set(s.hostBytes());
+    }
+
+    @Override
+    public void stalled(JobStatus s) {
+      err.printf(Locale.ROOT, "%nzcow: job %s has made no progress for %d s (%d of %d ranges done): are workers running?%n",
+          jobId, s.sinceProgress().toSeconds(), s.rangesDone(), s.rangesTotal());
+    }
+  }
+}
