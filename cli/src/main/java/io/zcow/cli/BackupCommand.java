@@ -95,7 +95,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--progress", paramLabel = "MODE", description = "auto (a bar on a terminal, else lines), plain or none (default: auto).")
   String progress = "auto";
 
-  @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists (embedded cluster only).")
+  @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists (embedded cluster only). Unlike convert, the old TARGET is removed when the job starts, not when the new image is complete.")
   boolean force;
 
   @Option(names = "--state-dir", paramLabel = "DIR", description = "Keep the embedded broker's and ZooKeeper's data here, so that an interrupted job can be resumed (default: temporary, removed at the end).")
@@ -127,6 +127,14 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     PrintStream err = System.err;
     Checked in = check();
     boolean embedded = kafka == null;
+    if (embedded && System.getenv("ZCOW_LOG_LEVEL") == null) {
+      // The progress display is the interface here: the in-process roles' per-range lines would
+      // interleave with it. Their warnings still show; ZCOW_LOG_LEVEL=info brings the rest back.
+      System.setProperty("org.slf4j.simpleLogger.log.io.zcow.worker", "warn");
+      System.setProperty("org.slf4j.simpleLogger.log.io.zcow.writer", "warn");
+    } else if (System.getenv("ZCOW_LOG_LEVEL") != null) {
+      System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv("ZCOW_LOG_LEVEL"));
+    }
     try (Source src = Source.open(source.toAbsolutePath(), SourceCache.AUTO)) {
       long size = src.size();
       if (size == 0) {
