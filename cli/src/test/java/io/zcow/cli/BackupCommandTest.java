@@ -78,7 +78,7 @@ class BackupCommandTest {
 
   @Test
   void interruptedJobWithStateDirResumesAndSubmitsOnlyMissingRanges() throws Exception {
-    Path src = Disks.random(dir.resolve("slow.raw"), 16 * MIB, 5);
+    Path src = Disks.random(dir.resolve("slow.raw"), 32 * MIB, 5);
     Path image = dir.resolve("slow.qcow2");
     Path state = Files.createDirectory(dir.resolve("state"));
     String[] args = {"backup", "--workers", "1", "--window", "1", "--range-size", "1m", "--level", "19",
@@ -86,12 +86,18 @@ class BackupCommandTest {
         src.toString(), image.toString()};
     CompletableFuture<CliRun> first = CompletableFuture.supplyAsync(() -> CliRun.of(args));
     long deadline = System.nanoTime() + 60_000_000_000L;
-    while (!hasStateFile(dir) && System.nanoTime() < deadline && !first.isDone()) {
-      Thread.sleep(50);
+    // Random data is stored raw: the .part grows by about a range per MiB. Once a few ranges are
+    // in, wait for one more checkpoint (1 s apart) so the committed state covers them.
+    Path part = dir.resolve("slow.qcow2.part");
+    while (!(Files.exists(part) && Files.size(part) >= 4 * MIB) && System.nanoTime() < deadline && !first.isDone()) {
+      Thread.sleep(20);
     }
-    assertTrue(hasStateFile(dir), "a checkpoint was committed");
-    Thread.sleep(5_000); // a few ranges (about 1 s each at level 19) and checkpoints later
-    assertTrue(BackupCommand.interruptRunning());
+    long seen = maxStateSequence(dir);
+    while (maxStateSequence(dir) <= seen && System.nanoTime() < deadline && !first.isDone()) {
+      Thread.sleep(20);
+    }
+    assertTrue(maxStateSequence(dir) > seen, "a checkpoint was committed after some ranges were written");
+    assertTrue(BackupCommand.interruptRunning(), "the job was still running when interrupted");
     CliRun stopped = first.get(60, TimeUnit.SECONDS);
     assertEquals(1, stopped.exitCode(), stopped.err());
     assertTrue(Files.exists(dir.resolve("slow.qcow2.part")), "kept for the resume");
@@ -101,15 +107,18 @@ class BackupCommandTest {
     assertEquals(0, resumed.exitCode(), resumed.err());
     Matcher m = Pattern.compile("(\\d+) tasks submitted").matcher(resumed.err());
     assertTrue(m.find(), resumed.err());
-    assertTrue(Integer.parseInt(m.group(1)) < 16, "only the missing ranges: " + m.group(0));
+    assertTrue(Integer.parseInt(m.group(1)) < 32, "only the missing ranges: " + m.group(0));
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
     assertFalse(Files.exists(dir.resolve("slow.qcow2.part")));
   }
 
-  private static boolean hasStateFile(Path d) throws IOException {
+  /** The sequence of the newest checkpoint state file, 0 when there is none. */
+  private static long maxStateSequence(Path d) throws IOException {
+    String prefix = "slow.qcow2.part.state-";
     try (Stream<Path> s = Files.list(d)) {
-      return s.anyMatch(p -> p.getFileName().toString().startsWith("slow.qcow2.part.state-"));
+      return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(prefix))
+          .mapToLong(n -> Long.parseLong(n.substring(prefix.length()))).max().orElse(0);
     }
   }
 
