@@ -16,6 +16,13 @@ import io.zcow.proto.WireCodec;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.testkit.EmbeddedKafka;
 import io.zcow.testkit.EmbeddedKafkaExtension;
+import io.zcow.testkit.EmbeddedZooKeeper;
+import io.zcow.qcow2.ImageWriter;
+import io.zcow.writer.Writer;
+import io.zcow.writer.WriterConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -139,6 +146,37 @@ class StatusAndCancelCommandTest {
 
     assertEquals(2, run.exitCode());
     assertTrue(run.err().contains("is done already"), run.err());
+  }
+
+  @Test
+  void cancelMakesARunningWriterRemoveThePart(@TempDir Path root) throws Exception {
+    String group = kafka.uniqueName("cancel-group");
+    TopicSetup.ensure(KafkaSettings.of(kafka.bootstrapServers()), TopicSetup.Plan.defaults(group));
+    String id = kafka.uniqueName("cancel-live");
+    Path part = ImageWriter.partPath(root.resolve(id + ".qcow2"));
+    WriterConfig config = WriterConfig.defaults(kafka.bootstrapServers(), EmbeddedZooKeeper.shared().connectString(), root)
+        .withGroup(group).withZkRoot(EmbeddedZooKeeper.shared().uniquePath("cancel"));
+    try (Writer writer = new Writer(config, Clock.systemUTC()).start()) {
+      publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toBuilder().setWriterGroup(group)
+          .setCreatedAtMs(System.currentTimeMillis()).build().toByteArray());
+      await(() -> Files.exists(part), "the writer creates " + part);
+
+      Out run = run("cancel", "--kafka", kafka.bootstrapServers(), id);
+
+      assertEquals(0, run.exitCode(), run.err());
+      await(() -> !Files.exists(part), "the writer removes " + part);
+      await(() -> status(id).out().startsWith(id + "  CANCELLED"), "the writer's CANCELLED event");
+    }
+  }
+
+  private static void await(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting: " + what);
+      }
+      Thread.sleep(100);
+    }
   }
 
   static JobSpec spec(String id, JobState state) {
