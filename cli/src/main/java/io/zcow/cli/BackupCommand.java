@@ -7,6 +7,7 @@ import io.zcow.cli.embedded.HostPort;
 import io.zcow.coordinator.Coordinator;
 import io.zcow.coordinator.JobStatus;
 import io.zcow.coordinator.Partitioner;
+import io.zcow.coordinator.SourceFingerprint;
 import io.zcow.coordinator.TopicSetup;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
@@ -171,7 +172,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(level)
           .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
           .setTargetCache(in.targetCache).setWriteCache(in.writeCache).setWriterGroup(writerGroup)
-          .setState(JobState.JOB_STATE_SUBMITTED).build();
+          .setSourceIdentity(SourceFingerprint.of(src)).setState(JobState.JOB_STATE_SUBMITTED).build();
       int w = window != null ? window : Math.max(4, 2 * workers);
       if (embedded) {
         checkSpace(partitioner, err);
