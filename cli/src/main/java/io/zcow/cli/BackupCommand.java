@@ -7,6 +7,7 @@ import io.zcow.cli.embedded.HostPort;
 import io.zcow.coordinator.Coordinator;
 import io.zcow.coordinator.JobStatus;
 import io.zcow.coordinator.Partitioner;
+import io.zcow.coordinator.SourceFingerprint;
 import io.zcow.coordinator.TopicSetup;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
@@ -34,7 +35,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.BitSet;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.ToLongFunction;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -122,6 +127,24 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "Give up on an unreachable --kafka or --zookeeper after this long (default: ${DEFAULT-VALUE}).")
   int connectTimeout = 15;
 
+  @Option(names = "--require-space", description = "Refuse to start (exit 2) when TARGET's file system has less usable space than the image may need: every cluster of data stored uncompressed, plus metadata (embedded cluster only; without it a shortfall is only a warning).")
+  boolean requireSpace;
+
+  @Option(names = "--pre-hook", paramLabel = "CMD", description = "Run CMD with /bin/sh -c before the job starts (after the input checks); a non-zero exit stops the backup (exit 1) before anything starts. Environment: ZCOW_JOB_ID, ZCOW_SOURCE, ZCOW_TARGET.")
+  String preHook;
+
+  @Option(names = "--post-hook", paramLabel = "CMD", description = "Run CMD with /bin/sh -c after the job ends, also when it failed or was interrupted (not when --pre-hook failed). Its failure is reported and does not change the exit code. Environment: as --pre-hook, and ZCOW_EXIT (the backup's exit code).")
+  String postHook;
+
+  /** The usable space of a directory's file system (tests replace it). */
+  static ToLongFunction<Path> usableSpace = dir -> {
+    try {
+      return Files.getFileStore(dir).getUsableSpace();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  };
+
   @Override
   public Integer call() throws Exception {
     PrintStream err = System.err;
@@ -149,11 +172,69 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(level)
           .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
           .setTargetCache(in.targetCache).setWriteCache(in.writeCache).setWriterGroup(writerGroup)
-          .setState(JobState.JOB_STATE_SUBMITTED).build();
+          .setSourceIdentity(SourceFingerprint.of(src)).setState(JobState.JOB_STATE_SUBMITTED).build();
       int w = window != null ? window : Math.max(4, 2 * workers);
-      return embedded ? runEmbedded(spec, partitioner, w, in.progress, err)
-          : runOnCluster(spec, partitioner, w, in.progress, err);
+      if (embedded) {
+        checkSpace(partitioner, err);
+      }
+      Map<String, String> env = new TreeMap<>(Map.of("ZCOW_JOB_ID", id, "ZCOW_SOURCE", source.toString(),
+          "ZCOW_TARGET", target.toString()));
+      if (preHook != null) {
+        int status = Hook.run("--pre-hook", preHook, env, err);
+        if (status != 0) {
+          err.println("zcow: --pre-hook exited with status " + status + "; nothing was started");
+          return Main.EXIT_FAILED;
+        }
+      }
+      int code = Main.EXIT_FAILED;
+      try {
+        code = embedded ? runEmbedded(spec, partitioner, w, in.progress, err)
+            : runOnCluster(spec, partitioner, w, in.progress, err);
+        return code;
+      } finally {
+        if (postHook != null) {
+          env.put("ZCOW_EXIT", Integer.toString(code));
+          int status = Hook.run("--post-hook", postHook, env, err);
+          if (status != 0) {
+            err.println("zcow: --post-hook exited with status " + status
+                + (code == Main.EXIT_OK ? " (the backup itself is done)" : ""));
+          }
+        }
+      }
     }
+  }
+
+  /**
+   * The most the image can take on TARGET's file system: every guest cluster of a data range
+   * stored raw, plus the metadata. {@link ImageGeometry#worstCaseHostClusters()} counts the guest
+   * clusters twice (a bound that sizes the refcount table, not a file size), so one count is taken
+   * off; hole ranges never hold a data cluster. A .part being resumed already holds its share.
+   */
+  private void checkSpace(Partitioner partitioner, PrintStream err) throws IOException {
+    ImageGeometry g = partitioner.geometry();
+    long clusters = g.worstCaseHostClusters() - g.guestClusters();
+    BitSet data = partitioner.dataRanges();
+    for (int r = 0; r < partitioner.rangeCount(); r++) {
+      if (!data.get(r)) {
+        clusters -= partitioner.span(r).clusters(g.clusterSize());
+      }
+    }
+    long need = clusters * g.clusterSize();
+    Path absTarget = target.toAbsolutePath();
+    Path part = ImageWriter.partPath(absTarget);
+    long have = usableSpace.applyAsLong(absTarget.getParent());
+    if (!force && Files.exists(part)) {
+      have += Files.size(part);
+    }
+    if (have >= need) {
+      return;
+    }
+    String msg = "the image may need up to " + Progress.human(need) + " and " + absTarget.getParent() + " has "
+        + Progress.human(have) + " usable";
+    if (requireSpace) {
+      throw new BadInputException(msg + " (--require-space)");
+    }
+    err.println("zcow: warning: " + msg + "; it fits only if the data compresses");
   }
 
   /** The options, checked before anything is started. */
@@ -213,8 +294,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       if (target.isAbsolute()) {
         throw new BadInputException("with --kafka, TARGET is relative to the writer group's target root: " + target);
       }
-      if (listen != null || stateDir != null || force) {
-        throw new BadInputException("--listen, --state-dir and --force are for the embedded cluster, not with --kafka");
+      if (listen != null || stateDir != null || force || requireSpace) {
+        throw new BadInputException("--listen, --state-dir, --force and --require-space are for the embedded cluster, not with --kafka");
       }
     }
     WireTargetCache wire = switch (cacheMode) {

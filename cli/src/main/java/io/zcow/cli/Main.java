@@ -18,7 +18,7 @@ import picocli.CommandLine.Command;
       ""
     },
     subcommands = {BackupCommand.class, ConvertCommand.class, WorkerCommand.class, WriterCommand.class, DevClusterCommand.class,
-      VerifyCommand.class, CommandLine.HelpCommand.class})
+      VerifyCommand.class, StatusCommand.class, CancelCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   public static final int EXIT_OK = 0;
   public static final int EXIT_FAILED = 1;

@@ -1,5 +1,6 @@
 package io.zcow.coordinator;
 
+import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.proto.ChunkRecord;
 import io.zcow.proto.EventKind;
@@ -154,6 +155,7 @@ public final class Coordinator implements AutoCloseable {
     }
     started = true;
     setupTopics();
+    checkSameSource();
     startedMs = clock.millis();
     lastMoveMs = startedMs;
     if (config.zookeeper() != null) {
@@ -197,6 +199,60 @@ public final class Coordinator implements AutoCloseable {
     await(sends, "publish job " + jobId);
     LOG.info("[job={}] submitted: {} ranges, {} holes", jobId, rangeCount, holesSent);
     fillWindow();
+  }
+
+  /**
+   * Refuses to resume a job whose source is not the one it started from: the JobSpec already on
+   * zcow.jobs (if any, and not CANCELLED, whose image is gone) must carry the same source identity
+   * as this one. Specs without a fingerprint (older builds) are not compared.
+   *
+   * @throws BadInputException naming both identities when they differ
+   */
+  private void checkSameSource() {
+    if (!spec.hasSourceIdentity() || spec.getSourceIdentity().getFingerprint().isEmpty()) {
+      return;
+    }
+    JobSpec earlier = null;
+    try (KafkaConsumer<String, byte[]> jobs = new KafkaConsumer<>(config.kafka().assignedConsumer("zcow-coordinator-" + jobId))) {
+      List<TopicPartition> parts = new ArrayList<>();
+      for (PartitionInfo p : jobs.partitionsFor(Topics.JOBS, config.kafka().callTimeout())) {
+        parts.add(new TopicPartition(p.topic(), p.partition()));
+      }
+      jobs.assign(parts);
+      jobs.seekToBeginning(parts);
+      Map<TopicPartition, Long> ends = jobs.endOffsets(parts, config.kafka().callTimeout());
+      long deadline = clock.millis() + config.kafka().callTimeout().toMillis();
+      while (!atEnd(jobs, ends)) {
+        if (clock.millis() > deadline) {
+          throw new RetriableException("[job=" + jobId + "] reading " + Topics.JOBS + " to its end took more than "
+              + config.kafka().callTimeout().toSeconds() + " s", null);
+        }
+        for (ConsumerRecord<String, byte[]> r : jobs.poll(config.pollTimeout())) {
+          if (jobId.equals(r.key()) && Wire.jobSpec(r.value()) instanceof Wire.Decoded.Ok<JobSpec> ok
+              && ok.value().getJobId().equals(jobId)) {
+            earlier = ok.value();
+          }
+        }
+      }
+    }
+    if (earlier == null || earlier.getState() == JobState.JOB_STATE_CANCELLED || !earlier.hasSourceIdentity()
+        || earlier.getSourceIdentity().getFingerprint().isEmpty()) {
+      return;
+    }
+    if (!earlier.getSourceIdentity().equals(spec.getSourceIdentity())) {
+      throw new BadInputException("source changed since the job started ("
+          + SourceFingerprint.describe(earlier.getSourceIdentity()) + "; now "
+          + SourceFingerprint.describe(spec.getSourceIdentity()) + ")");
+    }
+  }
+
+  private boolean atEnd(KafkaConsumer<String, byte[]> consumer, Map<TopicPartition, Long> ends) {
+    for (Map.Entry<TopicPartition, Long> e : ends.entrySet()) {
+      if (consumer.position(e.getKey(), config.kafka().callTimeout()) < e.getValue()) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**

@@ -1,0 +1,237 @@
+package io.zcow.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.zcow.coordinator.TopicSetup;
+import io.zcow.proto.EventKind;
+import io.zcow.proto.JobEvent;
+import io.zcow.proto.JobSpec;
+import io.zcow.proto.JobState;
+import io.zcow.proto.Progress;
+import io.zcow.proto.Topics;
+import io.zcow.proto.Wire;
+import io.zcow.proto.WireCodec;
+import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.testkit.EmbeddedKafka;
+import io.zcow.testkit.EmbeddedKafkaExtension;
+import io.zcow.testkit.EmbeddedZooKeeper;
+import io.zcow.qcow2.ImageWriter;
+import io.zcow.writer.Writer;
+import io.zcow.writer.WriterConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.io.TempDir;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** {@code zcow status} and {@code zcow cancel} against the shared embedded broker, fed by hand. */
+@ExtendWith(EmbeddedKafkaExtension.class)
+class StatusAndCancelCommandTest {
+  private static final long T0 = 1_700_000_000_000L;
+  private final EmbeddedKafka kafka;
+
+  StatusAndCancelCommandTest(EmbeddedKafka kafka) {
+    this.kafka = kafka;
+    TopicSetup.ensure(KafkaSettings.of(kafka.bootstrapServers()), TopicSetup.Plan.defaults("status-test"));
+  }
+
+  @AfterEach
+  void realClock() {
+    StatusCommand.clock = Clock.systemUTC();
+  }
+
+  @Test
+  void showsStateProgressAndRateOfOneJob() {
+    String id = kafka.uniqueName("status-run");
+    publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.EVENTS, id, state(id, JobState.JOB_STATE_RUNNING, T0 + 1000).toByteArray());
+    publish(Topics.EVENTS, id, progress(id, 2, 0, T0 + 2000).toByteArray());
+    publish(Topics.EVENTS, id, progress(id, 10, 4, T0 + 12_000).toByteArray());
+    at(T0 + 13_000);
+
+    Out run = status(id);
+
+    assertEquals(0, run.exitCode(), run.err());
+    List<String> lines = run.out().lines().toList();
+    assertEquals(1, lines.size(), run.out());
+    String line = lines.get(0);
+    assertTrue(line.startsWith(id + "  RUNNING  ranges 4/10  guest 4.0 MiB of 10.0 MiB"), line);
+    // 4 MiB in the 10 s between the first and the latest PROGRESS.
+    assertTrue(line.endsWith("  409.6 KiB/s"), line);
+    assertFalse(line.contains("stalled"), line);
+  }
+
+  @Test
+  void saysStalledWhenARunningJobIsSilentForMinutesButNotWhenDone() {
+    String quiet = kafka.uniqueName("status-quiet");
+    String done = kafka.uniqueName("status-done");
+    publish(Topics.JOBS, quiet, spec(quiet, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.EVENTS, quiet, state(quiet, JobState.JOB_STATE_RUNNING, T0 + 1000).toByteArray());
+    publish(Topics.JOBS, done, spec(done, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.EVENTS, done, state(done, JobState.JOB_STATE_DONE, T0 + 1000).toByteArray());
+    at(T0 + 11 * 60_000);
+
+    Out run = status(null);
+
+    assertEquals(0, run.exitCode(), run.err());
+    String q = lineOf(run.out(), quiet);
+    assertTrue(q.contains("RUNNING  no progress yet  stalled: nothing for 10 min"), q);
+    String d = lineOf(run.out(), done);
+    assertTrue(d.contains("DONE") && !d.contains("stalled"), d);
+  }
+
+  @Test
+  void aJobWithoutEventsIsSubmitted() {
+    String id = kafka.uniqueName("status-new");
+    publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    at(T0 + 1000);
+
+    Out run = status(id);
+
+    assertEquals(0, run.exitCode(), run.err());
+    assertTrue(run.out().startsWith(id + "  SUBMITTED  no progress yet"), run.out());
+  }
+
+  @Test
+  void unknownJobIsBadInput() {
+    Out status = status("no-such-job-" + System.nanoTime());
+    assertEquals(2, status.exitCode());
+    assertTrue(status.err().startsWith("zcow: no job no-such-job-"), status.err());
+    Out cancel = run("cancel", "--kafka", kafka.bootstrapServers(), "no-such-job");
+    assertEquals(2, cancel.exitCode());
+    assertTrue(cancel.err().startsWith("zcow: no job no-such-job"), cancel.err());
+  }
+
+  @Test
+  void cancelRepublishesTheSpecAsCancelled() {
+    String id = kafka.uniqueName("cancel-run");
+    JobSpec submitted = spec(id, JobState.JOB_STATE_SUBMITTED);
+    publish(Topics.JOBS, id, submitted.toByteArray());
+    publish(Topics.EVENTS, id, state(id, JobState.JOB_STATE_RUNNING, T0 + 1000).toByteArray());
+
+    Out run = run("cancel", "--kafka", kafka.bootstrapServers(), id);
+
+    assertEquals(0, run.exitCode(), run.err());
+    assertTrue(run.out().contains("job " + id + " cancelled (was RUNNING)"), run.out());
+    JobSpec latest = JobLog.read(KafkaSettings.of(kafka.bootstrapServers())).job(id).orElseThrow().spec();
+    assertEquals(submitted.toBuilder().setState(JobState.JOB_STATE_CANCELLED).build(), latest,
+        "the same spec, created_at_ms included, with state CANCELLED");
+    at(T0 + 60 * 60_000);
+    assertTrue(status(id).out().startsWith(id + "  CANCELLED"), "not stalled: cancelled");
+    Out again = run("cancel", "--kafka", kafka.bootstrapServers(), id);
+    assertEquals(0, again.exitCode(), again.err());
+    assertTrue(again.out().contains("cancelled already"), again.out());
+  }
+
+  @Test
+  void cancelRefusesAJobThatIsDone() {
+    String id = kafka.uniqueName("cancel-done");
+    publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.EVENTS, id, state(id, JobState.JOB_STATE_DONE, T0 + 1000).toByteArray());
+
+    Out run = run("cancel", "--kafka", kafka.bootstrapServers(), id);
+
+    assertEquals(2, run.exitCode());
+    assertTrue(run.err().contains("is done already"), run.err());
+  }
+
+  @Test
+  void cancelMakesARunningWriterRemoveThePart(@TempDir Path root) throws Exception {
+    String group = kafka.uniqueName("cancel-group");
+    TopicSetup.ensure(KafkaSettings.of(kafka.bootstrapServers()), TopicSetup.Plan.defaults(group));
+    String id = kafka.uniqueName("cancel-live");
+    Path part = ImageWriter.partPath(root.resolve(id + ".qcow2"));
+    WriterConfig config = WriterConfig.defaults(kafka.bootstrapServers(), EmbeddedZooKeeper.shared().connectString(), root)
+        .withGroup(group).withZkRoot(EmbeddedZooKeeper.shared().uniquePath("cancel"));
+    try (Writer writer = new Writer(config, Clock.systemUTC()).start()) {
+      publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toBuilder().setWriterGroup(group)
+          .setCreatedAtMs(System.currentTimeMillis()).build().toByteArray());
+      await(() -> Files.exists(part), "the writer creates " + part);
+
+      Out run = run("cancel", "--kafka", kafka.bootstrapServers(), id);
+
+      assertEquals(0, run.exitCode(), run.err());
+      await(() -> !Files.exists(part), "the writer removes " + part);
+      await(() -> status(id).out().startsWith(id + "  CANCELLED"), "the writer's CANCELLED event");
+    }
+  }
+
+  private static void await(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("timed out waiting: " + what);
+      }
+      Thread.sleep(100);
+    }
+  }
+
+  static JobSpec spec(String id, JobState state) {
+    return JobSpec.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id).setSourceUri("file:///dev/null")
+        .setSourceSize(10 << 20).setVirtualSize(10 << 20).setClusterSize(65536).setRangeSize(1 << 20)
+        .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(3).setTargetPath(id + ".qcow2").setWriterGroup("status-test")
+        .setCreatedAtMs(T0).setState(state).build();
+  }
+
+  private static JobEvent state(String id, JobState s, long timeMs) {
+    return JobEvent.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id).setKind(EventKind.EVENT_KIND_STATE)
+        .setState(s).setRangeIndex(-1).setTimeMs(timeMs).build();
+  }
+
+  private static JobEvent progress(String id, long total, long done, long timeMs) {
+    return JobEvent.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id)
+        .setKind(EventKind.EVENT_KIND_PROGRESS).setRangeIndex(-1).setTimeMs(timeMs)
+        .setProgress(Progress.newBuilder().setRangesTotal(total).setRangesDone(done).setGuestBytesDone(done << 20)
+            .setHostBytes(done << 19))
+        .build();
+  }
+
+  private void publish(String topic, String key, byte[] value) {
+    try (KafkaProducer<String, byte[]> p = new KafkaProducer<>(kafka.producerProps())) {
+      p.send(new ProducerRecord<>(topic, key, value)).get();
+    } catch (Exception e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  private static void at(long ms) {
+    StatusCommand.clock = Clock.fixed(Instant.ofEpochMilli(ms), ZoneOffset.UTC);
+  }
+
+  private static String lineOf(String out, String id) {
+    return out.lines().filter(l -> l.startsWith(id + "  ")).findFirst().orElseThrow(() -> new AssertionError(out));
+  }
+
+  private Out status(String id) {
+    return id == null ? run("status", "--kafka", kafka.bootstrapServers())
+        : run("status", "--kafka", kafka.bootstrapServers(), id);
+  }
+
+  record Out(int exitCode, String out, String err) {}
+
+  /** Like {@link CliRun}, with stdout captured too (status and cancel print their answer there). */
+  static synchronized Out run(String... args) {
+    ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
+    PrintStream oldOut = System.out;
+    System.setOut(new PrintStream(outBytes, true, StandardCharsets.UTF_8));
+    try {
+      CliRun r = CliRun.of(args);
+      return new Out(r.exitCode(), outBytes.toString(StandardCharsets.UTF_8), r.err());
+    } finally {
+      System.setOut(oldOut);
+    }
+  }
+}
