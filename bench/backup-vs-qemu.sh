@@ -149,6 +149,9 @@ median() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
+# The ./zcow launcher rebuilds its jar when a source is newer: do that now, not in a timed run.
+"${ZCOW_CMD[@]}" --version > "$WORK/logs/version.log" 2>&1 || die "zcow --version failed: $(tail -n 3 "$WORK/logs/version.log")"
+
 echo "source: $SOURCE ($(mib "$SOURCE_BYTES") MiB, $(mib "$(( $(stat -c %b "$SOURCE") * $(stat -c %B "$SOURCE") ))") MiB allocated)"
 echo "zcow: ${ZCOW_CMD[*]}  runs: $RUNS  cores: $(nproc)  work: $WORK"
 echo
