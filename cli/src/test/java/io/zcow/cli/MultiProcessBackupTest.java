@@ -150,6 +150,7 @@ class MultiProcessBackupTest {
     if (!m.find()) {
       fail("no summary line: " + run.describe());
     }
+    System.out.println(run.name() + ": " + m.group());
     return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
   }
 
