@@ -67,8 +67,9 @@ final class WriterCommand implements Callable<Integer> {
     if (!Files.isDirectory(targetRoot)) {
       throw new BadInputException("--target-root " + targetRoot + " is not a directory");
     }
-    Writer writer = new Writer(config, Clock.systemUTC()).start();
     CountDownLatch stopped = new CountDownLatch(1);
+    // A dead writer thread has left the election; the process ends with 1 so a supervisor restarts it.
+    Writer writer = new Writer(config, Clock.systemUTC()).onDeath(stopped::countDown).start();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       writer.close();
       stopped.countDown();
@@ -76,6 +77,10 @@ final class WriterCommand implements Callable<Integer> {
     System.err.println("zcow writer: group " + group + ", target root " + targetRoot.toAbsolutePath()
         + (metricsPort > 0 ? ", metrics on :" + metricsPort : ""));
     stopped.await();
+    if (writer.fatal() != null) {
+      System.err.println("zcow: failed: the writer died: " + writer.fatal());
+      return Main.EXIT_FAILED;
+    }
     return Main.EXIT_OK;
   }
 

@@ -35,7 +35,8 @@ final class ClusterFillCache implements ClusterStore {
   private final int cs;
   private final int capacity;
   private final int coalesce;
-  private final ByteBuffer slab;
+  /** The cache memory; dropped on close so a finished image frees it however long it is kept. */
+  private ByteBuffer slab;
 
   private final ReentrantLock lock = new ReentrantLock();
   /** Signalled when a slot empties, bytes are filled, or a write ends. */
@@ -416,6 +417,15 @@ final class ClusterFillCache implements ClusterStore {
         Thread.currentThread().interrupt();
         return;
       }
+    }
+    lock.lock();
+    try {
+      slab = null;
+      if (failure == null) {
+        failure = new IllegalStateException("the cluster-fill cache is closed");
+      }
+    } finally {
+      lock.unlock();
     }
   }
 }

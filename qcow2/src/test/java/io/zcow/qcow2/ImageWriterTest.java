@@ -197,6 +197,42 @@ class ImageWriterTest {
   }
 
   @Test
+  void finishedWritersFreeTheirCacheEvenWhileStillReferenced() throws Exception {
+    // A long-running writer keeps its finished jobs around; their caches must not pile up.
+    List<ImageWriter> kept = new java.util.ArrayList<>();
+    ImageGeometry g = ImageGeometry.forSource(1 << 20, 65536);
+    long before = directBytesAfterGc();
+    for (int i = 0; i < 4; i++) {
+      ImageWriter w = ImageWriter.create(dir.resolve("kept-" + i + ".qcow2"), ImageOptions.defaults(g).withCacheBytes(256L << 20));
+      w.putZeros(0, g.guestClusters());
+      w.finish();
+      kept.add(w);
+    }
+    long grown = directBytesAfterGc() - before;
+    assertEquals(4, kept.size());
+    assertTrue(grown < (64L << 20), "direct memory still held by 4 finished writers: " + grown + " bytes");
+    QemuImg.assertClean(dir.resolve("kept-3.qcow2"));
+  }
+
+  /** Direct buffer memory in use once unreachable buffers have been collected (bounded wait). */
+  private static long directBytesAfterGc() throws InterruptedException {
+    java.lang.management.BufferPoolMXBean direct = java.lang.management.ManagementFactory
+        .getPlatformMXBeans(java.lang.management.BufferPoolMXBean.class).stream()
+        .filter(b -> b.getName().equals("direct")).findFirst().orElseThrow();
+    long used = direct.getMemoryUsed();
+    for (int i = 0; i < 20; i++) {
+      System.gc();
+      Thread.sleep(50);
+      long now = direct.getMemoryUsed();
+      if (now == used && i > 2) {
+        break;
+      }
+      used = now;
+    }
+    return used;
+  }
+
+  @Test
   void abortRemovesEverything() throws Exception {
     Path img = dir.resolve("aborted.qcow2");
     ImageWriter w = ImageWriter.create(img, options(Files.size(mixed), 65536));

@@ -78,6 +78,7 @@ public final class Writer implements Closeable {
       throw new RetriableException("cannot join the writer election of group " + config.group() + ": " + e, e);
     }
     thread = new Thread(this::run, "zcow-writer-" + config.group());
+    thread.setUncaughtExceptionHandler((t, e) -> died(e));
     thread.start();
     return this;
   }
@@ -124,6 +125,39 @@ public final class Writer implements Closeable {
         }
       }
     }
+  }
+
+  /**
+   * The writer thread died of something no term can recover from (an Error such as running out of
+   * memory). Holding on to leadership would stall the group: let a standby take over.
+   */
+  private void died(Throwable e) {
+    fatal = e;
+    role = Role.STANDBY;
+    LOG.error("[group={}] the writer thread died; leaving the election so a standby takes over", config.group(), e);
+    try {
+      latch.close();
+    } catch (Exception closeFailure) {
+      LOG.warn("[group={}] leaving the election: {}", config.group(), closeFailure.toString());
+    }
+    Runnable hook = onDeath;
+    if (hook != null) {
+      hook.run();
+    }
+  }
+
+  private volatile Throwable fatal;
+  private volatile Runnable onDeath;
+
+  /** Called (once, on the dying thread) if the writer thread dies; the CLI exits the process. */
+  public Writer onDeath(Runnable hook) {
+    this.onDeath = hook;
+    return this;
+  }
+
+  /** Why the writer thread died, or null while it lives (or after a clean close). */
+  public Throwable fatal() {
+    return fatal;
   }
 
   public Role role() {
