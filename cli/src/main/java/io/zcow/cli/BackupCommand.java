@@ -118,6 +118,10 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--kafka", paramLabel = "HOST:PORT[,...]", description = "Submit to this Kafka cluster instead of the embedded one.")
   String kafka;
 
+  @Option(names = "--size", paramLabel = "SIZE",
+      description = "With --kafka, when SOURCE is visible only to the workers' hosts: its size in bytes (64g, 2t...). No range is skipped as a hole and no fingerprint guards a resume.")
+  SizeValue size;
+
   @Option(names = "--zookeeper", paramLabel = "HOST:PORT[,...]", description = "The writers' ZooKeeper (with --kafka): completed ranges for a resume.")
   String zookeeper;
 
@@ -158,7 +162,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     } else if (System.getenv("ZCOW_LOG_LEVEL") != null) {
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv("ZCOW_LOG_LEVEL"));
     }
-    try (Source src = Source.open(source.toAbsolutePath(), SourceCache.AUTO)) {
+    try (Source src = size != null
+        ? new io.zcow.coordinator.UnseenSource(source.toAbsolutePath().toUri().toString(), size.bytes())
+        : Source.open(source.toAbsolutePath(), SourceCache.AUTO)) {
       long size = src.size();
       if (size == 0) {
         throw new BadInputException("source " + source + " is empty");
@@ -172,7 +178,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(level)
           .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
           .setTargetCache(in.targetCache).setWriteCache(in.writeCache).setWriterGroup(writerGroup)
-          .setSourceIdentity(SourceFingerprint.of(src)).setState(JobState.JOB_STATE_SUBMITTED).build();
+          .setSourceIdentity(this.size != null
+              ? io.zcow.proto.SourceIdentity.newBuilder().setSize(size).build() : SourceFingerprint.of(src))
+          .setState(JobState.JOB_STATE_SUBMITTED).build();
       int w = window != null ? window : Math.max(4, 2 * workers);
       if (embedded) {
         checkSpace(partitioner, err);
@@ -268,13 +276,20 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       throw new BadInputException("--job-id must be 1 to 100 letters, digits, '.', '_' or '-': " + jobId);
     }
     Topics.chunks(writerGroup);
-    if (!Files.exists(source)) {
+    if (size != null) {
+      if (kafka == null) {
+        throw new BadInputException("--size is for --kafka, when only the workers' hosts see SOURCE");
+      }
+      if (size.bytes() <= 0) {
+        throw new BadInputException("--size must be positive: " + size);
+      }
+    } else if (!Files.exists(source)) {
       throw new BadInputException("source " + source + " does not exist");
     }
-    if (Files.isDirectory(source)) {
+    if (size == null && Files.isDirectory(source)) {
       throw new BadInputException("source " + source + " is a directory");
     }
-    if (!Files.isReadable(source)) {
+    if (size == null && !Files.isReadable(source)) {
       throw new BadInputException("source " + source + " is not readable");
     }
     if (kafka == null) {

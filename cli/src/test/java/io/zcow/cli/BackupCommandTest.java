@@ -131,6 +131,7 @@ class BackupCommandTest {
     Set<String> before = embeddedDirs();
 
     bad("does not exist", "backup", dir.resolve("missing.raw").toString(), target.toString());
+    bad("--size is for --kafka", "backup", "--size", "1m", src.toString(), target.toString());
     bad("is a directory", "backup", dir.toString(), target.toString());
     bad("exists", "backup", src.toString(), existing.toString());
     bad("does not exist", "backup", src.toString(), dir.resolve("no/such/dir/out.qcow2").toString());
@@ -163,10 +164,19 @@ class BackupCommandTest {
 
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(run.err().contains("job cluster-1 done"), run.err());
+
+        // A source only the workers see: the coordinator takes --size and never opens it.
+        CliRun unseen = CliRun.of("backup", "--kafka", kafka, "--zookeeper", zk, "--range-size", "2m",
+            "--progress", "plain", "--job-id", "cluster-2", "--size", Long.toString(Files.size(src)),
+            src.toString(), "c2.qcow2");
+        assertEquals(0, unseen.exitCode(), unseen.err());
+        assertTrue(unseen.err().contains("6 tasks submitted"), unseen.err());
       }
     }
     QemuImg.assertClean(root.resolve("c.qcow2"));
     QemuImg.assertIdentical(src, root.resolve("c.qcow2"));
+    QemuImg.assertClean(root.resolve("c2.qcow2"));
+    QemuImg.assertIdentical(src, root.resolve("c2.qcow2"));
   }
 
   @Test
