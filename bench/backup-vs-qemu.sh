@@ -6,6 +6,8 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 
 RUNS=3
@@ -54,7 +56,6 @@ command -v "${ZCOW_CMD[0]}" >/dev/null 2>&1 || die "zcow command not found: ${ZC
 mkdir -p "$WORK/logs"
 WORK=$(cd "$WORK" && pwd)
 
-mib() { awk -v b="$1" 'BEGIN { if (b ~ /^-?[0-9.]+$/) printf "%.1f", b / 1048576; else print "?" }'; }
 
 if [ -z "$SOURCE" ]; then
   SOURCE=$(ls -S "$BENCH_DIR"/target/convert-vs-qemu/disk-ext4-*.raw 2>/dev/null | head -n 1 || true)
@@ -90,13 +91,6 @@ command_of() {
 }
 
 DROP=1
-drop_caches() {
-  sync
-  if [ "$DROP" -eq 1 ] && ! { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null; then
-    DROP=0
-    echo "note: cannot write /proc/sys/vm/drop_caches (not root?): page cache NOT dropped between runs" >&2
-  fi
-}
 
 declare -A TIMES SIZES FAILED VERIFIED
 for t in "${TOOLS[@]}"; do TIMES[$t]=""; SIZES[$t]=""; FAILED[$t]=0; VERIFIED[$t]=""; done
@@ -140,14 +134,6 @@ run_one() {
   fi
 }
 
-median() {
-  # shellcheck disable=SC2086
-  printf '%s\n' $1 | { grep -v '^?*$' || true; } | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "nan"; exit }
-    if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "%.3f\n", m }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 # The ./zcow launcher rebuilds its jar when a source is newer: do that now, not in a timed run.
 "${ZCOW_CMD[@]}" --version > "$WORK/logs/version.log" 2>&1 || die "zcow --version failed: $(tail -n 3 "$WORK/logs/version.log")"

@@ -5,6 +5,8 @@
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 
 SIZE=3G
@@ -50,7 +52,6 @@ done
 SIZE_BYTES=$(numfmt --from=iec "${SIZE%iB}" 2>/dev/null) || die "--size: cannot read '$SIZE'"
 [ "$SIZE_BYTES" -ge $((64 << 20)) ] || die "--size must be at least 64M, was $SIZE"
 
-find_tool() { command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; } || { [ -x "/sbin/$1" ] && echo "/sbin/$1"; }; }
 for t in qemu-img fincore numfmt awk; do
   find_tool "$t" >/dev/null || die "$t not found (apt-get install qemu-utils util-linux coreutils gawk)"
 done
@@ -61,7 +62,6 @@ command -v "${ZCOW_CMD[0]}" >/dev/null 2>&1 || die "zcow command not found: ${ZC
 mkdir -p "$WORK/logs"
 WORK=$(cd "$WORK" && pwd)
 
-mib() { awk -v b="$1" 'BEGIN { if (b ~ /^-?[0-9.]+$/) printf "%.1f", b / 1048576; else print "?" }'; }
 
 # ---------------------------------------------------------------------------------------------
 # The source disk: a real ext4 file system filled with system files, made once per size.
@@ -183,14 +183,6 @@ command_of() {
 }
 
 DROP=1
-drop_caches() {
-  sync
-  if [ "$DROP" -eq 1 ] && ! { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null; then
-    DROP=0
-    echo "note: cannot write /proc/sys/vm/drop_caches (not root?): page cache NOT dropped between" \
-         "runs; times and Cached growth are less comparable" >&2
-  fi
-}
 
 cached_bytes() { echo $(( $(awk '/^Cached:/ { print $2 }' /proc/meminfo) * 1024 )); }
 resident_bytes() { fincore --bytes --noheadings --output RES -- "$1" 2>/dev/null | tr -d ' ' || echo "?"; }
@@ -249,13 +241,6 @@ run_one() {
   fi
 }
 
-median() {
-  # shellcheck disable=SC2086
-  printf '%s\n' $1 | { grep -v '^?*$' || true; } | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "nan"; exit }
-    if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "%.3f\n", m }'
-}
 
 echo "source: $SOURCE ($(mib "$SOURCE_BYTES") MiB, $(mib "$(( $(stat -c %b "$SOURCE") * $(stat -c %B "$SOURCE") ))") MiB allocated)"
 echo "zcow: ${ZCOW_CMD[*]}  threads: $THREADS  runs: $RUNS  work: $WORK"

@@ -5,6 +5,8 @@
 # usage: bench/worker-vs-zstd.sh [--source RAW] [--size 1G] [--rounds 3]
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 SOURCE="" SIZE=1G ROUNDS=3
 while [ $# -gt 0 ]; do
@@ -43,6 +45,5 @@ for r in $(seq "$ROUNDS"); do
   echo "round $r: zstd -b3 -B65536 -T1 $z MB/s   zcow RangeCompressor (1 thread) $w MB/s"
   zs+=("$z"); ws+=("$w")
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-zm=$(median "${zs[@]}"); wm=$(median "${ws[@]}")
+zm=$(median "${zs[*]}"); wm=$(median "${ws[*]}")
 echo "median: zstd $zm MB/s, worker $wm MB/s, ratio $(awk -v w="$wm" -v z="$zm" 'BEGIN{printf "%.2f", w/z}')"

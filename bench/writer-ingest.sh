@@ -5,6 +5,8 @@
 # usage: bench/writer-ingest.sh [--source RAW] [--rounds 3]
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 SOURCE="" ROUNDS=3
 while [ $# -gt 0 ]; do
@@ -34,6 +36,5 @@ for r in $(seq "$ROUNDS"); do
   echo "round $r: writer $w MB/s (image $mib MiB)   dd oflag=direct bs=1M $d MB/s"
   ws+=("$w"); ds+=("$d")
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-wm=$(median "${ws[@]}"); dm=$(median "${ds[@]}")
+wm=$(median "${ws[*]}"); dm=$(median "${ds[*]}")
 echo "median: writer $wm MB/s, dd $dm MB/s, ratio $(awk -v w="$wm" -v d="$dm" 'BEGIN{printf "%.2f", w/d}')"
