@@ -35,7 +35,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.BitSet;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
@@ -65,6 +67,7 @@ import picocli.CommandLine.Parameters;
     },
     sortOptions = false)
 final class BackupCommand implements java.util.concurrent.Callable<Integer> {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackupCommand.class);
   private static final Pattern JOB_ID = Pattern.compile("[A-Za-z0-9._-]{1,100}");
 
   @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device or raw disk image to read.")
@@ -353,12 +356,14 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       coordinator = new Coordinator(coordinatorConfig(settings, cluster.zooKeeper().connectString(), w), spec,
           partitioner, listener, clock);
       coordinator.setupTopics();
-      writer = new Writer(WriterConfig.defaults(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
-          .withGroup(writerGroup).withOptions(256L << 20, false, settings.extra(), 0)
-          .withTimes(checkpoint, Duration.ofMinutes(5), Duration.ofSeconds(2)), clock).start();
+      // Workers first: a new share group's first assignment waits on the broker creating its
+      // state topic (about 2 s on a fresh broker), which then overlaps the writer's start.
       worker = new Worker(WorkerConfig.defaults(settings).withThreads(workers).withOrigin("backup@embedded"),
           new SimpleMeterRegistry(), clock);
       worker.start();
+      writer = new Writer(WriterConfig.defaults(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
+          .withGroup(writerGroup).withOptions(256L << 20, false, settings.extra(), 0)
+          .withTimes(checkpoint, Duration.ofMinutes(5), Duration.ofSeconds(2)), clock).start();
       Coordinator c = coordinator;
       Runnable interrupt = () -> {
         c.cancel();
@@ -379,15 +384,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       done = outcome != null && outcome.done();
       return report(outcome, coordinator, spec, err, mode);
     } finally {
-      if (coordinator != null) {
-        coordinator.close();
-      }
-      if (worker != null) {
-        worker.close();
-      }
-      if (writer != null) {
-        writer.close();
-      }
+      closeTogether(coordinator, worker, writer);
       cluster.close();
       if (!done && stateDir == null) {
         removePartial(absTarget);
@@ -439,6 +436,37 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       } finally {
         finished.countDown();
         removeHook(hook);
+      }
+    }
+  }
+
+  /**
+   * Closes the in-process roles at once: each waits on its own clients (share sessions released,
+   * producers flushed), about a second apiece, and none depends on another being closed first —
+   * the writer's state is durable at its checkpoints, whatever the workers still send.
+   */
+  private static void closeTogether(AutoCloseable... roles) {
+    List<Thread> closing = new ArrayList<>();
+    for (AutoCloseable role : roles) {
+      if (role == null) {
+        continue;
+      }
+      Thread t = new Thread(() -> {
+        try {
+          role.close();
+        } catch (Exception e) {
+          LOG.warn("closing {}: {}", role.getClass().getSimpleName(), e.toString());
+        }
+      }, "zcow-close-" + role.getClass().getSimpleName());
+      t.start();
+      closing.add(t);
+    }
+    for (Thread t : closing) {
+      try {
+        t.join();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
       }
     }
   }

@@ -43,6 +43,9 @@ public final class TopicSetup {
 
   public static final long CHUNK_SEGMENT_BYTES = 16L << 20;
 
+  /** Partitions of zcow.tasks as zcow creates it (see {@link Plan#defaults}). */
+  public static final int TASK_PARTITIONS = 1;
+
   static final String SHARE_AUTO_OFFSET_RESET = "share.auto.offset.reset";
   static final String SHARE_LOCK_DURATION = "share.record.lock.duration.ms";
   static final String BROKER_MAX_LOCK_DURATION = "group.share.max.record.lock.duration.ms";
@@ -77,9 +80,19 @@ public final class TopicSetup {
       }
     }
 
-    /** Defaults for {@code writerGroup}: 8 task and 8 chunk partitions, clusters up to 2 MiB, 60 s locks. */
+    /**
+     * Defaults for {@code writerGroup}: 1 task partition, 8 chunk partitions, clusters up to
+     * 2 MiB, 60 s locks.
+     *
+     * <p>One task partition, because a share group hands each partition to one member as long
+     * as there are at least as many partitions as members: with 8 partitions and two worker
+     * threads, each thread owned four partitions and a job's ranges were dealt by key hash, so one
+     * thread could compress every range while the other sat idle (seen on a 2-range job). A
+     * single partition is shared by every member, and each takes the next task when it is free.
+     * Tasks are a few dozen bytes; one partition carries them easily.
+     */
     public static Plan defaults(String writerGroup) {
-      return new Plan(writerGroup, 8, 8, 2 << 20, Duration.ofSeconds(60));
+      return new Plan(writerGroup, TASK_PARTITIONS, 8, 2 << 20, Duration.ofSeconds(60));
     }
 
     /** The record limit of the chunks topic: the largest record a worker produces (ChunkLimits). */
@@ -157,6 +170,9 @@ public final class TopicSetup {
         }
       }
     }
+    if (existing.contains(Topics.TASKS)) {
+      warnOnSplitTasks(admin, timeout, where);
+    }
     long lockMs = lockDurationMs(admin, nodes.iterator().next(), plan.lockDuration(), timeout, where);
     ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, Topics.WORKER_GROUP);
     List<AlterConfigOp> ops = List.of(
@@ -168,6 +184,18 @@ public final class TopicSetup {
       LOG.info("created topics {} (replication factor {})", created, replication);
     }
     return new Result(List.copyOf(created), replication, lockMs);
+  }
+
+  /** A zcow.tasks made with several partitions deals tasks by partition, not to whoever is free. */
+  private static void warnOnSplitTasks(Admin admin, Duration timeout, String where) {
+    var description = await(admin.describeTopics(List.of(Topics.TASKS)).allTopicNames(), timeout,
+        "describe " + Topics.TASKS, where + " did not answer").get(Topics.TASKS);
+    int partitions = description == null ? TASK_PARTITIONS : description.partitions().size();
+    if (partitions > TASK_PARTITIONS) {
+      LOG.warn("{} has {} partitions: while workers are fewer than that, each partition's tasks go "
+          + "to one worker thread only and others may idle; recreate it with {} partition",
+          Topics.TASKS, partitions, TASK_PARTITIONS);
+    }
   }
 
   /** The topics of zcow, with the settings each is created with. */

@@ -82,6 +82,65 @@ class TopicSetupTest {
     }
   }
 
+  /**
+   * Two tasks whose keys would share a partition of an 8-partition topic: each of two idle
+   * workers must get one. With partitions dealt one member each, one worker got both in turn.
+   */
+  @Test
+  void twoIdleWorkersEachTakeOneOfTwoTasks(EmbeddedKafka kafka) throws Exception {
+    TopicSetup.ensure(kafka.admin(), TopicSetup.Plan.defaults(kafka.uniqueName("spread")), Duration.ofSeconds(30));
+    assertEquals(TopicSetup.TASK_PARTITIONS, kafka.admin().describeTopics(List.of(Topics.TASKS)).allTopicNames()
+        .get(30, TimeUnit.SECONDS).get(Topics.TASKS).partitions().size());
+    String job = kafka.uniqueName("spread");
+    List<String> keys = new java.util.ArrayList<>();
+    for (int range = 0; keys.size() < 2; range++) {
+      String key = job + "/" + range;
+      int partitionOf8 = org.apache.kafka.common.utils.Utils.toPositive(
+          org.apache.kafka.common.utils.Utils.murmur2(key.getBytes(StandardCharsets.UTF_8))) % 8;
+      if (partitionOf8 == 0) {
+        keys.add(key);
+      }
+    }
+    try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(kafka.producerProps())) {
+      for (String key : keys) {
+        producer.send(new ProducerRecord<>(Topics.TASKS, key, new byte[] {1})).get(30, TimeUnit.SECONDS);
+      }
+    }
+    KafkaSettings settings = KafkaSettings.of(kafka.bootstrapServers());
+    try (KafkaShareConsumer<String, byte[]> a = new KafkaShareConsumer<>(settings.shareConsumer(Topics.WORKER_GROUP, "a"));
+        KafkaShareConsumer<String, byte[]> b = new KafkaShareConsumer<>(settings.shareConsumer(Topics.WORKER_GROUP, "b"))) {
+      a.subscribe(List.of(Topics.TASKS));
+      b.subscribe(List.of(Topics.TASKS));
+      String heldByA = null;
+      String heldByB = null;
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      while ((heldByA == null || heldByB == null) && System.nanoTime() < deadline) {
+        if (heldByA == null) {
+          heldByA = takeOneOf(a, keys);
+        }
+        if (heldByB == null) {
+          heldByB = takeOneOf(b, keys);
+        }
+      }
+      assertTrue(heldByA != null && heldByB != null && !heldByA.equals(heldByB),
+          "each worker holds one task: a=" + heldByA + ", b=" + heldByB);
+    }
+  }
+
+  /** Polls once; holds (does not acknowledge) a record with one of {@code keys}, accepts others. */
+  private static String takeOneOf(KafkaShareConsumer<String, byte[]> consumer, List<String> keys) {
+    String held = null;
+    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+      if (keys.contains(r.key())) {
+        held = r.key();
+      } else {
+        consumer.acknowledge(r, AcknowledgeType.ACCEPT);
+        consumer.commitSync(Duration.ofSeconds(30));
+      }
+    }
+    return held;
+  }
+
   @Test
   void unresolvableBootstrapFailsInBoundedTimeNamingIt() {
     KafkaSettings settings = KafkaSettings.of("no-such-host.invalid:9092").withCallTimeout(Duration.ofSeconds(3));

@@ -246,6 +246,49 @@ class RangeCompressorTest {
     }
   }
 
+  /** The block after the one being compressed is read ahead; a range that fails leaves it unread. */
+  @Test
+  void aRangeThatFailsMidwayLeavesNothingBehindForTheNext() {
+    int cs = 4096;
+    Path f = mixedFile(cs);
+    try (Source source = Source.open(f, SourceCache.AUTO);
+        RangeCompressor rc = new RangeCompressor(source, ImageGeometry.forSource(source.size(), cs), LEVEL, cs)) {
+      RecordingSink failing = new RecordingSink() {
+        @Override
+        public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload) {
+          throw new IllegalStateException("sink gave up at " + guestCluster);
+        }
+      };
+      assertThrows(IllegalStateException.class, () -> rc.compress(0, 4, failing));
+      RecordingSink sink = new RecordingSink();
+      RangeStats stats = rc.compress(4, 3, sink);
+      byte[] expected = TestData.read(f, 4L * cs, 3 * cs);
+      assertArrayEquals(expected, sink.decode(cs, 4, 3));
+      assertEquals(crc(expected), stats.crc32c());
+    }
+  }
+
+  @Test
+  void aReadAheadThatFailsFailsItsRangeRetriably() {
+    int cs = 4096;
+    Path f = mixedFile(cs);
+    try (Source inner = Source.open(f, SourceCache.AUTO)) {
+      Source failsLater = new CountingSource(inner, true) {
+        @Override
+        public int read(ByteBuffer dst, long offset) {
+          if (offset >= 2L * cs) {
+            throw new RetriableException("disk gone at 0x" + Long.toHexString(offset), null);
+          }
+          return super.read(dst, offset);
+        }
+      };
+      try (RangeCompressor rc = new RangeCompressor(failsLater, ImageGeometry.forSource(inner.size(), cs), LEVEL, cs)) {
+        RetriableException e = assertThrows(RetriableException.class, () -> rc.compress(0, 4, new RecordingSink()));
+        assertEquals("disk gone at 0x2000", e.getMessage());
+      }
+    }
+  }
+
   @Test
   void rejectsBadArgumentsNamingThem() {
     int cs = 4096;

@@ -15,7 +15,7 @@ import java.util.List;
  * Keeps every call a {@link RangeCompressor} makes, checks the ordering guarantees as they arrive,
  * and decodes payloads back into guest bytes.
  */
-final class RecordingSink implements ClusterSink {
+class RecordingSink implements ClusterSink {
   sealed interface Event permits Zeros, Cluster {
     long first();
 

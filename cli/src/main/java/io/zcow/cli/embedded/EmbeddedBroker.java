@@ -135,6 +135,11 @@ public final class EmbeddedBroker implements Closeable {
     // OS autotuning of socket buffers moved 1 MiB records faster here (DESIGN.md).
     config.put("socket.send.buffer.bytes", "-1");
     config.put("socket.receive.buffer.bytes", "-1");
+    // A share consumer gets its first assignment on a heartbeat: at the default 5 s interval the
+    // first task of a job waited about 6 s and the second worker thread joined a range late.
+    config.put("group.share.min.heartbeat.interval.ms", "200");
+    config.put("group.share.heartbeat.interval.ms", "500");
+    config.put("group.share.initialize.retry.interval.ms", "200");
     return config;
   }
 
