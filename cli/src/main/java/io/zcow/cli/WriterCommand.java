@@ -2,6 +2,7 @@ package io.zcow.cli;
 
 import io.zcow.BadInputException;
 import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.writer.Writer;
 import io.zcow.writer.WriterConfig;
 import java.nio.file.Files;
@@ -54,6 +55,9 @@ final class WriterCommand implements Callable<Integer> {
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL) for every client.")
   Path kafkaConfig;
 
+  @Option(names = "--auth-key-file", paramLabel = "FILE", description = "File holding the cluster's record key (at least 32 bytes, e.g. head -c 32 /dev/urandom): records are signed with it, and records without a valid MAC are refused. Every role of the cluster needs the same file.")
+  Path authKeyFile;
+
   @Option(names = "--metrics-port", paramLabel = "P", description = "Serve Prometheus metrics on http://0.0.0.0:P/metrics (default: none).")
   int metricsPort;
 
@@ -63,7 +67,8 @@ final class WriterCommand implements Callable<Integer> {
     WriterConfig config = base
         .withTimes(duration("--checkpoint-interval", checkpointInterval), duration("--range-timeout", rangeTimeout),
             base.progressInterval())
-        .withOptions(cacheSize.bytes(), verifyPayloads, KafkaSettings.of(kafka, kafkaConfig).extra(), metricsPort);
+        .withOptions(cacheSize.bytes(), verifyPayloads, KafkaSettings.of(kafka, kafkaConfig).extra(), metricsPort)
+        .withAuth(RecordAuth.fromFile(authKeyFile));
     if (!Files.isDirectory(targetRoot)) {
       throw new BadInputException("--target-root " + targetRoot + " is not a directory");
     }
