@@ -130,6 +130,8 @@ class HostileProducerTest {
         && e.getReason().contains("MAC") && e.getRecord().getTopic().startsWith("zcow.chunks.")), r.summary());
     assertTrue(r.events.stream().anyMatch(e -> e.getKind() == EventKind.EVENT_KIND_TASK_REJECTED
         && e.getReason().contains("MAC")), r.summary());
+    assertTrue(r.events.stream().noneMatch(e -> e.getKind() == EventKind.EVENT_KIND_RANGE_REQUEUED),
+        "a forgery never makes the writer re-queue a range: " + r.summary());
     long reports = r.events.stream().filter(e -> e.getReason().contains("MAC")).count();
     assertTrue(reports < 8 + 6, "reports are rate limited: " + reports);
 
