@@ -4,20 +4,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static io.zcow.cli.Forgeries.batch;
+import static io.zcow.cli.Forgeries.data;
+import static io.zcow.cli.Forgeries.forgedRangeDone;
+import static io.zcow.cli.Forgeries.garbage;
+import static io.zcow.cli.Forgeries.task;
+import static io.zcow.cli.Forgeries.validCrcOverWrongData;
 
-import com.github.luben.zstd.Zstd;
-import com.google.protobuf.ByteString;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.zcow.cli.embedded.DevCluster;
 import io.zcow.cli.embedded.HostPort;
-import io.zcow.proto.ChunkBatch;
-import io.zcow.proto.ChunkEntry;
-import io.zcow.proto.ChunkRecord;
-import io.zcow.proto.EntryKind;
 import io.zcow.proto.EventKind;
 import io.zcow.proto.JobEvent;
-import io.zcow.proto.RangeDone;
-import io.zcow.proto.RangeTask;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
 import io.zcow.proto.kafka.KafkaSettings;
@@ -43,7 +41,6 @@ import java.util.function.Predicate;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.zip.CRC32C;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -96,14 +93,14 @@ class HostileProducerTest {
       ConsumerRecord<String, byte[]> genuineTask = h.firstRecord(Topics.TASKS, job);
       String chunks = Topics.chunks(WriterConfig.DEFAULT_GROUP);
       long last = RANGES - 1;
-      byte[] wrongData = validCrcOverWrongData(job, last);
+      byte[] wrongData = validCrcOverWrongData(job, last, last * CLUSTERS_PER_RANGE, CS);
       // Into the chunks topic: 8 records without a valid MAC...
       h.send(chunks, Wire.rangeKey(job, 2), garbage(1000), null);
       h.send(chunks, genuine.key(), Arrays.copyOf(genuine.value(), genuine.value().length / 2), genuine.headers());
       h.send(chunks, Wire.rangeKey("nope", 0), batch("nope", 0, data(0, new byte[100])), null);
       h.send(chunks, Wire.rangeKey(job, 0), batch(job, 0, data(100_000, new byte[100])), null);
       h.send(chunks, Wire.rangeKey(job, 0), batch(job, 0, data(0, new byte[CS])), null);
-      h.send(chunks, Wire.rangeKey(job, 5), forgedRangeDone(job, 5), null);
+      h.send(chunks, Wire.rangeKey(job, 5), forgedRangeDone(job, 5, CLUSTERS_PER_RANGE), null);
       h.send(chunks, Wire.rangeKey(job, last), wrongData, null);
       h.sendSigned(other, chunks, Wire.rangeKey(job, last), wrongData);
       // ... and one genuine record replayed: it verifies, and the writer keeps the first copy.
@@ -152,7 +149,7 @@ class HostileProducerTest {
       h.send(chunks, Wire.rangeKey("nope", 0), batch("nope", 0, data(0, new byte[100])), null);
       h.send(chunks, Wire.rangeKey(job, 0), batch(job, 0, data(100_000, new byte[100])), null);
       h.send(chunks, Wire.rangeKey(job, 0), batch(job, 0, data(0, new byte[CS])), null);
-      h.send(chunks, Wire.rangeKey(job, RANGES - 1), forgedRangeDone(job, RANGES - 1), null);
+      h.send(chunks, Wire.rangeKey(job, RANGES - 1), forgedRangeDone(job, RANGES - 1, CLUSTERS_PER_RANGE), null);
       // Into zcow.tasks: garbage, an unknown job, a range outside the disk.
       h.send(Topics.TASKS, Wire.rangeKey(job, 1), garbage(300), null);
       h.send(Topics.TASKS, Wire.rangeKey("nope", 0), task("nope", 0, 0, RANGE), null);
@@ -245,51 +242,6 @@ class HostileProducerTest {
   private static long counter(String scrape, String name) {
     Matcher m = Pattern.compile("(?m)^" + name + "\\{[^}]*\\} ([0-9.eE+]+)$").matcher(scrape);
     return m.find() ? (long) Double.parseDouble(m.group(1)) : -1;
-  }
-
-  // ---- the forgeries ------------------------------------------------------------------------
-
-  private static byte[] garbage(int n) {
-    byte[] b = new byte[n];
-    new Random(n).nextBytes(b);
-    return b;
-  }
-
-  private static ChunkEntry data(long cluster, byte[] payload) {
-    CRC32C crc = new CRC32C();
-    crc.update(payload);
-    return ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_COMPRESSED).setCluster(cluster)
-        .setPayload(ByteString.copyFrom(payload)).setCrc32C((int) crc.getValue()).build();
-  }
-
-  private static byte[] batch(String job, long range, ChunkEntry... entries) {
-    ChunkBatch.Builder b = ChunkBatch.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(job)
-        .setRangeIndex(range).setAttemptId("forged");
-    for (ChunkEntry e : entries) {
-      b.addEntries(e);
-    }
-    return ChunkRecord.newBuilder().setBatch(b).build().toByteArray();
-  }
-
-  /**
-   * A well-formed batch for the first cluster of {@code range}: a real zstd frame of one cluster
-   * of 0x5A bytes, its CRC right. Only a MAC tells it from the worker's.
-   */
-  private static byte[] validCrcOverWrongData(String job, long range) {
-    byte[] cluster = new byte[CS];
-    Arrays.fill(cluster, (byte) 0x5A);
-    return batch(job, range, data(range * CLUSTERS_PER_RANGE, Zstd.compress(cluster, 3)));
-  }
-
-  private static byte[] forgedRangeDone(String job, long range) {
-    return ChunkRecord.newBuilder().setDone(RangeDone.newBuilder().setFormatVersion(Wire.FORMAT_VERSION)
-        .setJobId(job).setRangeIndex(range).setAttemptId("forged").setCompressedClusters(CLUSTERS_PER_RANGE)
-        .setBatches(1).setWorker("hostile")).build().toByteArray();
-  }
-
-  private static byte[] task(String job, long range, long offset, long length) {
-    return RangeTask.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(job).setRangeIndex(range)
-        .setOffset(offset).setLength(length).build().toByteArray();
   }
 
   /** The hostile producer, and what it can read. */
