@@ -519,6 +519,9 @@ public final class WriterLoop implements Closeable {
     String key = r.key() == null ? "" : r.key();
     int slash = key.indexOf('/');
     String job = slash < 0 ? key : key.substring(0, slash);
+    if (job.length() > 100) {
+      job = job.substring(0, 100); // a forger's key: it does not get to size our events
+    }
     long range = -1;
     if (slash >= 0) {
       try {

@@ -249,8 +249,10 @@ public final class TaskLoop implements Runnable {
   private Decision decide(ConsumerRecord<String, byte[]> r) {
     RecordAuth.Verdict verdict = config.kafka().auth().verify(r);
     if (!verdict.ok()) {
-      // Nothing of an unauthenticated record is trusted, its job id least of all: the key says it.
-      return new Decision.Unauthenticated(jobOfKey(r.key()), rangeOfKey(r.key()), verdict.reason());
+      // Nothing of an unauthenticated record is trusted; its key does not get to size our events.
+      String claimed = jobOfKey(r.key());
+      claimed = claimed.length() > 100 ? claimed.substring(0, 100) : claimed;
+      return new Decision.Unauthenticated(claimed, rangeOfKey(r.key()), verdict.reason());
     }
     Wire.Decoded<RangeTask> decoded = Wire.rangeTask(r.value());
     if (decoded instanceof Wire.Decoded.Bad<RangeTask> bad) {
