@@ -16,6 +16,7 @@ import io.zcow.proto.Wire;
 import io.zcow.proto.WireCodec;
 import io.zcow.proto.WireTargetCache;
 import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageOptions;
 import io.zcow.qcow2.ImageWriter;
@@ -131,6 +132,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL).")
   Path kafkaConfig;
 
+  @Option(names = "--auth-key-file", paramLabel = "FILE", description = "File holding the cluster's record key (at least 32 bytes, e.g. head -c 32 /dev/urandom): records are signed with it, and records without a valid MAC are refused. On the embedded cluster its writer and workers use it too; with --kafka every role of the cluster needs the same file.")
+  Path authKeyFile;
+
   @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "Give up on an unreachable --kafka or --zookeeper after this long (default: ${DEFAULT-VALUE}).")
   int connectTimeout = 15;
 
@@ -199,8 +203,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       }
       int code = Main.EXIT_FAILED;
       try {
-        code = embedded ? runEmbedded(spec, partitioner, w, in.progress, err)
-            : runOnCluster(spec, partitioner, w, in.progress, err);
+        code = embedded ? runEmbedded(spec, partitioner, w, in.progress, in.auth, err)
+            : runOnCluster(spec, partitioner, w, in.progress, in.auth, err);
         return code;
       } finally {
         if (postHook != null) {
@@ -249,7 +253,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /** The options, checked before anything is started. */
-  private record Checked(int clusterBytes, WireTargetCache targetCache, boolean writeCache, Progress.Mode progress) {}
+  private record Checked(int clusterBytes, WireTargetCache targetCache, boolean writeCache, Progress.Mode progress,
+      RecordAuth auth) {}
 
   private Checked check() {
     TargetCache cacheMode = ConvertCommand.targetCacheMode(targetCache);
@@ -321,7 +326,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       case WRITEBACK -> WireTargetCache.WIRE_TARGET_CACHE_WRITEBACK;
       default -> WireTargetCache.WIRE_TARGET_CACHE_AUTO;
     };
-    return new Checked((int) clusterSize.bytes(), wire, writeCacheOn, progressMode);
+    return new Checked((int) clusterSize.bytes(), wire, writeCacheOn, progressMode, RecordAuth.fromFile(authKeyFile));
   }
 
   private String defaultJobId() {
@@ -332,8 +337,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     return name + "-" + UUID.randomUUID().toString().substring(0, 8);
   }
 
-  private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, PrintStream err)
-      throws Exception {
+  private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, RecordAuth auth,
+      PrintStream err) throws Exception {
     Path absTarget = target.toAbsolutePath();
     Duration checkpoint = WriterCommand.duration("--checkpoint-interval", checkpointInterval);
     if (force) {
@@ -351,7 +356,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     DevCluster cluster = DevCluster.start(kafkaListen, HostPort.loopbackAnyPort(), stateDir);
     try {
       String bootstrap = cluster.broker().bootstrapServers();
-      KafkaSettings settings = kafkaSettings(bootstrap);
+      KafkaSettings settings = kafkaSettings(bootstrap, auth);
       ProgressListener listener = new ProgressListener(spec.getJobId(), err);
       coordinator = new Coordinator(coordinatorConfig(settings, cluster.zooKeeper().connectString(), w), spec,
           partitioner, listener, clock);
@@ -363,7 +368,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       worker.start();
       writer = new Writer(WriterConfig.defaults(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
           .withGroup(writerGroup).withOptions(256L << 20, false, settings.extra(), 0)
-          .withTimes(checkpoint, Duration.ofMinutes(5), Duration.ofSeconds(2)), clock).start();
+          .withTimes(checkpoint, Duration.ofMinutes(5), Duration.ofSeconds(2)).withAuth(auth), clock).start();
       Coordinator c = coordinator;
       Runnable interrupt = () -> {
         c.cancel();
@@ -408,9 +413,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     return true;
   }
 
-  private int runOnCluster(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, PrintStream err)
-      throws IOException {
-    KafkaSettings settings = kafkaSettings(kafka);
+  private int runOnCluster(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, RecordAuth auth,
+      PrintStream err) throws IOException {
+    KafkaSettings settings = kafkaSettings(kafka, auth);
     ProgressListener listener = new ProgressListener(spec.getJobId(), err);
     CountDownLatch finished = new CountDownLatch(1);
     try (Coordinator coordinator = new Coordinator(coordinatorConfig(settings, zookeeper, w), spec, partitioner,
@@ -507,9 +512,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     return Main.EXIT_OK;
   }
 
-  private KafkaSettings kafkaSettings(String bootstrap) {
+  private KafkaSettings kafkaSettings(String bootstrap, RecordAuth auth) {
     KafkaSettings s = kafkaConfig == null ? KafkaSettings.of(bootstrap) : KafkaSettings.of(bootstrap, kafkaConfig);
-    return s.withCallTimeout(Duration.ofSeconds(connectTimeout));
+    return s.withCallTimeout(Duration.ofSeconds(connectTimeout)).withAuth(auth);
   }
 
   private Coordinator.Config coordinatorConfig(KafkaSettings settings, String zk, int w) {

@@ -10,7 +10,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -56,7 +55,7 @@ final class CancelCommand implements java.util.concurrent.Callable<Integer> {
     }
     JobSpec cancelled = job.spec().toBuilder().setState(JobState.JOB_STATE_CANCELLED).build();
     try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(settings.producer("zcow-cancel"))) {
-      producer.send(new ProducerRecord<>(Topics.JOBS, jobId, cancelled.toByteArray()))
+      producer.send(settings.auth().record(Topics.JOBS, jobId, cancelled.toByteArray()))
           .get(settings.callTimeout().toMillis(), TimeUnit.MILLISECONDS);
     } catch (ExecutionException | TimeoutException e) {
       throw new RetriableException("cannot publish the cancellation of " + jobId + " on " + Topics.JOBS + ": "

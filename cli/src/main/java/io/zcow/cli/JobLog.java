@@ -69,9 +69,16 @@ final class JobLog {
   }
 
   private final Map<String, Job> jobs;
+  private final long unauthenticated;
 
-  private JobLog(Map<String, Job> jobs) {
+  private JobLog(Map<String, Job> jobs, long unauthenticated) {
     this.jobs = jobs;
+    this.unauthenticated = unauthenticated;
+  }
+
+  /** Records skipped for a missing or bad MAC (only when the settings have a key). */
+  long unauthenticated() {
+    return unauthenticated;
   }
 
   /** Jobs in the order of their first JobSpec. */
@@ -84,20 +91,30 @@ final class JobLog {
   }
 
   /**
-   * Reads both topics to the ends they have now.
+   * Reads both topics to the ends they have now. With a key in the settings, records without a
+   * valid MAC are skipped (and counted): a forged spec or event changes nothing shown.
    *
    * @throws RetriableException when the cluster does not answer within the settings' call timeout
    */
   static JobLog read(KafkaSettings settings) {
     Map<String, JobSpec> specs = new LinkedHashMap<>();
     List<JobEvent> events = new ArrayList<>();
+    long unauthenticated = 0;
     try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(settings.assignedConsumer("zcow-status"))) {
       for (ConsumerRecord<String, byte[]> r : readAll(consumer, Topics.JOBS, settings.callTimeout())) {
+        if (!settings.auth().verify(r).ok()) {
+          unauthenticated++;
+          continue;
+        }
         if (Wire.jobSpec(r.value()) instanceof Wire.Decoded.Ok<JobSpec> ok) {
           specs.put(ok.value().getJobId(), ok.value());
         }
       }
       for (ConsumerRecord<String, byte[]> r : readAll(consumer, Topics.EVENTS, settings.callTimeout())) {
+        if (!settings.auth().verify(r).ok()) {
+          unauthenticated++;
+          continue;
+        }
         if (Wire.jobEvent(r.value()) instanceof Wire.Decoded.Ok<JobEvent> ok) {
           JobEvent e = ok.value();
           events.add(e.getTimeMs() > 0 ? e : e.toBuilder().setTimeMs(r.timestamp()).build());
@@ -129,7 +146,7 @@ final class JobLog {
       }
       jobs.put(e.getJobId(), new Job(j.spec(), lastState, first, last, Math.max(j.lastEventMs(), e.getTimeMs())));
     }
-    return new JobLog(jobs);
+    return new JobLog(jobs, unauthenticated);
   }
 
   private static List<ConsumerRecord<String, byte[]>> readAll(KafkaConsumer<String, byte[]> consumer, String topic,

@@ -52,6 +52,12 @@ final class StatusCommand implements Callable<Integer> {
       log.jobs().values().forEach(j -> out.println(line(j, now)));
     }
     out.flush();
+    if (log.unauthenticated() > 0) {
+      java.io.PrintWriter err = spec.commandLine().getErr();
+      err.println("zcow: " + log.unauthenticated() + " records without a valid MAC were ignored (another key, or"
+          + " forged)");
+      err.flush();
+    }
     return Main.EXIT_OK;
   }
 

@@ -5,6 +5,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.BadInputException;
 import io.zcow.worker.SourceCache;
 import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.worker.kafka.MetricsServer;
 import io.zcow.worker.kafka.SourcePolicy;
 import io.zcow.worker.kafka.Worker;
@@ -56,6 +57,9 @@ final class WorkerCommand implements Callable<Integer> {
 
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, timeouts) for every client of the worker.")
   Path kafkaConfig;
+
+  @Option(names = "--auth-key-file", paramLabel = "FILE", description = "File holding the cluster's record key (at least 32 bytes, e.g. head -c 32 /dev/urandom): records are signed with it, and records without a valid MAC are refused. Every role of the cluster needs the same file.")
+  Path authKeyFile;
 
   @Option(names = "--metrics-port", paramLabel = "P", description = "Serve Prometheus metrics at http://HOST:P/metrics. Default: no metrics server.")
   Integer metricsPort;
@@ -132,7 +136,7 @@ final class WorkerCommand implements Callable<Integer> {
     if (policy.allowsAll()) {
       LOG.warn("no --source-allow given: this worker reads any source a job names that this host can open");
     }
-    return WorkerConfig.defaults(KafkaSettings.of(kafka, kafkaConfig))
+    return WorkerConfig.defaults(KafkaSettings.of(kafka, kafkaConfig).withAuth(RecordAuth.fromFile(authKeyFile)))
         .withThreads(threads)
         .withSources(policy)
         .withSourceCache(cache)

@@ -2,6 +2,7 @@ package io.zcow.cli;
 
 import io.zcow.BadInputException;
 import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.writer.Writer;
 import io.zcow.writer.WriterConfig;
 import java.nio.file.Files;
@@ -48,11 +49,18 @@ final class WriterCommand implements Callable<Integer> {
   @Option(names = "--range-timeout", paramLabel = "TIME", description = "A range without progress this long is queued again (default: 5m).")
   String rangeTimeout = "5m";
 
+  @Option(names = "--zookeeper-session-timeout", paramLabel = "TIME",
+      description = "How long a leader that stops answering ZooKeeper (dead, stopped, cut off) keeps leading before a standby takes over (default: 15s; ZooKeeper clamps it to 2..20 of its ticks).")
+  String sessionTimeout = "15s";
+
   @Option(names = "--verify-payloads", description = "Decompress every payload before accepting it.")
   boolean verifyPayloads;
 
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL) for every client.")
   Path kafkaConfig;
+
+  @Option(names = "--auth-key-file", paramLabel = "FILE", description = "File holding the cluster's record key (at least 32 bytes, e.g. head -c 32 /dev/urandom): records are signed with it, and records without a valid MAC are refused. Every role of the cluster needs the same file.")
+  Path authKeyFile;
 
   @Option(names = "--metrics-port", paramLabel = "P", description = "Serve Prometheus metrics on http://0.0.0.0:P/metrics (default: none).")
   int metricsPort;
@@ -63,13 +71,18 @@ final class WriterCommand implements Callable<Integer> {
     WriterConfig config = base
         .withTimes(duration("--checkpoint-interval", checkpointInterval), duration("--range-timeout", rangeTimeout),
             base.progressInterval())
-        .withOptions(cacheSize.bytes(), verifyPayloads, KafkaSettings.of(kafka, kafkaConfig).extra(), metricsPort);
+        .withOptions(cacheSize.bytes(), verifyPayloads, KafkaSettings.of(kafka, kafkaConfig).extra(), metricsPort)
+        .withAuth(RecordAuth.fromFile(authKeyFile));
     if (!Files.isDirectory(targetRoot)) {
       throw new BadInputException("--target-root " + targetRoot + " is not a directory");
     }
     CountDownLatch stopped = new CountDownLatch(1);
     // A dead writer thread has left the election; the process ends with 1 so a supervisor restarts it.
-    Writer writer = new Writer(config, Clock.systemUTC()).onDeath(stopped::countDown).start();
+    Duration session = duration("--zookeeper-session-timeout", sessionTimeout);
+    if (session.isZero() || session.isNegative()) {
+      throw new BadInputException("--zookeeper-session-timeout must be positive: " + sessionTimeout);
+    }
+    Writer writer = new Writer(config, Clock.systemUTC()).sessionTimeout(session).onDeath(stopped::countDown).start();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       writer.close();
       stopped.countDown();

@@ -10,6 +10,8 @@ import io.zcow.proto.JobState;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
 import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.proto.kafka.RecordAuth;
+import io.zcow.proto.kafka.ReportLimiter;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -25,7 +27,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
@@ -101,6 +102,9 @@ public final class Coordinator implements AutoCloseable {
   private KafkaProducer<String, byte[]> producer;
   private KafkaConsumer<String, byte[]> events;
   private CompletionStore store;
+  private final RecordAuth auth;
+  private final ReportLimiter unauthenticatedLog = new ReportLimiter(10_000);
+  private long unauthenticatedEvents;
   private boolean topicsReady;
   private boolean started;
   private volatile boolean cancelled;
@@ -135,6 +139,7 @@ public final class Coordinator implements AutoCloseable {
     this.jobId = spec.getJobId();
     this.rangeCount = partitioner.rangeCount();
     this.data = partitioner.dataRanges();
+    this.auth = config.kafka().auth();
   }
 
   /** Creates the topics and sets up the worker share group (also done by {@link #start()}). */
@@ -185,13 +190,13 @@ public final class Coordinator implements AutoCloseable {
 
     JobSpec published = spec.toBuilder().setCreatedAtMs(clock.millis()).setState(JobState.JOB_STATE_SUBMITTED).build();
     List<Future<RecordMetadata>> sends = new ArrayList<>();
-    sends.add(producer.send(new ProducerRecord<>(Topics.JOBS, jobId, published.toByteArray())));
+    sends.add(producer.send(auth.record(Topics.JOBS, jobId, published.toByteArray())));
     HoleRanges holes = new HoleRanges(spec.getClusterSize());
     String chunks = Topics.chunks(spec.getWriterGroup());
     for (int r = 0; r < rangeCount; r++) {
       if (!data.get(r) && !complete.get(r)) {
         for (ChunkRecord rec : holes.records(jobId, partitioner.span(r))) {
-          sends.add(producer.send(new ProducerRecord<>(chunks, Wire.rangeKey(jobId, r), rec.toByteArray())));
+          sends.add(producer.send(auth.record(chunks, Wire.rangeKey(jobId, r), rec.toByteArray())));
         }
         holesSent++;
       }
@@ -228,7 +233,7 @@ public final class Coordinator implements AutoCloseable {
               + config.kafka().callTimeout().toSeconds() + " s", null);
         }
         for (ConsumerRecord<String, byte[]> r : jobs.poll(config.pollTimeout())) {
-          if (jobId.equals(r.key()) && Wire.jobSpec(r.value()) instanceof Wire.Decoded.Ok<JobSpec> ok
+          if (jobId.equals(r.key()) && auth.verify(r).ok() && Wire.jobSpec(r.value()) instanceof Wire.Decoded.Ok<JobSpec> ok
               && ok.value().getJobId().equals(jobId)) {
             earlier = ok.value();
           }
@@ -278,6 +283,9 @@ public final class Coordinator implements AutoCloseable {
       return null; // cancel()
     }
     for (ConsumerRecord<String, byte[]> r : polled) {
+      if (!authentic(r)) {
+        continue;
+      }
       if (Wire.jobEvent(r.value()) instanceof Wire.Decoded.Ok<JobEvent> ok && ok.value().getJobId().equals(jobId)) {
         moved |= onEvent(ok.value());
         if (outcome != null) {
@@ -310,6 +318,28 @@ public final class Coordinator implements AutoCloseable {
       listener.stalled(s);
     }
     return null;
+  }
+
+  /** Whether an event carries a valid MAC (always, without a key); one that does not is ignored. */
+  private boolean authentic(ConsumerRecord<String, byte[]> r) {
+    RecordAuth.Verdict v = auth.verify(r);
+    if (v.ok()) {
+      return true;
+    }
+    unauthenticatedEvents++;
+    if (jobId.equals(r.key())) {
+      long held = unauthenticatedLog.tryReport(clock.millis());
+      if (held >= 0) {
+        LOG.warn("[job={}] event {}-{}@{} ignored: {}{}", jobId, r.topic(), r.partition(), r.offset(), v.reason(),
+            held > 0 ? " (and " + held + " more since the last report)" : "");
+      }
+    }
+    return false;
+  }
+
+  /** Events ignored for a missing or bad MAC (any job's), when the cluster has a key. */
+  public long unauthenticatedEvents() {
+    return unauthenticatedEvents;
   }
 
   /** Runs until the job ends or {@link #cancel()}; null when cancelled. */
@@ -375,7 +405,7 @@ public final class Coordinator implements AutoCloseable {
         break;
       }
       submitted.set(r);
-      sends.add(producer.send(new ProducerRecord<>(Topics.TASKS, Wire.rangeKey(jobId, r),
+      sends.add(producer.send(auth.record(Topics.TASKS, Wire.rangeKey(jobId, r),
           partitioner.task(jobId, r).toByteArray())));
       tasksSent++;
       outstanding++;

@@ -10,7 +10,7 @@ final class KafkaClients {
   private KafkaClients() {}
 
   private static KafkaSettings settings(WriterConfig c) {
-    return new KafkaSettings(c.bootstrapServers(), c.kafkaProperties(), KafkaSettings.DEFAULT_CALL_TIMEOUT);
+    return new KafkaSettings(c.bootstrapServers(), c.kafkaProperties(), KafkaSettings.DEFAULT_CALL_TIMEOUT, c.auth());
   }
 
   /**

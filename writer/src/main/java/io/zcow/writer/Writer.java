@@ -67,7 +67,8 @@ public final class Writer implements Closeable {
     }
     metrics.serve(config.metricsPort());
     client = CuratorFrameworkFactory.builder().connectString(config.zookeeper())
-        .sessionTimeoutMs(15_000).connectionTimeoutMs(10_000)
+        .sessionTimeoutMs((int) sessionTimeout.toMillis())
+        .connectionTimeoutMs((int) Math.min(10_000, sessionTimeout.toMillis()))
         .retryPolicy(new ExponentialBackoffRetry(200, 10, 5_000)).build();
     client.getConnectionStateListenable().addListener((c, s) -> onConnectionState(s));
     client.start();
@@ -148,6 +149,26 @@ public final class Writer implements Closeable {
 
   private volatile Throwable fatal;
   private volatile Runnable onDeath;
+  private volatile Duration sessionTimeout = DEFAULT_SESSION_TIMEOUT;
+
+  /** The ZooKeeper session timeout unless {@link #sessionTimeout(Duration)} says otherwise. */
+  public static final Duration DEFAULT_SESSION_TIMEOUT = Duration.ofSeconds(15);
+
+  /**
+   * The ZooKeeper session timeout (before {@link #start()}): how long a leader that stops
+   * answering (a dead or stopped process, a partition) keeps its leadership before a standby is
+   * elected. Shorter means a faster takeover and more spurious ones on a loaded host; the server
+   * clamps it to between 2 and 20 of its ticks.
+   *
+   * @throws IllegalArgumentException unless positive
+   */
+  public Writer sessionTimeout(Duration timeout) {
+    if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("sessionTimeout must be positive: " + timeout);
+    }
+    this.sessionTimeout = timeout;
+    return this;
+  }
 
   /** Called (once, on the dying thread) if the writer thread dies; the CLI exits the process. */
   public Writer onDeath(Runnable hook) {

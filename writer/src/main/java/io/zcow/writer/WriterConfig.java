@@ -2,6 +2,7 @@ package io.zcow.writer;
 
 import io.zcow.BadInputException;
 import io.zcow.proto.Topics;
+import io.zcow.proto.kafka.RecordAuth;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -26,6 +27,8 @@ import java.util.Objects;
  * @param eventsTopic JobEvents
  * @param maxRequeues a range re-queued this many times fails its job
  * @param progressInterval how often PROGRESS events are sent for each running job
+ * @param auth signs what the writer produces and refuses records without a valid MAC ({@link
+ *     RecordAuth#NONE}: no key, nothing checked)
  */
 public record WriterConfig(
     String bootstrapServers,
@@ -43,7 +46,8 @@ public record WriterConfig(
     String tasksTopic,
     String eventsTopic,
     int maxRequeues,
-    Duration progressInterval) {
+    Duration progressInterval,
+    RecordAuth auth) {
 
   public static final String DEFAULT_GROUP = "default";
   public static final String DEFAULT_ZK_ROOT = "/zcow/writers";
@@ -63,13 +67,14 @@ public record WriterConfig(
       throw new BadInputException("metrics port must be 0..65535: " + metricsPort);
     }
     kafkaProperties = Map.copyOf(kafkaProperties);
+    Objects.requireNonNull(auth, "auth");
   }
 
   /** The defaults of {@code zcow writer}: 10 s checkpoints, 256 MiB cache, 5 min range timeout. */
   public static WriterConfig defaults(String bootstrapServers, String zookeeper, Path targetRoot) {
     return new WriterConfig(bootstrapServers, zookeeper, targetRoot, DEFAULT_GROUP, Duration.ofSeconds(10),
         256L << 20, Duration.ofMinutes(5), false, Map.of(), 0, DEFAULT_ZK_ROOT, Topics.JOBS, Topics.TASKS,
-        Topics.EVENTS, 5, Duration.ofSeconds(2));
+        Topics.EVENTS, 5, Duration.ofSeconds(2), RecordAuth.NONE);
   }
 
   public String chunksTopic() {
@@ -84,30 +89,37 @@ public record WriterConfig(
   public WriterConfig withGroup(String g) {
     return new WriterConfig(bootstrapServers, zookeeper, targetRoot, g, checkpointInterval, cacheBytes, rangeTimeout,
         verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobsTopic, tasksTopic, eventsTopic, maxRequeues,
-        progressInterval);
+        progressInterval, auth);
   }
 
   public WriterConfig withTimes(Duration checkpoint, Duration rangeTimeoutValue, Duration progress) {
     return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpoint, cacheBytes, rangeTimeoutValue,
         verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobsTopic, tasksTopic, eventsTopic, maxRequeues,
-        progress);
+        progress, auth);
   }
 
   public WriterConfig withTopics(String jobs, String tasks, String events) {
     return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cacheBytes,
         rangeTimeout, verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobs, tasks, events, maxRequeues,
-        progressInterval);
+        progressInterval, auth);
   }
 
   public WriterConfig withOptions(long cache, boolean verify, Map<String, String> kafka, int metrics) {
     return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cache, rangeTimeout,
-        verify, kafka, metrics, zkRoot, jobsTopic, tasksTopic, eventsTopic, maxRequeues, progressInterval);
+        verify, kafka, metrics, zkRoot, jobsTopic, tasksTopic, eventsTopic, maxRequeues, progressInterval, auth);
   }
 
   public WriterConfig withZkRoot(String root) {
     return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cacheBytes,
         rangeTimeout, verifyPayloads, kafkaProperties, metricsPort, root, jobsTopic, tasksTopic, eventsTopic,
-        maxRequeues, progressInterval);
+        maxRequeues, progressInterval, auth);
+  }
+
+  /** The same writer with records signed and checked under {@code recordAuth}. */
+  public WriterConfig withAuth(RecordAuth recordAuth) {
+    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cacheBytes,
+        rangeTimeout, verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobsTopic, tasksTopic, eventsTopic,
+        maxRequeues, progressInterval, recordAuth);
   }
 
   private static void positive(Duration d, String what) {

@@ -17,6 +17,8 @@ import io.zcow.proto.RangeTask;
 import io.zcow.proto.RecordRef;
 import io.zcow.proto.Wire;
 import io.zcow.proto.WriterCheckpoint;
+import io.zcow.proto.kafka.RecordAuth;
+import io.zcow.proto.kafka.ReportLimiter;
 import io.zcow.qcow2.Checkpoint;
 import io.zcow.qcow2.ClusterKind;
 import io.zcow.qcow2.DirectFile;
@@ -52,7 +54,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.slf4j.Logger;
@@ -80,6 +81,8 @@ public final class WriterLoop implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(WriterLoop.class);
   private static final Duration POLL = Duration.ofMillis(200);
   private static final Duration KAFKA_CALL = Duration.ofSeconds(30);
+  /** At most one event (and warning) about unauthenticated records per this many milliseconds. */
+  static final long UNAUTHENTICATED_REPORT_MILLIS = 1000;
 
   /** Lifecycle of a term. */
   public enum State { NEW, RECOVERING, RUNNING, CLOSED }
@@ -96,6 +99,8 @@ public final class WriterLoop implements Closeable {
   private final KafkaConsumer<String, byte[]> chunksConsumer;
   private final KafkaProducer<String, byte[]> producer;
   private final Admin admin;
+  private final RecordAuth auth;
+  private final ReportLimiter unauthenticatedReports = new ReportLimiter(UNAUTHENTICATED_REPORT_MILLIS);
 
   private State state = State.NEW;
   /** Latest JobSpec of every job seen on the jobs topic (all groups). */
@@ -126,6 +131,7 @@ public final class WriterLoop implements Closeable {
     this.chunksConsumer = KafkaClients.assignedConsumer(config, id + "-chunks", true);
     this.producer = KafkaClients.producer(config, id);
     this.admin = KafkaClients.admin(config);
+    this.auth = config.auth();
   }
 
   public State state() {
@@ -250,6 +256,9 @@ public final class WriterLoop implements Closeable {
 
   private void pollJobs(Duration timeout) {
     for (ConsumerRecord<String, byte[]> r : jobsConsumer.poll(timeout)) {
+      if (!authentic(r)) {
+        continue;
+      }
       Wire.Decoded<JobSpec> d = Wire.jobSpec(r.value());
       if (d instanceof Wire.Decoded.Ok<JobSpec> ok) {
         onJobSpec(ok.value());
@@ -399,6 +408,11 @@ public final class WriterLoop implements Closeable {
   private JobRun handleChunk(ConsumerRecord<String, byte[]> r) {
     RecordRef ref = RecordRef.newBuilder().setTopic(r.topic()).setPartition(r.partition()).setOffset(r.offset()).build();
     metrics.bytesIn(r.value() == null ? 0 : r.value().length);
+    if (!authentic(r)) {
+      // Refused before anything of it is believed: no job is looked up, no range re-queued (a
+      // forger must not be able to make the workers redo ranges or exhaust a job's attempts).
+      return null;
+    }
     Wire.Decoded<ChunkRecord> d = Wire.chunkRecord(r.value());
     if (d instanceof Wire.Decoded.Bad<ChunkRecord> bad) {
       String[] key = r.key() == null ? new String[0] : r.key().split("/", 2);
@@ -491,6 +505,46 @@ public final class WriterLoop implements Closeable {
     return run;
   }
 
+  /**
+   * Whether the record carries a valid MAC (always, without a key). One that does not is counted
+   * and reported — at most once per {@link #UNAUTHENTICATED_REPORT_MILLIS}, with the number held
+   * back — under the job its key claims, which nothing vouches for.
+   */
+  private boolean authentic(ConsumerRecord<String, byte[]> r) {
+    RecordAuth.Verdict v = auth.verify(r);
+    if (v.ok()) {
+      return true;
+    }
+    metrics.unauthenticated(v.status() == RecordAuth.Status.MISSING);
+    String key = r.key() == null ? "" : r.key();
+    int slash = key.indexOf('/');
+    String job = slash < 0 ? key : key.substring(0, slash);
+    if (job.length() > 100) {
+      job = job.substring(0, 100); // a forger's key: it does not get to size our events
+    }
+    long range = -1;
+    if (slash >= 0) {
+      try {
+        range = Long.parseLong(key.substring(slash + 1));
+      } catch (NumberFormatException ignored) {
+        // reported without a range
+      }
+    }
+    long held = unauthenticatedReports.tryReport(clock.millis());
+    if (held < 0) {
+      LOG.debug("[job={} range={}] refused record {}-{}@{}: {}", job, range, r.topic(), r.partition(), r.offset(),
+          v.reason());
+      return false;
+    }
+    String reason = "record " + r.topic() + "-" + r.partition() + "@" + r.offset() + " refused: " + v.reason()
+        + (held > 0 ? " (and " + held + " more unauthenticated records since the last report)" : "");
+    LOG.warn("[job={} range={}] {}", job, range, reason);
+    RecordRef ref = RecordRef.newBuilder().setTopic(r.topic()).setPartition(r.partition()).setOffset(r.offset()).build();
+    send(config.eventsTopic(), job, eventBuilder(job, EventKind.EVENT_KIND_RECORD_REJECTED,
+        JobState.JOB_STATE_UNSPECIFIED, range, reason).setRecord(ref).build().toByteArray());
+    return false;
+  }
+
   private void reject(JobRun run, String job, long range, String reason, RecordRef ref) {
     LOG.warn("[job={} range={}] rejected record {}-{}@{}: {}", job, range, ref.getTopic(), ref.getPartition(),
         ref.getOffset(), reason);
@@ -520,6 +574,9 @@ public final class WriterLoop implements Closeable {
   private void pollTasks() {
     long now = clock.millis();
     for (ConsumerRecord<String, byte[]> r : tasksConsumer.poll(Duration.ZERO)) {
+      if (!auth.verify(r).ok()) {
+        continue; // a forged task must not restart a range's clock; the workers report it
+      }
       Wire.Decoded<RangeTask> d = Wire.rangeTask(r.value());
       if (!(d instanceof Wire.Decoded.Ok<RangeTask> ok)) {
         continue; // the workers report bad tasks
@@ -763,7 +820,7 @@ public final class WriterLoop implements Closeable {
   }
 
   private void send(String topic, String key, byte[] value) {
-    producer.send(new ProducerRecord<>(topic, key, value), (md, ex) -> {
+    producer.send(auth.record(topic, key, value), (md, ex) -> {
       if (ex != null) {
         LOG.warn("[group={}] cannot send to {} (key {}): {}", config.group(), topic, key, ex.toString());
       }

@@ -26,6 +26,8 @@ public final class WriterMetrics implements Closeable {
   private final Counter duplicates;
   private final Counter rejects;
   private final Counter requeues;
+  private final Counter unauthenticatedMissing;
+  private final Counter unauthenticatedBad;
   private final Timer checkpoints;
   private final AtomicLong openJobs = new AtomicLong();
   private final AtomicLong hostBytes = new AtomicLong();
@@ -38,6 +40,10 @@ public final class WriterMetrics implements Closeable {
     duplicates = Counter.builder("zcow_writer_duplicate_clusters").tag("group", group).register(registry);
     rejects = Counter.builder("zcow_writer_rejected_records").tag("group", group).register(registry);
     requeues = Counter.builder("zcow_writer_requeued_ranges").tag("group", group).register(registry);
+    unauthenticatedMissing = Counter.builder("zcow_writer_unauthenticated_records").tag("group", group)
+        .tag("reason", "missing").register(registry);
+    unauthenticatedBad = Counter.builder("zcow_writer_unauthenticated_records").tag("group", group)
+        .tag("reason", "bad").register(registry);
     checkpoints = Timer.builder("zcow_writer_checkpoint").tag("group", group).register(registry);
     registry.gauge("zcow_writer_open_jobs", List.of(io.micrometer.core.instrument.Tag.of("group", group)), openJobs);
     registry.gauge("zcow_writer_host_bytes", List.of(io.micrometer.core.instrument.Tag.of("group", group)), hostBytes);
@@ -90,6 +96,21 @@ public final class WriterMetrics implements Closeable {
 
   void requeue() {
     requeues.increment();
+  }
+
+  /** A record refused for its MAC (any topic the writer reads): {@code missing} or {@code bad}. */
+  void unauthenticated(boolean missing) {
+    (missing ? unauthenticatedMissing : unauthenticatedBad).increment();
+  }
+
+  /** Records refused for a missing or bad MAC so far. */
+  public long unauthenticatedRecords() {
+    return (long) (unauthenticatedMissing.count() + unauthenticatedBad.count());
+  }
+
+  /** Records refused by validation (bad bytes, CRC, indexes...) so far; unauthenticated ones not included. */
+  public long rejectedRecords() {
+    return (long) rejects.count();
   }
 
   void checkpoint(long nanos) {

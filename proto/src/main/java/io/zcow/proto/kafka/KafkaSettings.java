@@ -33,8 +33,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * @param bootstrapServers "HOST:PORT[,HOST:PORT…]"
  * @param extra client properties from the operator's file, applied to every client
  * @param callTimeout the longest an admin call may wait for the cluster
+ * @param auth signs the records every role produces and checks those it consumes ({@link
+ *     RecordAuth#NONE} without {@code --auth-key-file})
  */
-public record KafkaSettings(String bootstrapServers, Map<String, String> extra, java.time.Duration callTimeout) {
+public record KafkaSettings(String bootstrapServers, Map<String, String> extra, java.time.Duration callTimeout,
+    RecordAuth auth) {
   /** The longest an admin call (and so an unreachable cluster) may take by default. */
   public static final java.time.Duration DEFAULT_CALL_TIMEOUT = java.time.Duration.ofSeconds(15);
 
@@ -78,10 +81,21 @@ public record KafkaSettings(String bootstrapServers, Map<String, String> extra, 
     if (callTimeout == null || callTimeout.isNegative() || callTimeout.isZero()) {
       throw new IllegalArgumentException("callTimeout must be positive: " + callTimeout);
     }
+    Objects.requireNonNull(auth, "auth");
+  }
+
+  /** Settings without record authentication. */
+  public KafkaSettings(String bootstrapServers, Map<String, String> extra, java.time.Duration callTimeout) {
+    this(bootstrapServers, extra, callTimeout, RecordAuth.NONE);
   }
 
   public KafkaSettings withCallTimeout(java.time.Duration timeout) {
-    return new KafkaSettings(bootstrapServers, extra, timeout);
+    return new KafkaSettings(bootstrapServers, extra, timeout, auth);
+  }
+
+  /** The same settings with records signed and checked under {@code recordAuth}. */
+  public KafkaSettings withAuth(RecordAuth recordAuth) {
+    return new KafkaSettings(bootstrapServers, extra, callTimeout, recordAuth);
   }
 
   /** Settings without extra client properties. */

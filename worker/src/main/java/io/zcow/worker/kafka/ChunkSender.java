@@ -9,6 +9,7 @@ import io.zcow.proto.ChunkRecord;
 import io.zcow.proto.EntryKind;
 import io.zcow.proto.RangeDone;
 import io.zcow.proto.Wire;
+import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ClusterKind;
 import io.zcow.worker.ClusterSink;
 import io.zcow.worker.RangeStats;
@@ -23,7 +24,6 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import java.util.zip.CRC32C;
 import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 
 /**
@@ -41,6 +41,7 @@ public final class ChunkSender implements ClusterSink {
   private static final int ENTRY_FRAMING = 32;
 
   private final Producer<String, byte[]> producer;
+  private final RecordAuth auth;
   private final String topic;
   private final String key;
   private final String jobId;
@@ -63,7 +64,14 @@ public final class ChunkSender implements ClusterSink {
 
   public ChunkSender(Producer<String, byte[]> producer, String topic, String jobId, long range, String attemptId,
       BooleanSupplier cancelled) {
+    this(producer, RecordAuth.NONE, topic, jobId, range, attemptId, cancelled);
+  }
+
+  /** @param auth signs every record (the writer refuses unsigned ones when it has a key) */
+  public ChunkSender(Producer<String, byte[]> producer, RecordAuth auth, String topic, String jobId, long range,
+      String attemptId, BooleanSupplier cancelled) {
     this.producer = producer;
+    this.auth = auth;
     this.topic = topic;
     this.key = Wire.rangeKey(jobId, range);
     this.jobId = jobId;
@@ -115,7 +123,7 @@ public final class ChunkSender implements ClusterSink {
 
   private void send(ChunkRecord record) {
     try {
-      sent.add(producer.send(new ProducerRecord<>(topic, key, record.toByteArray()), (md, e) -> {
+      sent.add(producer.send(auth.record(topic, key, record.toByteArray()), (md, e) -> {
         if (e != null) {
           firstFailure.compareAndSet(null, e);
         }

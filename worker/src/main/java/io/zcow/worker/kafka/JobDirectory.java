@@ -5,6 +5,8 @@ import io.zcow.RetriableException;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
+import io.zcow.proto.kafka.RecordAuth;
+import io.zcow.proto.kafka.ReportLimiter;
 import java.io.Closeable;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -44,6 +46,8 @@ public final class JobDirectory implements Closeable {
 
   private final Consumer<String, byte[]> consumer; // owned by thread
   private final String topic;
+  private final RecordAuth auth;
+  private final ReportLimiter unauthenticatedLog = new ReportLimiter(10_000);
   private final Map<String, JobSpec> jobs = new ConcurrentHashMap<>();
   private final LinkedBlockingQueue<CompletableFuture<Void>> syncRequests = new LinkedBlockingQueue<>();
   private final Thread thread;
@@ -55,19 +59,22 @@ public final class JobDirectory implements Closeable {
 
   private record PendingSync(CompletableFuture<Void> done, Map<TopicPartition, Long> ends) {}
 
-  JobDirectory(Consumer<String, byte[]> consumer, String topic) {
+  JobDirectory(Consumer<String, byte[]> consumer, String topic, RecordAuth auth) {
     this.consumer = consumer;
     this.topic = topic;
+    this.auth = auth;
     this.thread = new Thread(this::follow, "zcow-jobs");
     this.thread.setDaemon(true);
   }
 
   /**
    * Starts following {@code topic} ({@link Topics#JOBS} in production); call {@link #refreshed}
-   * or {@link #awaitCaughtUp} before relying on it.
+   * or {@link #awaitCaughtUp} before relying on it. With a key in {@code settings}, a JobSpec
+   * without a valid MAC is ignored (logged, at most every 10 s).
    */
   public static JobDirectory start(KafkaSettings settings, String clientId, String topic) {
-    JobDirectory d = new JobDirectory(new KafkaConsumer<>(settings.assignedConsumer(clientId)), topic);
+    JobDirectory d = new JobDirectory(new KafkaConsumer<>(settings.assignedConsumer(clientId)), topic,
+        settings.auth());
     d.thread.start();
     return d;
   }
@@ -210,6 +217,15 @@ public final class JobDirectory implements Closeable {
   }
 
   private void apply(ConsumerRecord<String, byte[]> r) {
+    RecordAuth.Verdict verdict = auth.verify(r);
+    if (!verdict.ok()) {
+      long held = unauthenticatedLog.tryReport(System.currentTimeMillis());
+      if (held >= 0) {
+        LOG.warn("[job={}] {} record at partition {} offset {} ignored: {}{}", r.key(), topic, r.partition(),
+            r.offset(), verdict.reason(), held > 0 ? " (and " + held + " more since the last report)" : "");
+      }
+      return;
+    }
     if (r.value() == null) {
       if (r.key() != null) {
         jobs.remove(r.key());

@@ -3,6 +3,7 @@ package io.zcow.worker.kafka;
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.proto.JobSpec;
+import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.worker.RangeCompressor;
 import io.zcow.worker.RangeStats;
@@ -36,6 +37,7 @@ final class RangeRunner implements Closeable {
 
   private final ExecutorService executor;
   private final Producer<String, byte[]> producer;
+  private final RecordAuth auth;
   private final SourceCache sourceCache;
   private final ReadRateLimiter limiter; // null: no limit
   private final String origin;
@@ -74,14 +76,15 @@ final class RangeRunner implements Closeable {
     }
   }
 
-  RangeRunner(String threadName, Producer<String, byte[]> producer, SourceCache sourceCache, ReadRateLimiter limiter,
-      String origin, Duration sendTimeout) {
+  RangeRunner(String threadName, Producer<String, byte[]> producer, RecordAuth auth, SourceCache sourceCache,
+      ReadRateLimiter limiter, String origin, Duration sendTimeout) {
     this.executor = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, threadName);
       t.setDaemon(true); // a read stuck in the kernel must not keep a stopped JVM alive
       return t;
     });
     this.producer = producer;
+    this.auth = auth;
     this.sourceCache = sourceCache;
     this.limiter = limiter;
     this.origin = origin;
@@ -100,7 +103,7 @@ final class RangeRunner implements Closeable {
     long started = System.nanoTime();
     try {
       Opened o = open(w);
-      ChunkSender sender = new ChunkSender(producer, w.chunksTopic(), w.jobId(), w.range(), w.attemptId(),
+      ChunkSender sender = new ChunkSender(producer, auth, w.chunksTopic(), w.jobId(), w.range(), w.attemptId(),
           w.cancelled()::get);
       RangeStats stats = o.compressor().compress(w.firstCluster(), w.clusterCount(), sender);
       sender.finish(stats, origin, sendTimeout.toMillis());

@@ -8,6 +8,7 @@ import io.zcow.proto.RangeTask;
 import io.zcow.proto.Topics;
 import io.zcow.proto.WireCodec;
 import io.zcow.proto.Wire;
+import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ZstdClusterCompressor;
 import io.zcow.worker.kafka.RangeRunner.Outcome;
@@ -104,6 +105,9 @@ public final class TaskLoop implements Runnable {
     record Release(String jobId, long range, String reason) implements Decision {}
 
     record Reject(String jobId, long range, String reason) implements Decision {}
+
+    /** No valid MAC (the cluster has a key): rejected, counted, reported at a limited rate. */
+    record Unauthenticated(String jobId, long range, String reason) implements Decision {}
   }
 
   TaskLoop(int index, ShareConsumer<String, byte[]> consumer, RangeRunner runner, JobDirectory jobs, EventSender events,
@@ -221,6 +225,18 @@ public final class TaskLoop implements Runnable {
       events.taskReleased(rel.jobId(), rel.range(), config.origin() + " cannot do it: " + rel.reason());
       metrics.released();
       backOff();
+    } else if (d instanceof Decision.Unauthenticated u) {
+      String where = r.topic() + "-" + r.partition() + "@" + r.offset();
+      boolean reported = events.taskUnauthenticated(u.jobId(), u.range(), "task " + where + " refused: " + u.reason()
+          + " (" + config.origin() + ")");
+      if (reported) {
+        LOG.warn("[job={} range={}] task {} rejected: {}", u.jobId(), u.range(), where, u.reason());
+      } else {
+        LOG.debug("[job={} range={}] task {} rejected: {}", u.jobId(), u.range(), where, u.reason());
+      }
+      acknowledge(r, AcknowledgeType.REJECT, "[job=" + u.jobId() + " range=" + u.range() + "]");
+      metrics.rejected();
+      metrics.unauthenticated();
     } else if (d instanceof Decision.Reject rej) {
       LOG.warn("[job={} range={}] rejected: {}", rej.jobId(), rej.range(), rej.reason());
       acknowledge(r, AcknowledgeType.REJECT, "[job=" + rej.jobId() + " range=" + rej.range() + "]");
@@ -231,6 +247,13 @@ public final class TaskLoop implements Runnable {
   }
 
   private Decision decide(ConsumerRecord<String, byte[]> r) {
+    RecordAuth.Verdict verdict = config.kafka().auth().verify(r);
+    if (!verdict.ok()) {
+      // Nothing of an unauthenticated record is trusted; its key does not get to size our events.
+      String claimed = jobOfKey(r.key());
+      claimed = claimed.length() > 100 ? claimed.substring(0, 100) : claimed;
+      return new Decision.Unauthenticated(claimed, rangeOfKey(r.key()), verdict.reason());
+    }
     Wire.Decoded<RangeTask> decoded = Wire.rangeTask(r.value());
     if (decoded instanceof Wire.Decoded.Bad<RangeTask> bad) {
       return new Decision.Reject(jobOfKey(r.key()), rangeOfKey(r.key()), "malformed task: " + bad.reason());

@@ -81,14 +81,15 @@ public final class Worker implements Closeable {
       String id = config.origin();
       producer = new KafkaProducer<>(config.kafka().producer(id + "/producer"));
       jobs = JobDirectory.start(config.kafka(), id + "/jobs", config.topics().jobs());
-      EventSender events = new EventSender(producer, config.topics().events(), config.origin(), clock);
+      EventSender events = new EventSender(producer, config.kafka().auth(), config.topics().events(),
+          config.origin(), clock);
       ReadRateLimiter limiter = config.maxReadBytesPerSecond() > 0
           ? new ReadRateLimiter(config.maxReadBytesPerSecond()) : null;
       AtomicLong quietUntil = new AtomicLong();
       for (int i = 0; i < config.threads(); i++) {
         KafkaShareConsumer<String, byte[]> consumer = new KafkaShareConsumer<>(
             config.kafka().shareConsumer(config.topics().workerGroup(), id + "/" + i));
-        RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.sourceCache(), limiter,
+        RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.kafka().auth(), config.sourceCache(), limiter,
             config.origin(), config.sendTimeout());
         TaskLoop loop = new TaskLoop(i, consumer, runner, jobs, events, metrics, config, clock, quietUntil);
         Thread t = new Thread(loop, "zcow-task-" + i);

@@ -11,7 +11,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * sources [zcow_worker_read_bytes_total], clusters by kind [zcow_worker_clusters_total{kind}],
  * payload bytes produced [zcow_worker_payload_bytes_total], tasks by outcome
  * [zcow_worker_tasks_total{outcome=done|released|rejected|skipped}], lock renewals
- * [zcow_worker_renewals_total], and per thread the bytes read and the read rate of its last range
+ * [zcow_worker_renewals_total], tasks refused for their MAC when the cluster has a key (also
+ * counted as rejected) [zcow_worker_unauthenticated_tasks_total], and per thread the bytes read and the read rate of its last range
  * in MB/s (10^6 bytes) [zcow_worker_thread_read_bytes_total{thread},
  * zcow_worker_thread_read_rate{thread}]. Counted when a range is complete. Thread safe.
  */
@@ -27,6 +28,7 @@ public final class WorkerMetrics {
   private final Counter rejected;
   private final Counter skipped;
   private final Counter renewals;
+  private final Counter unauthenticated;
 
   public WorkerMetrics(MeterRegistry registry) {
     this.registry = registry;
@@ -44,6 +46,8 @@ public final class WorkerMetrics {
     skipped = tasks("skipped");
     renewals = Counter.builder("zcow.worker.renewals").description("Acquisition lock renewals of slow ranges")
         .register(registry);
+    unauthenticated = Counter.builder("zcow.worker.unauthenticated.tasks")
+        .description("Tasks rejected for a missing or bad MAC (--auth-key-file)").register(registry);
   }
 
   private Counter clusters(String kind) {
@@ -101,6 +105,14 @@ public final class WorkerMetrics {
 
   void renewed() {
     renewals.increment();
+  }
+
+  void unauthenticated() {
+    unauthenticated.increment();
+  }
+
+  public long tasksUnauthenticated() {
+    return (long) unauthenticated.count();
   }
 
   public long tasksDone() {
