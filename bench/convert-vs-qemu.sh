@@ -49,7 +49,7 @@ done
 
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, was '$RUNS'"
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer, was '$THREADS'"
-SIZE_BYTES=$(numfmt --from=iec "${SIZE%iB}" 2>/dev/null) || die "--size: cannot read '$SIZE'"
+SIZE_BYTES=$(size_bytes "$SIZE") || die "--size: cannot read '$SIZE'"
 [ "$SIZE_BYTES" -ge $((64 << 20)) ] || die "--size must be at least 64M, was $SIZE"
 
 for t in qemu-img fincore numfmt awk; do
@@ -66,18 +66,8 @@ WORK=$(cd "$WORK" && pwd)
 # ---------------------------------------------------------------------------------------------
 # The source disk: a real ext4 file system filled with system files (make_disk in lib.sh).
 
-if [ -n "$SOURCE" ]; then
-  [ -f "$SOURCE" ] || [ -b "$SOURCE" ] || die "--source $SOURCE is not a file or block device"
-  SOURCE=$(readlink -f "$SOURCE")
-else
-  SOURCE="$WORK/disk-ext4-$SIZE_BYTES.raw"
-  if [ -f "$SOURCE" ]; then
-    echo "disk: reusing $SOURCE"
-  else
-    echo "disk: making a $SIZE ext4 disk in $SOURCE"
-    make_disk "$SOURCE" "$SIZE_BYTES"
-  fi
-fi
+ext4_disk "$SOURCE" "$WORK/disk-ext4-$SIZE_BYTES.raw" "$SIZE_BYTES"
+SOURCE=$DISK
 SOURCE_BYTES=$(blockdev --getsize64 "$SOURCE" 2>/dev/null || stat -c %s "$SOURCE")
 
 avail=$(df -B1 --output=avail "$WORK" | tail -n 1 | tr -d ' ')

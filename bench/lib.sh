@@ -3,6 +3,9 @@
 # A tool on PATH or in the sbin directories a non-login root shell may lack.
 find_tool() { command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; } || { [ -x "/sbin/$1" ] && echo "/sbin/$1"; }; }
 
+# A size with an IEC suffix (512M, 3g, 1GiB) in bytes; fails on anything else.
+size_bytes() { local s=${1%[iI][bB]}; numfmt --from=iec "${s^^}" 2>/dev/null; }
+
 # Bytes as MiB with one decimal; "?" for anything that is not a number.
 mib() { awk -v b="$1" 'BEGIN { if (b ~ /^-?[0-9.]+$/) printf "%.1f", b / 1048576; else print "?" }'; }
 
@@ -18,8 +21,14 @@ median() {
 # a / b as "N.NNx", or "-" when either is not a positive number.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
-# Machine-wide page cache (Cached in /proc/meminfo) in bytes.
-cached_bytes() { echo $(( $(awk '/^Cached:/ { print $2 }' /proc/meminfo) * 1024 )); }
+# Machine-wide page cache (Cached in /proc/meminfo) in bytes; runs no program, so it can be
+# sampled often while a run goes on.
+cached_bytes() {
+  local k v _
+  while read -r k v _; do
+    if [ "$k" = Cached: ]; then echo $((v * 1024)); return; fi
+  done < /proc/meminfo
+}
 
 # Bytes of FILE resident in the page cache ("?" when fincore cannot tell).
 resident_bytes() { fincore --bytes --noheadings --output RES -- "$1" 2>/dev/null | tr -d ' ' || echo "?"; }
@@ -117,4 +126,21 @@ stage_path() {
     done < <(find "$src" -mindepth 1 -maxdepth 1 -print0 | sort -z)
   fi
   return 0
+}
+
+# ext4_disk SOURCE DEFAULT SIZE_BYTES: sets DISK to SOURCE (a raw file or block device given by
+# the user) or, when SOURCE is empty, to DEFAULT, made with make_disk unless it exists.
+ext4_disk() {
+  if [ -n "$1" ]; then
+    [ -f "$1" ] || [ -b "$1" ] || die "--source $1 is not a file or block device"
+    DISK=$(readlink -f "$1")
+  else
+    DISK=$2
+    if [ -f "$DISK" ]; then
+      echo "disk: reusing $DISK"
+    else
+      echo "disk: making a $(mib "$3") MiB ext4 disk of system files in $DISK"
+      make_disk "$DISK" "$3"
+    fi
+  fi
 }
