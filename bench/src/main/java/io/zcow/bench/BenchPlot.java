@@ -19,8 +19,8 @@ import javax.imageio.ImageIO;
 
 /**
  * The PNG of bench/side-by-side.sh, drawn with headless java.awt: on the left, each tool's median
- * time per disk as a bar relative to qemu-img -t writeback on that disk (1.0 marked); on the
- * right, the throughput of each stage in MB/s.
+ * time per disk as a bar relative to qemu-img -t writeback on that disk (1.0 marked, one scale per
+ * disk); on the right, the throughput of each stage in MB/s.
  *
  * <p>Usage: {@code BenchPlot PLOT_TSV OUT_PNG [SUBTITLE]}. PLOT_TSV lines are
  * {@code time DISK TOOL SECONDS REFERENCE_SECONDS} or {@code stage LABEL MBPS}, tab-separated;
@@ -105,8 +105,7 @@ public final class BenchPlot {
 
   /** Bars of time / qemu-img writeback time, one group per disk, with 1.0 marked. */
   private static void drawTimes(Graphics2D g, Map<String, List<TimeBar>> byDisk, int x, int y, int width) {
-    title(g, "median time relative to qemu-img -t writeback (shorter is faster)", x, y);
-    double max = scale(byDisk.values().stream().flatMap(List::stream).mapToDouble(TimeBar::ratio), 1.2);
+    title(g, "median time relative to qemu-img -t writeback (shorter is faster; one scale per disk)", x, y);
     int labelWidth = 300;
     int barX = x + labelWidth;
     int barWidth = width - labelWidth - 150;
@@ -118,6 +117,7 @@ public final class BenchPlot {
       g.drawString("disk: " + e.getKey(), x, row + BAR - 6);
       row += BAR + GAP;
       int groupTop = row;
+      double max = scale(e.getValue().stream().mapToDouble(TimeBar::ratio), 1.2);
       g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 13));
       for (TimeBar b : e.getValue()) {
         bar(g, b.tool(), x + 10, barX, row, b.ratio() / max * barWidth, b.tool().startsWith("qemu") ? QEMU : ZCOW,
