@@ -95,11 +95,13 @@ declare -A DISK_BYTES=([real]="$(bytes_of "$REAL")" [ones]="$(bytes_of "$ONES")"
 DISKS=(real ones)
 
 # ---------------------------------------------------------------------------------------------
-# The matrix. On the one-byte disk the four write-cache x target-cache combinations of zcow
-# convert run too (zcow-convert is direct with the write cache on).
+# The matrix. A zcow tool is zcow-COMMAND[-wb][-nowc]: direct target and write cache on unless
+# -wb (writeback target) or -nowc (write cache off). On the one-byte disk the four write-cache x
+# target-cache combinations of zcow convert and zcow backup run (QEMU's table).
 
 TOOLS_real=(zcow-backup zcow-convert qemu-writeback qemu-none)
-TOOLS_ones=(zcow-backup zcow-convert qemu-writeback qemu-none zcow-convert-nowc zcow-convert-wb zcow-convert-wb-nowc)
+TOOLS_ones=(zcow-backup zcow-convert qemu-writeback qemu-none zcow-convert-nowc zcow-convert-wb zcow-convert-wb-nowc
+            zcow-backup-nowc zcow-backup-wb zcow-backup-wb-nowc)
 QEMU_ARGS=(convert -c -f raw -O qcow2 -o compression_type=zstd -m 8 -W)
 ZCOW_COMMON=(--level 3 --cluster-size 64k --progress none --force)
 
@@ -110,11 +112,11 @@ command_of() {
   src=${DISK_PATH[$disk]}
   target=$(target_of "$disk" "$tool")
   case "$tool" in
-    zcow-backup) CMD=("${ZCOW_CMD[@]}" backup "${ZCOW_COMMON[@]}" --target-cache direct "$src" "$target") ;;
-    zcow-convert) CMD=("${ZCOW_CMD[@]}" convert "${ZCOW_COMMON[@]}" --target-cache direct --write-cache on "$src" "$target") ;;
-    zcow-convert-nowc) CMD=("${ZCOW_CMD[@]}" convert "${ZCOW_COMMON[@]}" --target-cache direct --write-cache off "$src" "$target") ;;
-    zcow-convert-wb) CMD=("${ZCOW_CMD[@]}" convert "${ZCOW_COMMON[@]}" --target-cache writeback --write-cache on "$src" "$target") ;;
-    zcow-convert-wb-nowc) CMD=("${ZCOW_CMD[@]}" convert "${ZCOW_COMMON[@]}" --target-cache writeback --write-cache off "$src" "$target") ;;
+    zcow-backup*|zcow-convert*)
+      local sub=${tool#zcow-} tc=direct wc=on
+      [[ "$tool" != *-wb* ]] || tc=writeback
+      [[ "$tool" != *-nowc ]] || wc=off
+      CMD=("${ZCOW_CMD[@]}" "${sub%%-*}" "${ZCOW_COMMON[@]}" --target-cache "$tc" --write-cache "$wc" "$src" "$target") ;;
     qemu-writeback) CMD=(qemu-img "${QEMU_ARGS[@]}" -t writeback "$src" "$target") ;;
     qemu-none) CMD=(qemu-img "${QEMU_ARGS[@]}" -t none "$src" "$target") ;;
     *) die "no command for tool $tool" ;;
@@ -374,11 +376,19 @@ fi
 REPORT="$WORK/report.md"
 PLOT_TSV="$WORK/plot.tsv"
 : > "$PLOT_TSV"
-declare -A LABEL=(
-  [zcow-backup]="zcow backup (embedded, direct)" [zcow-convert]="zcow convert (direct)"
-  [qemu-writeback]="qemu-img -t writeback" [qemu-none]="qemu-img -t none"
-  [zcow-convert-nowc]="zcow convert (direct, write cache off)" [zcow-convert-wb]="zcow convert (writeback)"
-  [zcow-convert-wb-nowc]="zcow convert (writeback, write cache off)")
+label_of() { # the name of a tool in the tables and the plot
+  case "$1" in
+    qemu-writeback) echo "qemu-img -t writeback" ;;
+    qemu-none) echo "qemu-img -t none" ;;
+    zcow-*)
+      local sub=${1#zcow-} how=direct
+      sub=${sub%%-*}
+      [[ "$1" != *-wb* ]] || how=writeback
+      [ "$sub" != backup ] || how="embedded, $how"
+      [[ "$1" != *-nowc ]] || how+=", write cache off"
+      echo "zcow $sub ($how)" ;;
+  esac
+}
 declare -A DISK_LABEL=([real]="ext4 disk of system files" [ones]="disk of one repeated byte")
 
 matrix_table() {
@@ -393,8 +403,8 @@ matrix_table() {
   for t in "${tools[@]}"; do
     m=$(med "$disk" "$t" $C_SECS)
     s=$(med "$disk" "$t" $C_OUT)
-    echo "| ${LABEL[$t]} | $(fmt "$m" %.2f) | $(ratio "$m" "$ref_t") | $(awk -v b="$bytes" -v t="$m" 'BEGIN { if (t > 0) printf "%.0f", b / t / 1e6; else print "-" }') | $(mib "$s") | $(ratio "$s" "$ref_s") | $(mib "$(med "$disk" "$t" $C_RES)") | $(mib "$(med "$disk" "$t" $C_SRC)") | $(mib "$(med "$disk" "$t" $C_CACHED)") | $(mib "$(med "$disk" "$t" $C_PEAK)") | $(awk -v k="$(med "$disk" "$t" $C_RSS)" 'BEGIN { if (k ~ /^[0-9.]+$/) printf "%.0f", k / 1024; else print "-" }') | $(failures "$disk" "$t") |"
-    printf 'time\t%s\t%s\t%s\t%s\n' "${DISK_LABEL[$disk]}" "${LABEL[$t]}" "$m" "$ref_t" >> "$PLOT_TSV"
+    echo "| $(label_of "$t") | $(fmt "$m" %.2f) | $(ratio "$m" "$ref_t") | $(awk -v b="$bytes" -v t="$m" 'BEGIN { if (t > 0) printf "%.0f", b / t / 1e6; else print "-" }') | $(mib "$s") | $(ratio "$s" "$ref_s") | $(mib "$(med "$disk" "$t" $C_RES)") | $(mib "$(med "$disk" "$t" $C_SRC)") | $(mib "$(med "$disk" "$t" $C_CACHED)") | $(mib "$(med "$disk" "$t" $C_PEAK)") | $(awk -v k="$(med "$disk" "$t" $C_RSS)" 'BEGIN { if (k ~ /^[0-9.]+$/) printf "%.0f", k / 1024; else print "-" }') | $(failures "$disk" "$t") |"
+    printf 'time\t%s\t%s\t%s\t%s\n' "${DISK_LABEL[$disk]}" "$(label_of "$t")" "$m" "$ref_t" >> "$PLOT_TSV"
   done
   unset -n tools
   echo
@@ -432,10 +442,10 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ 
   echo "ones (ssd to hdd): 300 s direct and 5.7 s cached without the cache, 4.4 s and 5.4 s with it."
   echo "Here: the disk of one repeated byte (${DISK_BYTES[ones]} bytes), medians of $ROUNDS round(s); qemu-img has no write cache."
   echo
-  echo "| target cache | qemu-img convert -c | zcow convert, write cache off | zcow convert, write cache on |"
-  echo "|---|---|---|---|"
-  echo "| direct (O_DIRECT; qemu-img -t none) | $(wc_cell qemu-none) | $(wc_cell zcow-convert-nowc) | $(wc_cell zcow-convert) |"
-  echo "| writeback (page cache) | $(wc_cell qemu-writeback) | $(wc_cell zcow-convert-wb-nowc) | $(wc_cell zcow-convert-wb) |"
+  echo "| target cache | qemu-img convert -c | zcow convert, write cache off | zcow convert, write cache on | zcow backup, write cache off | zcow backup, write cache on |"
+  echo "|---|---|---|---|---|---|"
+  echo "| direct (O_DIRECT; qemu-img -t none) | $(wc_cell qemu-none) | $(wc_cell zcow-convert-nowc) | $(wc_cell zcow-convert) | $(wc_cell zcow-backup-nowc) | $(wc_cell zcow-backup) |"
+  echo "| writeback (page cache) | $(wc_cell qemu-writeback) | $(wc_cell zcow-convert-wb-nowc) | $(wc_cell zcow-convert-wb) | $(wc_cell zcow-backup-wb-nowc) | $(wc_cell zcow-backup-wb) |"
   echo
   if [ "$SUBS" -eq 1 ]; then
     echo "### Stages"
@@ -456,7 +466,7 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ 
   fi
   for t in zcow-convert zcow-backup qemu-writeback; do
     m=$(med real "$t" $C_SECS)
-    printf 'stage\tend to end: %s\t%s\n' "${LABEL[$t]}" \
+    printf 'stage\tend to end: %s\t%s\n' "$(label_of "$t")" \
       "$(awk -v b="${DISK_BYTES[real]}" -v t="$m" 'BEGIN { if (t > 0) printf "%.1f", b / t / 1e6; else print "?" }')" >> "$PLOT_TSV"
   done
   if [ "$HEAP" -eq 1 ]; then
@@ -488,8 +498,8 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ 
   goal_row "zcow convert time <= 0.6 x qemu-img writeback" "${c}x" "$(le "$c" 0.6)"
   for t in zcow-backup zcow-convert; do
     r=$(med real "$t" $C_RES); g=$(med real "$t" $C_CACHED)
-    goal_row "after ${LABEL[$t]}: target resident <= 1 MiB" "$(mib "$r") MiB" "$(le "$r" $((1 << 20)))"
-    goal_row "after ${LABEL[$t]}: system-wide Cached growth <= 64 MiB" "$(mib "$g") MiB" "$(le "$g" $((64 << 20)))"
+    goal_row "after $(label_of "$t"): target resident <= 1 MiB" "$(mib "$r") MiB" "$(le "$r" $((1 << 20)))"
+    goal_row "after $(label_of "$t"): system-wide Cached growth <= 64 MiB" "$(mib "$g") MiB" "$(le "$g" $((64 << 20)))"
   done
   w=$(div "${STAGE[writer]:-?}" "${STAGE[dd]:-?}")
   goal_row "writer ingest >= 0.7 x dd O_DIRECT write" "${w}x" "$(le 0.7 "$w")"
