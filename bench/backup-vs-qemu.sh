@@ -61,7 +61,7 @@ if [ -z "$SOURCE" ]; then
   SOURCE=$(ls -S "$BENCH_DIR"/target/convert-vs-qemu/disk-ext4-*.raw 2>/dev/null | head -n 1 || true)
 fi
 if [ -z "$SOURCE" ]; then
-  bytes=$(numfmt --from=iec "${SIZE%iB}" 2>/dev/null) || die "--size: cannot read '$SIZE'"
+  bytes=$(size_bytes "$SIZE") || die "--size: cannot read '$SIZE'"
   SOURCE="$WORK/disk-ext4-$bytes.raw"
   if [ ! -f "$SOURCE" ]; then
     mkfs=$(command -v mkfs.ext4 || echo /sbin/mkfs.ext4)

@@ -49,7 +49,7 @@ done
 
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, was '$RUNS'"
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer, was '$THREADS'"
-SIZE_BYTES=$(numfmt --from=iec "${SIZE%iB}" 2>/dev/null) || die "--size: cannot read '$SIZE'"
+SIZE_BYTES=$(size_bytes "$SIZE") || die "--size: cannot read '$SIZE'"
 [ "$SIZE_BYTES" -ge $((64 << 20)) ] || die "--size must be at least 64M, was $SIZE"
 
 for t in qemu-img fincore numfmt awk; do
@@ -64,98 +64,10 @@ WORK=$(cd "$WORK" && pwd)
 
 
 # ---------------------------------------------------------------------------------------------
-# The source disk: a real ext4 file system filled with system files, made once per size.
+# The source disk: a real ext4 file system filled with system files (make_disk in lib.sh).
 
-make_disk() {
-  local out=$1 size=$2
-  local mkfs
-  mkfs=$(find_tool mkfs.ext4) || die "mkfs.ext4 not found (apt-get install e2fsprogs)"
-  local java_home=""
-  if command -v java >/dev/null 2>&1; then
-    java_home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
-  fi
-  # Best first; a directory that does not fit whole is entered and its children tried.
-  local roots=("$java_home" /usr/share /usr/lib /usr/bin /usr/sbin /usr/include /usr/libexec)
-  local budget=$((size * 3 / 4))
-  declare -gA STAGED
-  local attempt
-  for attempt in 1 2 3; do
-    local stage="$WORK/.stage"
-    rm -rf -- "$stage"
-    mkdir -p "$stage"
-    LEFT=$budget
-    STAGED=()
-    : > "$WORK/logs/staged.txt"
-    local r
-    for r in "${roots[@]}"; do
-      if [ -n "$r" ] && [ -d "$r" ]; then
-        stage_path "$r" "$stage" 0
-      fi
-    done
-    echo "disk: staged $(mib $((budget - LEFT))) MiB of system files; mkfs.ext4 -d (attempt $attempt)"
-    rm -f -- "$out.tmp"
-    if "$mkfs" -q -F -d "$stage" "$out.tmp" "$((size / 1024))" > "$WORK/logs/mkfs.log" 2>&1; then
-      rm -rf -- "$stage"
-      truncate -s "$size" "$out.tmp"
-      mv -f -- "$out.tmp" "$out"
-      return 0
-    fi
-    echo "disk: mkfs.ext4 failed: $(tail -n 1 "$WORK/logs/mkfs.log"); retrying with less content"
-    rm -rf -- "$stage"
-    budget=$((budget / 2))
-  done
-  die "mkfs.ext4 kept failing, see $WORK/logs/mkfs.log"
-}
-
-# stage_path SRC STAGE DEPTH: mirror SRC under STAGE (hard links when possible), within LEFT bytes.
-# A directory already present in STAGE is an ancestor of something staged: descend into it.
-stage_path() {
-  local src=$1 stage=$2 depth=$3
-  [ "$LEFT" -gt 4096 ] || return 0
-  [ -z "${STAGED[$src]:-}" ] || return 0
-  local dst="$stage$src"
-  if [ -L "$dst" ] || { [ -e "$dst" ] && [ ! -d "$dst" ]; }; then
-    return 0
-  fi
-  if [ ! -d "$dst" ]; then
-    # du may complain about an unreadable corner; its total is still good enough for a budget.
-    local bytes
-    bytes=$(du -sb -- "$src" 2>/dev/null | cut -f1 || true)
-    [[ "$bytes" =~ ^[0-9]+$ ]] || return 0
-    if [ "$bytes" -le "$LEFT" ]; then
-      mkdir -p -- "$(dirname "$dst")"
-      if cp -al -- "$src" "$dst" 2>/dev/null \
-         || { rm -rf -- "$dst"; cp -a -- "$src" "$dst" 2>/dev/null; }; then
-        LEFT=$((LEFT - bytes))
-        STAGED[$src]=1
-        echo "$bytes $src" >> "$WORK/logs/staged.txt"
-      else
-        rm -rf -- "$dst"
-      fi
-      return 0
-    fi
-  fi
-  if [ -d "$src" ] && [ ! -L "$src" ] && [ "$depth" -lt 5 ]; then
-    local child
-    while IFS= read -r -d '' child; do
-      stage_path "$child" "$stage" $((depth + 1))
-    done < <(find "$src" -mindepth 1 -maxdepth 1 -print0 | sort -z)
-  fi
-  return 0
-}
-
-if [ -n "$SOURCE" ]; then
-  [ -f "$SOURCE" ] || [ -b "$SOURCE" ] || die "--source $SOURCE is not a file or block device"
-  SOURCE=$(readlink -f "$SOURCE")
-else
-  SOURCE="$WORK/disk-ext4-$SIZE_BYTES.raw"
-  if [ -f "$SOURCE" ]; then
-    echo "disk: reusing $SOURCE"
-  else
-    echo "disk: making a $SIZE ext4 disk in $SOURCE"
-    make_disk "$SOURCE" "$SIZE_BYTES"
-  fi
-fi
+ext4_disk "$SOURCE" "$WORK/disk-ext4-$SIZE_BYTES.raw" "$SIZE_BYTES"
+SOURCE=$DISK
 SOURCE_BYTES=$(blockdev --getsize64 "$SOURCE" 2>/dev/null || stat -c %s "$SOURCE")
 
 avail=$(df -B1 --output=avail "$WORK" | tail -n 1 | tr -d ' ')
@@ -184,8 +96,6 @@ command_of() {
 
 DROP=1
 
-cached_bytes() { echo $(( $(awk '/^Cached:/ { print $2 }' /proc/meminfo) * 1024 )); }
-resident_bytes() { fincore --bytes --noheadings --output RES -- "$1" 2>/dev/null | tr -d ' ' || echo "?"; }
 
 declare -A TIMES SIZES RESIDENT CACHED SRC_RESIDENT FAILED VERIFIED
 for t in "${TOOLS[@]}"; do TIMES[$t]=""; SIZES[$t]=""; RESIDENT[$t]=""; CACHED[$t]=""; SRC_RESIDENT[$t]=""; FAILED[$t]=0; done

@@ -27,7 +27,7 @@ if [ -z "$SOURCE" ]; then
   SOURCE="$WORK/sample.raw"
   if [ ! -f "$SOURCE" ]; then
     if [ -n "$big" ]; then
-      head -c "$(numfmt --from=iec "$SIZE")" "$big" > "$SOURCE"
+      head -c "$(size_bytes "$SIZE")" "$big" > "$SOURCE"
     else
       stage=$(mktemp -d); cp -a /usr/share/doc /usr/lib/jvm "$stage"/ 2>/dev/null || true
       mkfs.ext4 -q -d "$stage" "$SOURCE" "$SIZE"; rm -rf "$stage"
