@@ -42,6 +42,8 @@ public final class TopicSetup {
   private static final Logger LOG = LoggerFactory.getLogger(TopicSetup.class);
 
   public static final long CHUNK_SEGMENT_BYTES = 16L << 20;
+  /** Index bytes of a chunks segment: room for 8192 offset-index entries. */
+  public static final int CHUNK_SEGMENT_INDEX_BYTES = 64 << 10;
 
   /** Partitions of zcow.tasks as zcow creates it (see {@link Plan#defaults}). */
   public static final int TASK_PARTITIONS = 1;
@@ -208,6 +210,9 @@ public final class TopicSetup {
     Map<String, String> control = Map.of("min.insync.replicas", minIsr);
     Map<String, String> chunks = new LinkedHashMap<>();
     chunks.put("segment.bytes", Long.toString(CHUNK_SEGMENT_BYTES));
+    // A 16 MiB segment of ~1 MiB batches needs a few dozen index entries; the default 10 MiB
+    // index and time index files per segment were mostly resident in the broker's page cache.
+    chunks.put("segment.index.bytes", Integer.toString(CHUNK_SEGMENT_INDEX_BYTES));
     chunks.put("max.message.bytes", Integer.toString(plan.chunkRecordLimit()));
     chunks.put("min.insync.replicas", minIsr);
     return List.of(

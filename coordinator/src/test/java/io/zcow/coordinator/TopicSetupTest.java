@@ -43,6 +43,7 @@ class TopicSetupTest {
     ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, chunks);
     var config = kafka.admin().describeConfigs(List.of(topic)).values().get(topic).get(30, TimeUnit.SECONDS);
     assertEquals(Long.toString(16L << 20), config.get("segment.bytes").value());
+    assertEquals(Integer.toString(64 << 10), config.get("segment.index.bytes").value());
     assertEquals(Integer.toString(plan.chunkRecordLimit()), config.get("max.message.bytes").value());
     assertEquals(8, kafka.admin().describeTopics(List.of(chunks)).allTopicNames().get(30, TimeUnit.SECONDS)
         .get(chunks).partitions().size());
