@@ -33,6 +33,24 @@ class SourceFingerprintTest {
     assertNotEquals(identity(sparse), identity(file("longer.raw", 16 * MIB + 512, -1)), "the size counts");
   }
 
+  /** The hash of the first, middle and last MiB as plain reads see them, at any size. */
+  @Test
+  void hashesExactlyTheSampledBytesWhateverTheAlignment() throws Exception {
+    for (long size : new long[] {4096, 5000, 3 * MIB + 777, 8 * MIB + 512}) {
+      Path p = dir.resolve("random-" + size + ".raw");
+      byte[] bytes = new byte[(int) size];
+      new java.util.Random(size).nextBytes(bytes);
+      java.nio.file.Files.write(p, bytes);
+      java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+      sha.update(java.nio.ByteBuffer.allocate(Long.BYTES).putLong(0, size));
+      int sample = SourceFingerprint.SAMPLE_BYTES;
+      for (long offset : new long[] {0, Math.max(0, size / 2 - sample / 2), Math.max(0, size - sample)}) {
+        sha.update(bytes, (int) offset, (int) Math.min(sample, size - offset));
+      }
+      assertEquals(com.google.protobuf.ByteString.copyFrom(sha.digest()), identity(p).getFingerprint(), "size " + size);
+    }
+  }
+
   @Test
   void describesSizeAndTheHashsFirstBytes() throws IOException {
     String d = SourceFingerprint.describe(identity(file("small.raw", 4096, 0)));
