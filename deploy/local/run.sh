@@ -36,6 +36,7 @@ read -r -a zcow <<< "${ZCOW:-$root/zcow}"
 work="${WORK:-$(mktemp -d -t zcow-local.XXXXXX)}"
 metrics_base="${METRICS_BASE:-9404}"
 job_id="${JOB_ID:-$(basename -- "${target%.*}")}"
+source_dir="$(dirname -- "$source_path")"
 images="$work/images"
 logs="$work/logs"
 mkdir -p "$images" "$logs"
@@ -97,7 +98,7 @@ for i in 1 2; do
 done
 # The workers: the Deployment zcow-worker of deploy/k8s/base/worker.yaml.
 for i in 1 2 3; do
-  start "worker-$i" worker --kafka "$kafka" --source-allow "$(dirname -- "$source_path")" \
+  start "worker-$i" worker --kafka "$kafka" --source-allow "$source_dir" \
     --metrics-port "$((metrics_base + 2 + i))"
 done
 
