@@ -103,9 +103,9 @@ for i in 1 2 3; do
 done
 
 # The coordinator: the Job of deploy/k8s/backup-job.yaml. Its exit code is this script's.
-echo "run.sh: zcow backup --kafka $kafka --zookeeper $zookeeper --job-id $job_id --window 128 --progress plain $* $source_path $target" >&2
+echo "run.sh: zcow backup --kafka $kafka --zookeeper $zookeeper --job-id $job_id --window 32 --progress plain $* $source_path $target" >&2
 status=0
-"${zcow[@]}" backup --kafka "$kafka" --zookeeper "$zookeeper" --job-id "$job_id" --window 128 \
+"${zcow[@]}" backup --kafka "$kafka" --zookeeper "$zookeeper" --job-id "$job_id" --window 32 \
   --progress plain "$@" "$source_path" "$target" < /dev/null || status=$?
 if [ "$status" -eq 0 ]; then
   echo "run.sh: image $images/$target (logs in $logs)" >&2

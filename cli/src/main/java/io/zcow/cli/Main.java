@@ -15,6 +15,8 @@ import picocli.CommandLine.Command;
     versionProvider = Main.Version.class,
     description = {
       "Backs up block devices and disk images into standard compressed qcow2 images. Reading and compressing are spread over many threads (later: many hosts); one writer packs the compressed clusters into whole, aligned O_DIRECT writes (the cluster-fill cache).",
+      "",
+      "Environment: ZCOW_LOG_LEVEL sets the level of zcow's log lines (error, warn, info, debug, trace) for every command; ZCOW_DEBUG prints the stack trace of a failure.",
       ""
     },
     subcommands = {BackupCommand.class, ConvertCommand.class, WorkerCommand.class, WriterCommand.class, DevClusterCommand.class,
