@@ -171,6 +171,38 @@ class DeployManifestsTest {
     assertTrue(all.stream().anyMatch(c -> c.origin().equals("Dockerfile")), "the Dockerfile's CMD");
   }
 
+  /** Examples in comments (compose, Dockerfile) and in docs/OPERATIONS.md parse too. */
+  @Test
+  void exampleCommandLinesInCommentsAndOperationsParse() throws IOException {
+    Pattern example = Pattern.compile("(?:-jar \\S*zcow\\.jar|docker run --rm zcow|docker compose run --rm backup)"
+        + "[ \\t]+([a-z][a-z-]*[^\\n`]*)");
+    List<Path> files = new ArrayList<>();
+    try (var s = Files.walk(DeployFiles.deploy())) {
+      s.filter(Files::isRegularFile).forEach(files::add);
+    }
+    files.add(DeployFiles.root().resolve("docs/OPERATIONS.md"));
+    int examples = 0;
+    for (Path f : files) {
+      // comment lines continued with a backslash are one command line
+      String text = Files.readString(f).replaceAll("\\\\[ \\t]*\\n[ \\t]*#?[ \\t]*", " ");
+      Matcher m = example.matcher(text);
+      while (m.find()) {
+        String line = m.group(1).trim();
+        if (line.startsWith("/") || line.contains("...")) {
+          continue; // a path (COPY ... zcow.jar /opt/...), or an elided example
+        }
+        String[] args = line.split("\\s+");
+        try {
+          assertTrue(Main.commandLine().parseArgs(args).hasSubcommand(), f + ": " + line);
+        } catch (CommandLine.ParameterException e) {
+          fail(f.getFileName() + ": zcow " + line + ": " + e.getMessage());
+        }
+        examples++;
+      }
+    }
+    assertTrue(examples >= 4, "examples found: " + examples);
+  }
+
   @Test
   void eachRoleHasTheSameOptionsInKubernetesComposeAndRunSh() {
     Map<String, Map<String, Set<String>>> byRole = new TreeMap<>();
