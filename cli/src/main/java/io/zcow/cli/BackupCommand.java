@@ -161,13 +161,13 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     PrintStream err = System.err;
     Checked in = check();
     boolean embedded = kafka == null;
-    if (embedded && System.getenv("ZCOW_LOG_LEVEL") == null) {
+    if (embedded && System.getenv(Main.ENV_LOG_LEVEL) == null) {
       // The progress display is the interface here: the in-process roles' per-range lines would
       // interleave with it. Their warnings still show; ZCOW_LOG_LEVEL=info brings the rest back.
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow.worker", "warn");
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow.writer", "warn");
-    } else if (System.getenv("ZCOW_LOG_LEVEL") != null) {
-      System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv("ZCOW_LOG_LEVEL"));
+    } else if (System.getenv(Main.ENV_LOG_LEVEL) != null) {
+      System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv(Main.ENV_LOG_LEVEL));
     }
     try (Source src = size != null
         ? new io.zcow.coordinator.UnseenSource(source.toAbsolutePath().toUri().toString(), size.bytes())

@@ -15,6 +15,8 @@ import picocli.CommandLine.Command;
     versionProvider = Main.Version.class,
     description = {
       "Backs up block devices and disk images into standard compressed qcow2 images. Reading and compressing are spread over many threads (later: many hosts); one writer packs the compressed clusters into whole, aligned O_DIRECT writes (the cluster-fill cache).",
+      "",
+      "Environment: ZCOW_LOG_LEVEL sets the level of zcow's log lines (error, warn, info, debug, trace) for every command; ZCOW_DEBUG prints the stack trace of a failure.",
       ""
     },
     subcommands = {BackupCommand.class, ConvertCommand.class, WorkerCommand.class, WriterCommand.class, DevClusterCommand.class,
@@ -23,6 +25,10 @@ public final class Main implements Runnable {
   public static final int EXIT_OK = 0;
   public static final int EXIT_FAILED = 1;
   public static final int EXIT_USAGE = 2;
+  /** Environment: the log level of zcow's own loggers (trace, debug, info, warn, error), for every command. */
+  public static final String ENV_LOG_LEVEL = "ZCOW_LOG_LEVEL";
+  /** Environment: when set, a failure prints its stack trace. */
+  public static final String ENV_DEBUG = "ZCOW_DEBUG";
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -32,6 +38,11 @@ public final class Main implements Runnable {
   }
 
   public static void main(String[] args) {
+    String level = System.getenv(ENV_LOG_LEVEL);
+    if (level != null && !level.isBlank()) {
+      // Before the first logger exists: slf4j-simple reads its levels once.
+      System.setProperty("org.slf4j.simpleLogger.log.io.zcow", level.trim());
+    }
     System.exit(execute(args));
   }
 
@@ -63,7 +74,7 @@ public final class Main implements Runnable {
       return EXIT_USAGE;
     }
     err.println("zcow: failed: " + firstLine(String.valueOf(e.getMessage())));
-    if (Boolean.getBoolean("zcow.debug") || System.getenv("ZCOW_DEBUG") != null) {
+    if (Boolean.getBoolean("zcow.debug") || System.getenv(ENV_DEBUG) != null) {
       e.printStackTrace(err);
     }
     err.flush();

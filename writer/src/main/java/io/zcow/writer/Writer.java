@@ -121,6 +121,7 @@ public final class Writer implements Closeable {
         sleep(1000);
       } finally {
         role = Role.STANDBY;
+        metrics.gauges(java.util.List.of()); // a writer that does not lead has nothing pending
         if (loop != null) {
           loop.close();
         }

@@ -18,8 +18,15 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The writer's metrics (Micrometer), served as Prometheus text on {@code /metrics} when a port is
  * given. Thread safe.
+ *
+ * <p>{@value #RANGES_PENDING} is what worker autoscaling reads (deploy/k8s): the ranges of the
+ * leader's open jobs that are not complete yet, submitted or not. A standby, and a writer between
+ * terms, reports 0, so the sum over a group's writers is the group's backlog.
  */
 public final class WriterMetrics implements Closeable {
+  /** The pending-ranges gauge, by its Prometheus name. */
+  public static final String RANGES_PENDING = "zcow_writer_ranges_pending";
+
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Counter bytesIn;
   private final Counter writes;
@@ -32,6 +39,7 @@ public final class WriterMetrics implements Closeable {
   private final AtomicLong openJobs = new AtomicLong();
   private final AtomicLong hostBytes = new AtomicLong();
   private final AtomicLong rangesDone = new AtomicLong();
+  private final AtomicLong rangesPending = new AtomicLong();
   private HttpServer server;
 
   public WriterMetrics(String group) {
@@ -48,6 +56,7 @@ public final class WriterMetrics implements Closeable {
     registry.gauge("zcow_writer_open_jobs", List.of(io.micrometer.core.instrument.Tag.of("group", group)), openJobs);
     registry.gauge("zcow_writer_host_bytes", List.of(io.micrometer.core.instrument.Tag.of("group", group)), hostBytes);
     registry.gauge("zcow_writer_ranges_done", List.of(io.micrometer.core.instrument.Tag.of("group", group)), rangesDone);
+    registry.gauge(RANGES_PENDING, List.of(io.micrometer.core.instrument.Tag.of("group", group)), rangesPending);
   }
 
   /** Serves {@code /metrics} on {@code port} (0 = none). */
@@ -121,13 +130,16 @@ public final class WriterMetrics implements Closeable {
     openJobs.set(open.size());
     long host = 0;
     long done = 0;
+    long pending = 0;
     for (JobRun r : open) {
       var s = r.image.stats();
       host += s.hostBytes();
       done += s.rangesComplete();
+      pending += Math.max(0, r.ranges - s.rangesComplete());
     }
     hostBytes.set(host);
     rangesDone.set(done);
+    rangesPending.set(pending);
   }
 
   @Override
