@@ -249,6 +249,8 @@ class DeployManifestsTest {
     long segment = ((Number) map(topics.get(chunks), "config").get("segment.bytes")).longValue();
     assertEquals(ChunkLimits.topicMaxMessageBytes(), maxMessage, "chunks max.message.bytes");
     assertEquals(TopicSetup.CHUNK_SEGMENT_BYTES, segment, "chunks segment.bytes");
+    assertEquals((long) TopicSetup.CHUNK_SEGMENT_INDEX_BYTES,
+        ((Number) map(topics.get(chunks), "config").get("segment.index.bytes")).longValue(), "chunks segment.index.bytes");
     assertTrue(segment > maxMessage, "a segment holds a whole record");
 
     Map<String, Object> config = map(map(kafkaCluster().body(), "spec"), "kafka");
@@ -257,6 +259,10 @@ class DeployManifestsTest {
     assertTrue(replicaFetch >= maxMessage, "replica.fetch.max.bytes " + replicaFetch + " < " + maxMessage);
     long retentionCheck = ((Number) config.get("log.retention.check.interval.ms")).longValue();
     assertTrue(retentionCheck <= 60_000, "trimmed chunks come back late: log.retention.check.interval.ms " + retentionCheck);
+    for (String key : List.of("group.share.min.heartbeat.interval.ms", "group.share.heartbeat.interval.ms")) {
+      assertEquals(io.zcow.cli.embedded.EmbeddedBroker.tuning().get(key), String.valueOf(config.get(key)),
+          key + ": the embedded broker's value");
+    }
     long maxLock = ((Number) config.get("group.share.max.record.lock.duration.ms")).longValue();
     assertTrue(maxLock >= plan.lockDuration().toMillis(), "the coordinator's lock duration fits the broker's maximum");
     assertEquals(Boolean.FALSE, config.get("auto.create.topics.enable"));
