@@ -14,6 +14,7 @@
 #   WORK          working directory: images/, logs/ (default: a new temporary directory, kept)
 #   METRICS_BASE  writers serve metrics on METRICS_BASE+1 and +2, workers on +3..+5 (default 9404)
 #   JOB_ID        the backup's --job-id (default: TARGET's name without extension)
+#   AUTH_KEY_FILE the cluster's record key (default: WORK/auth.key, made with 32 random bytes)
 # Exit code: the backup's (0 done, 1 failed, 2 bad input).
 set -euo pipefail
 
@@ -40,6 +41,11 @@ source_dir="$(dirname -- "$source_path")"
 images="$work/images"
 logs="$work/logs"
 mkdir -p "$images" "$logs"
+# The cluster's record key (--auth-key-file), as the Secret zcow-auth is in Kubernetes.
+auth_key="${AUTH_KEY_FILE:-$work/auth.key}"
+if [ ! -s "$auth_key" ]; then
+  (umask 077 && head -c 32 /dev/urandom > "$auth_key")
+fi
 
 pids=()
 stop_all() {
@@ -94,19 +100,19 @@ fi
 # The writer group: the StatefulSet zcow-writer of deploy/k8s/base/writer.yaml.
 for i in 1 2; do
   start "writer-$i" writer --kafka "$kafka" --zookeeper "$zookeeper" --target-root "$images" \
-    --metrics-port "$((metrics_base + i))"
+    --metrics-port "$((metrics_base + i))" --auth-key-file "$auth_key"
 done
 # The workers: the Deployment zcow-worker of deploy/k8s/base/worker.yaml.
 for i in 1 2 3; do
   start "worker-$i" worker --kafka "$kafka" --source-allow "$source_dir" \
-    --metrics-port "$((metrics_base + 2 + i))"
+    --metrics-port "$((metrics_base + 2 + i))" --auth-key-file "$auth_key"
 done
 
 # The coordinator: the Job of deploy/k8s/backup-job.yaml. Its exit code is this script's.
-echo "run.sh: zcow backup --kafka $kafka --zookeeper $zookeeper --job-id $job_id --window 32 --progress plain $* $source_path $target" >&2
+echo "run.sh: zcow backup --kafka $kafka --zookeeper $zookeeper --job-id $job_id --window 32 --progress plain --auth-key-file $auth_key $* $source_path $target" >&2
 status=0
 "${zcow[@]}" backup --kafka "$kafka" --zookeeper "$zookeeper" --job-id "$job_id" --window 32 \
-  --progress plain "$@" "$source_path" "$target" < /dev/null || status=$?
+  --progress plain --auth-key-file "$auth_key" "$@" "$source_path" "$target" < /dev/null || status=$?
 if [ "$status" -eq 0 ]; then
   echo "run.sh: image $images/$target (logs in $logs)" >&2
 else

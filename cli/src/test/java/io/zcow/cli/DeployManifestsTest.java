@@ -141,6 +141,22 @@ class DeployManifestsTest {
 
   // ---- command lines ----------------------------------------------------------------------
 
+  private static Path sampleKey;
+
+  /** A key file standing in for the Secret the manifests mount. */
+  private static synchronized Path sampleKey() {
+    if (sampleKey == null) {
+      try {
+        sampleKey = Files.createTempFile("zcow-sample", ".key");
+        Files.write(sampleKey, new byte[32]);
+        sampleKey.toFile().deleteOnExit();
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
+    return sampleKey;
+  }
+
   @Test
   void everyZcowCommandLineInDeployIsAcceptedByTheParser() {
     List<CommandLineAt> all = commandLines();
@@ -152,6 +168,9 @@ class DeployManifestsTest {
           problems.add(c.where() + ": no zcow command in " + c.args());
         }
         if (parsed.hasSubcommand() && parsed.subcommand().commandSpec().userObject() instanceof WorkerCommand w) {
+          if (w.authKeyFile != null && !Files.exists(w.authKeyFile)) {
+            w.authKeyFile = sampleKey(); // the mounted Secret of the manifests
+          }
           w.config(); // the worker's own checks of its option values
         }
         if (parsed.hasSubcommand() && parsed.subcommand().commandSpec().userObject() instanceof WriterCommand w) {
@@ -709,6 +728,7 @@ class DeployManifestsTest {
         "$source_path", "/tmp/zcow-local/disk.img",
         "$target", "disk.qcow2",
         "$job_id", "disk",
+        "$auth_key", "/tmp/zcow-local/auth.key",
         "$((metrics_base + i))", "9405",
         "$((metrics_base + 2 + i))", "9407");
 
