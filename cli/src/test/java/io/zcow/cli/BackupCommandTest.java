@@ -57,7 +57,24 @@ class BackupCommandTest {
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
     assertEquals(List.of("mixed.qcow2", "mixed.raw"), listing(dir));
-    assertEquals(before, embeddedDirs(), "the embedded broker's and ZooKeeper's temporary storage is removed");
+    Set<String> added = new java.util.TreeSet<>(embeddedDirs());
+    added.removeAll(before); // other JVMs' brokers may come and go meanwhile
+    assertEquals(Set.of(), added, "the embedded broker's and ZooKeeper's temporary storage is removed");
+  }
+
+  /** The last range ends at the source's size, inside a sector: workers must take it (they refused it once). */
+  @Test
+  @org.junit.jupiter.api.Timeout(180)
+  void backsUpASourceWhoseSizeIsNoMultipleOf512() throws IOException {
+    Path src = Disks.random(dir.resolve("odd.raw"), 5 * MIB + 333, 13);
+    Path image = dir.resolve("odd.qcow2");
+
+    CliRun run = CliRun.of("backup", "--workers", "2", "--range-size", "2m", "--progress", "plain",
+        src.toString(), image.toString());
+
+    assertEquals(0, run.exitCode(), run.err());
+    QemuImg.assertClean(image);
+    QemuImg.assertIdentical(src, image);
   }
 
   @Test

@@ -294,7 +294,7 @@ public final class TaskLoop implements Runnable {
     } catch (BadInputException | IllegalArgumentException e) {
       return new Decision.Reject(jobId, range, "bad job: " + e.getMessage());
     }
-    String rangeError = checkRange(task, geometry);
+    String rangeError = checkRange(task, geometry, spec.getSourceSize());
     if (rangeError != null) {
       return new Decision.Reject(jobId, range, rangeError);
     }
@@ -313,8 +313,12 @@ public final class TaskLoop implements Runnable {
         chunks, attempt, new AtomicBoolean()));
   }
 
-  /** Null when the task's range lies on cluster boundaries within the disk, else what is wrong. */
-  private static String checkRange(RangeTask task, ImageGeometry g) {
+  /**
+   * Null when the task's range lies on cluster boundaries within the disk, else what is wrong.
+   * The last range may end at the source's size (what the coordinator sends) or at the virtual
+   * size (the source size rounded up to 512); its partial cluster is read zero-padded.
+   */
+  static String checkRange(RangeTask task, ImageGeometry g, long sourceSize) {
     long cs = g.clusterSize();
     long offset = task.getOffset();
     long length = task.getLength();
@@ -322,7 +326,8 @@ public final class TaskLoop implements Runnable {
     if (offset < 0 || length <= 0 || offset >= size || length > size - offset) {
       return "range at " + offset + " of " + length + " bytes lies outside the " + size + "-byte disk";
     }
-    if (offset % cs != 0 || (length % cs != 0 && offset + length != size)) {
+    long end = offset + length;
+    if (offset % cs != 0 || (length % cs != 0 && end != size && end != sourceSize)) {
       return "range at " + offset + " of " + length + " bytes is not on " + cs + "-byte cluster boundaries";
     }
     return null;
