@@ -380,6 +380,11 @@ public final class ImageWriter implements Closeable {
         out.flush();
         ch.force(true);
       } catch (IOException e) {
+        // A half-written state file is worth nothing and takes space an operator is freeing.
+        deleteQuietly(state);
+        if (io.zcow.TargetFullException.isNoSpace(e)) {
+          throw io.zcow.TargetFullException.of("writing the checkpoint state file " + state, state, e);
+        }
         throw new UncheckedIOException("cannot write " + state + ": " + e.getMessage(), e);
       }
       file.force();
@@ -431,6 +436,9 @@ public final class ImageWriter implements Closeable {
       try {
         Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
       } catch (IOException e) {
+        if (io.zcow.TargetFullException.isNoSpace(e)) {
+          throw io.zcow.TargetFullException.of("renaming " + part + " to " + target, target, e);
+        }
         throw new UncheckedIOException("cannot rename " + part + " to " + target + ": " + e.getMessage(), e);
       }
       fsyncDirectory(target.toAbsolutePath().getParent());
