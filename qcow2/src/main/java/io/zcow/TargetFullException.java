@@ -35,8 +35,7 @@ public class TargetFullException extends ZcowException {
     try {
       Path dir = file.toAbsolutePath().getParent();
       var store = Files.getFileStore(dir);
-      return " (" + store.getUsableSpace() + " of " + store.getTotalSpace() + " bytes usable in " + dir
-          + "; free space, then resubmit the job with the same job id to resume)";
+      return " (" + store.getUsableSpace() + " of " + store.getTotalSpace() + " bytes usable in " + dir + ")";
     } catch (IOException | RuntimeException ignored) {
       return "";
     }

@@ -705,15 +705,17 @@ public final class WriterLoop implements Closeable {
    * resubmission after space is freed resumes there. The other jobs of the writer go on.
    */
   private void failTargetFull(JobRun run, TargetFullException e) {
-    LOG.error("{} FAILED: {}", run.tag(-1), e.getMessage());
+    String reason = e.getMessage() + "; " + ImageWriter.partPath(run.target).getFileName()
+        + " and its checkpoint are kept: free space, then submit the job again with the same job id to resume";
+    LOG.error("{} FAILED: {}", run.tag(-1), reason);
     try {
       run.image.close();
     } catch (RuntimeException closeFailure) {
       LOG.warn("{} closing the image: {}", run.tag(-1), closeFailure.toString());
     }
     run.state = JobRun.State.FAILED;
-    recordTerminal(run, JobState.JOB_STATE_FAILED, e.getMessage());
-    event(run, EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_FAILED, -1, e.getMessage(), run.progress(0), null);
+    recordTerminal(run, JobState.JOB_STATE_FAILED, reason);
+    event(run, EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_FAILED, -1, reason, run.progress(0), null);
     producer.flush();
   }
 
