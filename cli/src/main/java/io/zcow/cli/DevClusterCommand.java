@@ -1,8 +1,13 @@
 package io.zcow.cli;
 
 import io.zcow.cli.embedded.DevCluster;
+import io.zcow.cli.embedded.EmbeddedBroker;
+import io.zcow.cli.embedded.EmbeddedZooKeeper;
 import io.zcow.cli.embedded.HostPort;
+import java.io.Closeable;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -20,6 +25,8 @@ import picocli.CommandLine.Option;
       "Runs a cluster of one in this process: a Kafka broker (KRaft, broker and controller at once) and a ZooKeeper server, for trying zcow's roles on one host or in tests. Prints the two addresses, one line each ('kafka: HOST:PORT', 'zookeeper: HOST:PORT'), and runs until SIGTERM or Ctrl-C, then stops both cleanly.",
       "",
       "Listens on loopback unless told otherwise: other hosts can join only with --listen on a reachable address.",
+      "",
+      "With --only, runs one of the two servers (and prints only its line), so that each can be stopped and restarted on its own: restarted with the same --listen (or --zookeeper-listen) and --data-dir, it keeps its data and its clients reconnect.",
       ""
     },
     sortOptions = false)
@@ -38,6 +45,13 @@ final class DevClusterCommand implements Callable<Integer> {
   @Option(names = "--data-dir", paramLabel = "DIR",
       description = "Keep the broker's and ZooKeeper's data in DIR/kafka and DIR/zookeeper, reused by the next run (default: temporary directories, removed on exit).")
   Path dataDir;
+
+  /** Which servers to run. */
+  enum Only { kafka, zookeeper }
+
+  @Option(names = "--only", paramLabel = "SERVER",
+      description = "Run only this server: kafka or zookeeper (default: both).")
+  Only only;
 
   @Override
   public Integer call() throws InterruptedException {
@@ -65,6 +79,9 @@ final class DevClusterCommand implements Callable<Integer> {
    */
   int serve(PrintStream out, PrintStream err, CountDownLatch stop) throws InterruptedException {
     long started = System.nanoTime();
+    if (only != null) {
+      return serveOne(out, err, stop, started);
+    }
     try (DevCluster cluster = DevCluster.start(listen, zooKeeperListen, dataDir)) {
       out.println("kafka: " + cluster.broker().bootstrapServers());
       out.println("zookeeper: " + cluster.zooKeeper().connectString());
@@ -75,6 +92,27 @@ final class DevClusterCommand implements Callable<Integer> {
       stop.await();
       err.println("dev-cluster: stopping");
       err.flush();
+    }
+    return Main.EXIT_OK;
+  }
+
+  private int serveOne(PrintStream out, PrintStream err, CountDownLatch stop, long started)
+      throws InterruptedException {
+    try (Closeable server = only == Only.kafka ? EmbeddedBroker.start(listen, dataDir)
+        : EmbeddedZooKeeper.start(zooKeeperListen, dataDir)) {
+      String address = server instanceof EmbeddedBroker b ? b.bootstrapServers()
+          : ((EmbeddedZooKeeper) server).connectString();
+      Path data = server instanceof EmbeddedBroker b ? b.dataDir() : ((EmbeddedZooKeeper) server).dataDir();
+      out.println(only + ": " + address);
+      out.flush();
+      err.printf(Locale.ROOT, "dev-cluster: %s up in %.1f s (data in %s); SIGTERM or Ctrl-C stops it%n",
+          only, (System.nanoTime() - started) / 1e9, data);
+      err.flush();
+      stop.await();
+      err.println("dev-cluster: stopping");
+      err.flush();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
     return Main.EXIT_OK;
   }

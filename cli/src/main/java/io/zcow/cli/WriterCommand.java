@@ -48,6 +48,10 @@ final class WriterCommand implements Callable<Integer> {
   @Option(names = "--range-timeout", paramLabel = "TIME", description = "A range without progress this long is queued again (default: 5m).")
   String rangeTimeout = "5m";
 
+  @Option(names = "--zookeeper-session-timeout", paramLabel = "TIME",
+      description = "How long a leader that stops answering ZooKeeper (dead, stopped, cut off) keeps leading before a standby takes over (default: 15s; ZooKeeper clamps it to 2..20 of its ticks).")
+  String sessionTimeout = "15s";
+
   @Option(names = "--verify-payloads", description = "Decompress every payload before accepting it.")
   boolean verifyPayloads;
 
@@ -69,7 +73,11 @@ final class WriterCommand implements Callable<Integer> {
     }
     CountDownLatch stopped = new CountDownLatch(1);
     // A dead writer thread has left the election; the process ends with 1 so a supervisor restarts it.
-    Writer writer = new Writer(config, Clock.systemUTC()).onDeath(stopped::countDown).start();
+    Duration session = duration("--zookeeper-session-timeout", sessionTimeout);
+    if (session.isZero() || session.isNegative()) {
+      throw new BadInputException("--zookeeper-session-timeout must be positive: " + sessionTimeout);
+    }
+    Writer writer = new Writer(config, Clock.systemUTC()).sessionTimeout(session).onDeath(stopped::countDown).start();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       writer.close();
       stopped.countDown();

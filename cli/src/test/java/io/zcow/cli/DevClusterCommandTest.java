@@ -59,6 +59,71 @@ class DevClusterCommandTest {
   }
 
   @Test
+  void onlyZooKeeperRunsZooKeeperAloneAndComesBackOnItsPortWithItsData(@org.junit.jupiter.api.io.TempDir
+      java.nio.file.Path data) throws Exception {
+    DevClusterCommand command = new DevClusterCommand();
+    command.only = DevClusterCommand.Only.zookeeper;
+    command.dataDir = data;
+    ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
+    CountDownLatch stop = new CountDownLatch(1);
+    CompletableFuture<Integer> exit = serveAsync(command, outBytes, stop);
+    String out = awaitOutput(outBytes, Pattern.compile("zookeeper: 127\\.0\\.0\\.1:(\\d+)\n"));
+    assertTrue(!out.contains("kafka:"), out);
+    int zkPort = Integer.parseInt(out.replaceAll("(?s).*:(\\d+)\n", "$1"));
+    assertTrue(accepts(zkPort));
+    stop.countDown();
+    assertEquals(Main.EXIT_OK, exit.get(60, TimeUnit.SECONDS));
+    assertThrows(ConnectException.class, () -> accepts(zkPort));
+    assertTrue(java.nio.file.Files.isDirectory(data.resolve("zookeeper")), "data kept");
+
+    DevClusterCommand again = new DevClusterCommand();
+    again.only = DevClusterCommand.Only.zookeeper;
+    again.dataDir = data;
+    again.zooKeeperListen = io.zcow.cli.embedded.HostPort.parse("127.0.0.1:" + zkPort);
+    ByteArrayOutputStream outAgain = new ByteArrayOutputStream();
+    CountDownLatch stopAgain = new CountDownLatch(1);
+    CompletableFuture<Integer> exitAgain = serveAsync(again, outAgain, stopAgain);
+    awaitOutput(outAgain, Pattern.compile("zookeeper: 127\\.0\\.0\\.1:" + zkPort + "\n"));
+    assertTrue(accepts(zkPort));
+    stopAgain.countDown();
+    assertEquals(Main.EXIT_OK, exitAgain.get(60, TimeUnit.SECONDS));
+  }
+
+  @Test
+  void unknownOnlyServerIsBadUsage() {
+    CliRun run = CliRun.of("dev-cluster", "--only", "redis");
+    assertEquals(Main.EXIT_USAGE, run.exitCode());
+    assertTrue(run.err().contains("--only"), run.err());
+  }
+
+  private static CompletableFuture<Integer> serveAsync(DevClusterCommand command, ByteArrayOutputStream outBytes,
+      CountDownLatch stop) {
+    PrintStream out = new PrintStream(outBytes, true, StandardCharsets.UTF_8);
+    PrintStream err = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return command.serve(out, err, stop);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
+    });
+  }
+
+  private static String awaitOutput(ByteArrayOutputStream outBytes, Pattern whole) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    String s = "";
+    while (System.nanoTime() < deadline) {
+      s = outBytes.toString(StandardCharsets.UTF_8);
+      if (whole.matcher(s).matches()) {
+        return s;
+      }
+      Thread.sleep(50);
+    }
+    throw new AssertionError("stdout: " + s);
+  }
+
+  @Test
   void malformedListenAddressIsBadUsage() {
     CliRun run = CliRun.of("dev-cluster", "--listen", "no-port-here");
     assertEquals(Main.EXIT_USAGE, run.exitCode());

@@ -26,6 +26,14 @@ class WriterCommandTest {
   }
 
   @Test
+  void aZeroZooKeeperSessionTimeoutIsBadInput(@TempDir Path dir) {
+    CliRun run = CliRun.of("writer", "--kafka", "localhost:1", "--zookeeper", "localhost:2", "--target-root",
+        dir.toString(), "--zookeeper-session-timeout", "0s");
+    assertEquals(Main.EXIT_USAGE, run.exitCode(), run.err());
+    assertTrue(run.err().contains("--zookeeper-session-timeout"), run.err());
+  }
+
+  @Test
   void aMissingTargetRootIsBadInput(@TempDir Path dir) {
     CliRun run = CliRun.of("writer", "--kafka", "localhost:1", "--zookeeper", "localhost:2", "--target-root",
         dir.resolve("nope").toString());

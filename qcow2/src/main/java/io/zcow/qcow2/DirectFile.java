@@ -47,6 +47,8 @@ public final class DirectFile implements Closeable {
   private final int alignment;
   private final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
   private final java.util.concurrent.atomic.LongAdder bytesWritten = new java.util.concurrent.atomic.LongAdder();
+  /** Asked before every write; a refusal issues nothing (see {@link #guardWrites}). */
+  private volatile java.util.function.BooleanSupplier mayWrite = () -> true;
 
   private DirectFile(Path path, FileChannel channel, boolean direct, int alignment) {
     this.path = path;
@@ -174,8 +176,23 @@ public final class DirectFile implements Closeable {
     return path;
   }
 
+  /**
+   * From now on every write first asks {@code mayWrite}, from whichever thread writes; when it
+   * says no, the write is refused with a {@link FencedWriteException} and nothing reaches the
+   * file. A writer that may have lost its leadership (a ZooKeeper session gone, a process frozen
+   * and thawed) thereby issues no new write, even from threads that do not know about leadership.
+   */
+  public void guardWrites(java.util.function.BooleanSupplier mayWrite) {
+    this.mayWrite = java.util.Objects.requireNonNull(mayWrite, "mayWrite");
+  }
+
   /** Writes all remaining bytes of {@code src} at {@code position}; does not move src's position. */
   public void write(ByteBuffer src, long position) {
+    if (!mayWrite.getAsBoolean()) {
+      throw new FencedWriteException(String.format(
+          "write of %d bytes at 0x%x in %s refused: this writer may no longer write it", src.remaining(), position,
+          path));
+    }
     ByteBuffer b = src.duplicate();
     long pos = position;
     try {

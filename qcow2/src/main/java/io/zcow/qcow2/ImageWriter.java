@@ -451,6 +451,17 @@ public final class ImageWriter implements Closeable {
     deleteStateFiles(Long.MAX_VALUE);
   }
 
+  /**
+   * Every later write to the file — from the caller, the cache's writer threads, a checkpoint or
+   * the finish — first asks {@code mayWrite} and is refused ({@link FencedWriteException},
+   * nothing written) when it says no. Queued cache writes then fail instead of reaching the file,
+   * and the image fails: close it, and let the next term resume from the last checkpoint.
+   */
+  public ImageWriter guardWrites(java.util.function.BooleanSupplier mayWrite) {
+    file.guardWrites(mayWrite);
+    return this;
+  }
+
   /** Stops and removes {@code TARGET.part} and its state files. */
   public void abort() {
     close();

@@ -326,7 +326,8 @@ public final class WriterLoop implements Closeable {
     try {
       if (cp.isPresent()) {
         if (Files.exists(part)) {
-          run.image = ImageWriter.resume(target, options, Checkpoint.fromBytes(cp.get().getImageCheckpoint().toByteArray()));
+          run.image = ImageWriter.resume(target, options, Checkpoint.fromBytes(cp.get().getImageCheckpoint().toByteArray()))
+              .guardWrites(stillLeader);
           LOG.info("{} resumed from the checkpoint of epoch {}", run.tag(-1), cp.get().getLeaderEpoch());
         } else if (Files.exists(target)) {
           // The previous leader finished the image but died before recording it.
@@ -348,7 +349,7 @@ public final class WriterLoop implements Closeable {
           failUnopened(spec, "target " + spec.getTargetPath() + " already exists");
           return;
         }
-        run.image = ImageWriter.create(target, options);
+        run.image = ImageWriter.create(target, options).guardWrites(stillLeader);
         LOG.info("{} created {} ({} ranges)", run.tag(-1), part.getFileName(), run.ranges);
       }
     } catch (BadInputException | CorruptException | TargetFullException e) {

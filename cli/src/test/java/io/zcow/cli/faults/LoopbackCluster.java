@@ -1,0 +1,252 @@
+package io.zcow.cli.faults;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A zcow cluster on loopback in which every role is a process of its own, as deployed: a Kafka
+ * broker and a ZooKeeper server ({@code zcow dev-cluster --only kafka|zookeeper}, each on a fixed
+ * port with its data kept, so either can be restarted alone and clients reconnect), writers sharing
+ * one target root, workers, and coordinators ({@code zcow backup --kafka ...}). The JVMs run
+ * {@code io.zcow.cli.Main} from the test class path, so they run the code under test.
+ *
+ * <p>Usage:
+ * <pre>{@code
+ * try (LoopbackCluster c = LoopbackCluster.start(dir)) {
+ *   Role writer = c.startWriter("writer-1");
+ *   Role worker = c.startWorker("worker-1", "--max-read-rate", "1");
+ *   Role backup = c.startBackup("backup", c.backupArgs(source, "image.qcow2", "job-1"));
+ *   c.events().awaitRangeDone("job-1", Duration.ofSeconds(60));
+ *   worker.kill();
+ *   ...
+ * }
+ * }</pre>
+ *
+ * <p>Logs: {@code dir/logs/NAME[.N].out|err}. {@link #close()} kills every process it started.
+ * Not thread safe: one test thread drives it.
+ */
+public final class LoopbackCluster implements AutoCloseable {
+  private static final Pattern KAFKA = Pattern.compile("(?m)^kafka: (\\S+:\\d+)$");
+  private static final Pattern ZOOKEEPER = Pattern.compile("(?m)^zookeeper: (\\S+:\\d+)$");
+  private static final Duration SERVER_START = Duration.ofSeconds(120);
+
+  private final Path dir;
+  private final Path logs;
+  private final Path targetRoot;
+  private final List<Role> all = new CopyOnWriteArrayList<>();
+  private final Map<String, Integer> starts = new ConcurrentHashMap<>();
+  private Role kafkaServer;
+  private Role zooKeeperServer;
+  private String kafka;
+  private String zookeeper;
+  private JobEvents events;
+
+  private LoopbackCluster(Path dir) throws IOException {
+    this.dir = dir;
+    this.logs = Files.createDirectories(dir.resolve("logs"));
+    this.targetRoot = Files.createDirectories(dir.resolve("images"));
+  }
+
+  /**
+   * Starts ZooKeeper and the Kafka broker as two processes (data under {@code dir/data}) and a
+   * follower of {@code zcow.events}; returns once both serve.
+   */
+  public static LoopbackCluster start(Path dir) throws IOException {
+    LoopbackCluster c = new LoopbackCluster(dir);
+    try {
+      Path data = Files.createDirectories(dir.resolve("data"));
+      c.zooKeeperServer = c.startRole("zookeeper", List.of("dev-cluster", "--only", "zookeeper", "--data-dir",
+          data.toString()), "-Xmx128m");
+      c.kafkaServer = c.startRole("kafka", List.of("dev-cluster", "--only", "kafka", "--data-dir", data.toString()),
+          "-Xmx640m");
+      c.zookeeper = group(ZOOKEEPER, c.zooKeeperServer.awaitStdout(s -> ZOOKEEPER.matcher(s).find(), SERVER_START));
+      c.kafka = group(KAFKA, c.kafkaServer.awaitStdout(s -> KAFKA.matcher(s).find(), SERVER_START));
+      c.events = new JobEvents(c.kafka);
+      return c;
+    } catch (RuntimeException | Error e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  /** Kafka bootstrap address ({@code 127.0.0.1:PORT}); stays the same across broker restarts. */
+  public String kafka() {
+    return kafka;
+  }
+
+  /** ZooKeeper connect string; stays the same across restarts. */
+  public String zookeeper() {
+    return zookeeper;
+  }
+
+  /** The writers' shared {@code --target-root}. */
+  public Path targetRoot() {
+    return targetRoot;
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  /** The process of the broker (the current one: restart returns and remembers the new one). */
+  public Role kafkaServer() {
+    return kafkaServer;
+  }
+
+  public Role zooKeeperServer() {
+    return zooKeeperServer;
+  }
+
+  /** Everything the writers report on {@code zcow.events}, as it arrives. */
+  public JobEvents events() {
+    return events;
+  }
+
+  /**
+   * A writer: {@code --target-root} shared, 1 s checkpoints, a 32 MiB cache; {@code extra}
+   * arguments are appended (e.g. {@code --zookeeper-session-timeout 4s}, {@code --range-timeout 20s}).
+   */
+  public Role startWriter(String name, String... extra) {
+    List<String> args = new ArrayList<>(List.of("writer", "--kafka", kafka, "--zookeeper", zookeeper,
+        "--target-root", targetRoot.toString(), "--checkpoint-interval", "1s", "--cache-size", "32m"));
+    args.addAll(Arrays.asList(extra));
+    return startRole(name, args, "-Xmx384m");
+  }
+
+  /** A worker with one thread; {@code extra} appended (e.g. {@code --max-read-rate 1}). */
+  public Role startWorker(String name, String... extra) {
+    List<String> args = new ArrayList<>(List.of("worker", "--kafka", kafka, "--threads", "1"));
+    args.addAll(Arrays.asList(extra));
+    return startRole(name, args, "-Xmx256m");
+  }
+
+  /** A coordinator: {@code zcow ARGS} (see {@link #backupArgs}). */
+  public Role startBackup(String name, List<String> args) {
+    return startRole(name, args, "-Xmx256m");
+  }
+
+  /**
+   * {@code backup --kafka --zookeeper --job-id JOB --range-size 4m --progress plain
+   * --connect-timeout 60 [extra] SOURCE TARGET}; a mutable list.
+   */
+  public List<String> backupArgs(Path source, String target, String jobId, String... extra) {
+    List<String> args = new ArrayList<>(List.of("backup", "--kafka", kafka, "--zookeeper", zookeeper,
+        "--job-id", jobId, "--range-size", "4m", "--progress", "plain", "--connect-timeout", "60"));
+    args.addAll(Arrays.asList(extra));
+    args.add(source.toString());
+    args.add(target);
+    return args;
+  }
+
+  /**
+   * Starts {@code role} again with the same arguments, after killing it (SIGKILL) if it still
+   * runs. The broker and ZooKeeper come back on the same port with the same data, and this
+   * returns once they serve.
+   */
+  public Role restart(Role role) {
+    if (role.isAlive()) {
+      role.kill();
+    }
+    List<String> args = new ArrayList<>(role.args());
+    boolean kafkaRole = role == kafkaServer;
+    boolean zkRole = role == zooKeeperServer;
+    if (kafkaRole && !args.contains("--listen")) {
+      args.addAll(List.of("--listen", kafka));
+    } else if (zkRole && !args.contains("--zookeeper-listen")) {
+      args.addAll(List.of("--zookeeper-listen", zookeeper));
+    }
+    String heap = kafkaRole ? "-Xmx640m" : zkRole ? "-Xmx128m" : role.name().startsWith("writer") ? "-Xmx384m"
+        : "-Xmx256m";
+    Role again = startRole(role.name(), args, heap);
+    if (kafkaRole) {
+      kafkaServer = again;
+      again.awaitStdout(s -> KAFKA.matcher(s).find(), SERVER_START);
+    } else if (zkRole) {
+      zooKeeperServer = again;
+      again.awaitStdout(s -> ZOOKEEPER.matcher(s).find(), SERVER_START);
+    }
+    return again;
+  }
+
+  /** Every role started so far (dead ones included), in start order. */
+  public List<Role> roles() {
+    return List.copyOf(all);
+  }
+
+  /** The output of every writer, worker and server (not coordinators), for failure messages. */
+  public String logsOfRoles() {
+    StringBuilder b = new StringBuilder();
+    for (Role r : all) {
+      if (r.name().startsWith("writer") || r.name().startsWith("worker")) {
+        b.append(r.describe());
+      }
+    }
+    return b.toString();
+  }
+
+  private Role startRole(String name, List<String> args, String heap) {
+    int n = starts.merge(name, 1, Integer::sum);
+    String file = n == 1 ? name : name + "." + n;
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add(heap);
+    // Many JVMs share two cores: the serial collector and few compiler threads keep them light.
+    cmd.add("-XX:+UseSerialGC");
+    cmd.add("-XX:CICompilerCount=2");
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add("io.zcow.cli.Main");
+    cmd.addAll(args);
+    Path out = logs.resolve(file + ".out");
+    Path err = logs.resolve(file + ".err");
+    try {
+      Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile())
+          .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+      Role role = new Role(name, args, p, out, err, this::logsOfRoles);
+      all.add(role);
+      return role;
+    } catch (IOException e) {
+      fail("cannot start " + name + ": " + e);
+      return null;
+    }
+  }
+
+  private static String group(Pattern p, String s) {
+    Matcher m = p.matcher(s);
+    if (!m.find()) {
+      fail("no " + p + " in " + s);
+    }
+    return m.group(1);
+  }
+
+  /** Kills every process started (stopped ones are continued first so they die at once). */
+  @Override
+  public void close() {
+    if (events != null) {
+      events.close();
+    }
+    for (Role r : all) {
+      if (r.isAlive()) {
+        r.process().destroyForcibly();
+      }
+    }
+    for (Role r : all) {
+      if (r.isAlive()) {
+        r.kill();
+      }
+    }
+  }
+}
