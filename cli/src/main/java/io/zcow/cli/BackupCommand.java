@@ -391,8 +391,10 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     } finally {
       closeTogether(coordinator, worker, writer);
       cluster.close();
-      if (!done && stateDir == null) {
+      if (!done && stateDir == null && Files.exists(ImageWriter.partPath(absTarget))) {
         removePartial(absTarget);
+        err.println("zcow: removed " + ImageWriter.partPath(absTarget).getFileName()
+            + ": without --state-dir the embedded cluster's state is gone, so the job cannot be resumed");
       }
       finished.countDown();
       interrupter = null;

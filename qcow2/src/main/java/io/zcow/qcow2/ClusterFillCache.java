@@ -124,6 +124,7 @@ final class ClusterFillCache implements ClusterStore {
         awaitUninterruptibly(changed);
       }
       waitingFor = -1;
+      checkFailure(); // the write that freed the slot may have failed: nothing more goes in
       cluster[s] = hostCluster;
       allocated[s] = 0;
       filled[s] = 0;
@@ -293,6 +294,11 @@ final class ClusterFillCache implements ClusterStore {
         file.write(slab.slice(first * cs, count * cs), cluster[first] * cs);
       } catch (RuntimeException e) {
         error = e;
+      } catch (Error e) {
+        // A dead writer thread would leave its run in flight forever and every producer and
+        // flush waiting on it: the error becomes the cache's failure, thrown by the next call.
+        error = new io.zcow.ZcowException(String.format("writing host clusters %d..%d of %s failed: %s",
+            cluster[first], cluster[first] + count - 1, file.path(), e), e);
       }
       lock.lock();
       try {

@@ -3,6 +3,7 @@ package io.zcow.qcow2;
 import com.sun.nio.file.ExtendedOpenOption;
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
+import io.zcow.TargetFullException;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -46,6 +47,8 @@ public final class DirectFile implements Closeable {
   private final int alignment;
   private final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
   private final java.util.concurrent.atomic.LongAdder bytesWritten = new java.util.concurrent.atomic.LongAdder();
+  /** Asked before every write; a refusal issues nothing (see {@link #guardWrites}). */
+  private volatile java.util.function.BooleanSupplier mayWrite = () -> true;
 
   private DirectFile(Path path, FileChannel channel, boolean direct, int alignment) {
     this.path = path;
@@ -173,11 +176,29 @@ public final class DirectFile implements Closeable {
     return path;
   }
 
+  /**
+   * From now on every write first asks {@code mayWrite}, from whichever thread writes; when it
+   * says no, the write is refused with a {@link FencedWriteException} and nothing reaches the
+   * file. A writer that may have lost its leadership (a ZooKeeper session gone, a process frozen
+   * and thawed) thereby issues no new write, even from threads that do not know about leadership.
+   */
+  public void guardWrites(java.util.function.BooleanSupplier mayWrite) {
+    this.mayWrite = java.util.Objects.requireNonNull(mayWrite, "mayWrite");
+  }
+
   /** Writes all remaining bytes of {@code src} at {@code position}; does not move src's position. */
   public void write(ByteBuffer src, long position) {
+    if (!mayWrite.getAsBoolean()) {
+      throw new FencedWriteException(String.format(
+          "write of %d bytes at 0x%x in %s refused: this writer may no longer write it", src.remaining(), position,
+          path));
+    }
     ByteBuffer b = src.duplicate();
     long pos = position;
     try {
+      if (!SPACE_LEFT.isEmpty()) {
+        chargeSpace(b.remaining());
+      }
       while (b.hasRemaining()) {
         pos += channel.write(b, pos);
       }
@@ -252,11 +273,26 @@ public final class DirectFile implements Closeable {
   }
 
   private RuntimeException ioFailure(String op, long position, int length, IOException e) {
-    String msg = String.format("%s of %d bytes at 0x%x in %s failed: %s", op, length, position, path, e.getMessage());
-    if (e.getMessage() != null && e.getMessage().contains("No space left")) {
-      return new io.zcow.ZcowException("target file system is full: " + msg, e);
+    String what = String.format("%s of %d bytes at 0x%x in %s", op, length, position, path);
+    if (TargetFullException.isNoSpace(e)) {
+      return TargetFullException.of(what, path, e);
     }
-    return new RetriableException(msg, e);
+    return new RetriableException(what + " failed: " + e.getMessage(), e);
+  }
+
+  /**
+   * A test seam: bytes that writes to files in a directory may still take before they fail as a
+   * full file system would ({@code IOException("No space left on device")}). Empty in production.
+   */
+  static final java.util.concurrent.ConcurrentHashMap<Path, java.util.concurrent.atomic.AtomicLong> SPACE_LEFT =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  private void chargeSpace(int bytes) throws IOException {
+    java.util.concurrent.atomic.AtomicLong left = SPACE_LEFT.get(path.toAbsolutePath().normalize().getParent());
+    if (left != null && left.addAndGet(-bytes) < 0) {
+      left.addAndGet(bytes);
+      throw new IOException("No space left on device");
+    }
   }
 
   @Override

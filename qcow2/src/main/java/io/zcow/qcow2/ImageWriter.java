@@ -380,6 +380,11 @@ public final class ImageWriter implements Closeable {
         out.flush();
         ch.force(true);
       } catch (IOException e) {
+        // A half-written state file is worth nothing and takes space an operator is freeing.
+        deleteQuietly(state);
+        if (io.zcow.TargetFullException.isNoSpace(e)) {
+          throw io.zcow.TargetFullException.of("writing the checkpoint state file " + state, state, e);
+        }
         throw new UncheckedIOException("cannot write " + state + ": " + e.getMessage(), e);
       }
       file.force();
@@ -431,6 +436,9 @@ public final class ImageWriter implements Closeable {
       try {
         Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
       } catch (IOException e) {
+        if (io.zcow.TargetFullException.isNoSpace(e)) {
+          throw io.zcow.TargetFullException.of("renaming " + part + " to " + target, target, e);
+        }
         throw new UncheckedIOException("cannot rename " + part + " to " + target + ": " + e.getMessage(), e);
       }
       fsyncDirectory(target.toAbsolutePath().getParent());
@@ -441,6 +449,17 @@ public final class ImageWriter implements Closeable {
     store.close();
     file.close();
     deleteStateFiles(Long.MAX_VALUE);
+  }
+
+  /**
+   * Every later write to the file — from the caller, the cache's writer threads, a checkpoint or
+   * the finish — first asks {@code mayWrite} and is refused ({@link FencedWriteException},
+   * nothing written) when it says no. Queued cache writes then fail instead of reaching the file,
+   * and the image fails: close it, and let the next term resume from the last checkpoint.
+   */
+  public ImageWriter guardWrites(java.util.function.BooleanSupplier mayWrite) {
+    file.guardWrites(mayWrite);
+    return this;
   }
 
   /** Stops and removes {@code TARGET.part} and its state files. */

@@ -393,6 +393,48 @@ class ClusterFillCacheTest {
     }
   }
 
+  @Test
+  void anErrorOnAWriterThreadIsThrownByFlushInsteadOfHangingIt() throws Exception {
+    int cs = 4096;
+    try (DirectFile f = newFile(TargetCache.DIRECT);
+        ClusterFillCache cache = new ClusterFillCache(f, cs, 4, cs, 1)) {
+      f.guardWrites(() -> {
+        throw new OutOfMemoryError("injected: no direct memory");
+      });
+      cache.open(0, false);
+      cache.allocate(0, cs);
+      cache.close(0);
+      cache.fill(0, heap(new byte[cs]));
+      RuntimeException e = assertTimeoutPreemptively(java.time.Duration.ofSeconds(WAIT_SECONDS),
+          () -> assertThrows(RuntimeException.class, cache::flush));
+      assertTrue(e.getMessage().contains("injected: no direct memory"), e.getMessage());
+    }
+  }
+
+  @Test
+  void aFullFileSystemReleasesAProducerWaitingForASlotWithATypedFailure() throws Exception {
+    int cs = 4096;
+    try (DirectFile f = newFile(TargetCache.DIRECT);
+        ClusterFillCache cache = new ClusterFillCache(f, cs, 4, cs, 1)) {
+      DirectFile.SPACE_LEFT.put(f.path().toAbsolutePath().normalize().getParent(), new java.util.concurrent.atomic.AtomicLong(0));
+      try {
+        for (long h = 0; h < 4; h++) {
+          cache.open(h, false);
+          cache.allocate(h, cs);
+          cache.close(h);
+          cache.fill(h * cs, heap(new byte[cs]));
+        }
+        // Slot 0 is needed again: the producer waits for cluster 0's write, which fails.
+        io.zcow.TargetFullException e = assertTimeoutPreemptively(java.time.Duration.ofSeconds(WAIT_SECONDS),
+            () -> assertThrows(io.zcow.TargetFullException.class, () -> cache.open(4, false)));
+        assertTrue(e.getMessage().startsWith("target file system is full: write of"), e.getMessage());
+        assertThrows(io.zcow.TargetFullException.class, cache::flush);
+      } finally {
+        DirectFile.SPACE_LEFT.clear();
+      }
+    }
+  }
+
   // ------------------------------------------------------------- rejected fills (see report)
 
   /** A fill refused because its cluster is not in the cache must not damage the cluster that is. */

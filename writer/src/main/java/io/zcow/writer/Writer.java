@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.LongSupplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
@@ -49,10 +50,25 @@ public final class Writer implements Closeable {
   private CuratorFramework client;
   private LeaderLatch latch;
   private Thread thread;
+  private Thread ticker;
+  private final LongSupplier nanoTime;
+  /**
+   * When the ticker last ran. A process that was frozen (SIGSTOP, a long pause) may have lost its
+   * ZooKeeper session while it could not hear about it, and on thawing its threads run before
+   * ZooKeeper's news arrives: a gap of half the session timeout ends the term (see {@link #awake}).
+   */
+  private volatile long lastTickNanos;
+  private long freezeLimitNanos;
 
   public Writer(WriterConfig config, Clock clock) {
+    this(config, clock, System::nanoTime);
+  }
+
+  /** With the monotonic clock the freeze detection reads (tests jump it). */
+  Writer(WriterConfig config, Clock clock, LongSupplier nanoTime) {
     this.config = config;
     this.clock = clock;
+    this.nanoTime = nanoTime;
     this.metrics = new WriterMetrics(config.group());
   }
 
@@ -66,6 +82,11 @@ public final class Writer implements Closeable {
       throw new IllegalStateException("Writer.start() called in state " + lifecycle.get());
     }
     metrics.serve(config.metricsPort());
+    freezeLimitNanos = sessionTimeout.toNanos() / 2;
+    lastTickNanos = nanoTime.getAsLong();
+    ticker = new Thread(this::tick, "zcow-writer-ticker-" + config.group());
+    ticker.setDaemon(true);
+    ticker.start();
     client = CuratorFrameworkFactory.builder().connectString(config.zookeeper())
         .sessionTimeoutMs((int) sessionTimeout.toMillis())
         .connectionTimeoutMs((int) Math.min(10_000, sessionTimeout.toMillis()))
@@ -92,6 +113,30 @@ public final class Writer implements Closeable {
     }
   }
 
+  /**
+   * Notices freezes: a gap longer than half the session timeout between two ticks ends the term
+   * (a new term recovers from the checkpoint, if this writer still leads by then). The interruption
+   * is counted before the tick is renewed, so a thread that sees the renewed tick sees it too.
+   */
+  private void tick() {
+    while (lifecycle.get() == Lifecycle.STARTED) {
+      long now = nanoTime.getAsLong();
+      long gap = now - lastTickNanos;
+      if (gap > freezeLimitNanos) {
+        interruptions.incrementAndGet();
+        LOG.warn("[group={}] this process was frozen for {} ms (more than half the ZooKeeper session): "
+            + "no more writes until re-elected", config.group(), gap / 1_000_000);
+      }
+      lastTickNanos = now;
+      sleep(50);
+    }
+  }
+
+  /** False from the moment a freeze could have cost the session until the ticker has counted it. */
+  private boolean awake() {
+    return nanoTime.getAsLong() - lastTickNanos <= freezeLimitNanos;
+  }
+
   private void run() {
     while (lifecycle.get() == Lifecycle.STARTED) {
       if (!connected || !latch.hasLeadership()) {
@@ -106,7 +151,7 @@ public final class Writer implements Closeable {
         role = Role.LEADER;
         LOG.info("[group={}] leader with epoch {}", config.group(), epoch);
         loop = new WriterLoop(config, zk, clock,
-            () -> lifecycle.get() == Lifecycle.STARTED && connected && generation == interruptions.get()
+            () -> awake() && lifecycle.get() == Lifecycle.STARTED && connected && generation == interruptions.get()
                 && latch.hasLeadership(), metrics);
         loop.start();
         loop.runUntilDeposed();

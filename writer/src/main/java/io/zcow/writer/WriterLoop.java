@@ -3,6 +3,7 @@ package io.zcow.writer;
 import io.zcow.BadInputException;
 import io.zcow.CorruptException;
 import io.zcow.RetriableException;
+import io.zcow.TargetFullException;
 import io.zcow.TargetLockedException;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
@@ -334,7 +335,8 @@ public final class WriterLoop implements Closeable {
     try {
       if (cp.isPresent()) {
         if (Files.exists(part)) {
-          run.image = ImageWriter.resume(target, options, Checkpoint.fromBytes(cp.get().getImageCheckpoint().toByteArray()));
+          run.image = ImageWriter.resume(target, options, Checkpoint.fromBytes(cp.get().getImageCheckpoint().toByteArray()))
+              .guardWrites(stillLeader);
           LOG.info("{} resumed from the checkpoint of epoch {}", run.tag(-1), cp.get().getLeaderEpoch());
         } else if (Files.exists(target)) {
           // The previous leader finished the image but died before recording it.
@@ -356,10 +358,10 @@ public final class WriterLoop implements Closeable {
           failUnopened(spec, "target " + spec.getTargetPath() + " already exists");
           return;
         }
-        run.image = ImageWriter.create(target, options);
+        run.image = ImageWriter.create(target, options).guardWrites(stillLeader);
         LOG.info("{} created {} ({} ranges)", run.tag(-1), part.getFileName(), run.ranges);
       }
-    } catch (BadInputException | CorruptException e) {
+    } catch (BadInputException | CorruptException | TargetFullException e) {
       failUnopened(spec, e.getMessage());
       return;
     }
@@ -497,6 +499,9 @@ public final class WriterLoop implements Closeable {
         reject(run, job, range, "entry " + i + ": " + ex.getMessage(), ref);
         requeueForBadData(run, range);
         break;
+      } catch (TargetFullException ex) {
+        failTargetFull(run, ex);
+        return run;
       }
     }
     if (progressed) {
@@ -660,8 +665,15 @@ public final class WriterLoop implements Closeable {
     }
     List<WriterZk.JobCommit> commits = new ArrayList<>();
     Map<JobRun, Checkpoint> taken = new HashMap<>();
+    Map<JobRun, TargetFullException> full = new java.util.LinkedHashMap<>();
     for (JobRun run : openRuns()) {
-      Checkpoint cp = run.image.checkpoint();
+      Checkpoint cp;
+      try {
+        cp = run.image.checkpoint();
+      } catch (TargetFullException e) {
+        full.put(run, e); // that job fails at its last committed checkpoint; the others commit
+        continue;
+      }
       taken.put(run, cp);
       WriterCheckpoint wc = offsets.clone().setJobId(run.id)
           .setImageCheckpoint(com.google.protobuf.ByteString.copyFrom(cp.toBytes())).build();
@@ -670,6 +682,7 @@ public final class WriterLoop implements Closeable {
     checkLeader();
     zk.commit(commits, offsets.build());
     taken.forEach((run, cp) -> run.image.checkpointCommitted(cp));
+    full.forEach(this::failTargetFull);
     lastCheckpointMs = clock.millis();
     metrics.checkpoint(System.nanoTime() - t0);
     LOG.debug("[group={}] checkpoint of {} jobs committed at {}", config.group(), taken.size(), positions);
@@ -699,9 +712,17 @@ public final class WriterLoop implements Closeable {
 
   private void complete(JobRun run) {
     checkpointAll(); // the end of the job is a checkpoint too: a crash during finish resumes here
+    if (!run.isOpen()) {
+      return; // its checkpoint found the target full
+    }
     ImageStats stats = run.image.stats();
     checkLeader();
-    run.image.finish();
+    try {
+      run.image.finish();
+    } catch (TargetFullException e) {
+      failTargetFull(run, e);
+      return;
+    }
     run.state = JobRun.State.DONE;
     long size;
     try {
@@ -725,7 +746,30 @@ public final class WriterLoop implements Closeable {
     LOG.error("{} FAILED: {}", run.tag(-1), reason);
     if (run.image != null && run.isOpen()) {
       checkpointAll();
+      if (!run.isOpen()) {
+        return; // its checkpoint found the target full, and said so
+      }
       run.image.close();
+    }
+    run.state = JobRun.State.FAILED;
+    recordTerminal(run, JobState.JOB_STATE_FAILED, reason);
+    event(run, EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_FAILED, -1, reason, run.progress(0), null);
+    producer.flush();
+  }
+
+  /**
+   * The job's target file system is full: its image stops where it is, without a checkpoint (that
+   * would need space too); the .part file and the last committed checkpoint stay, so a
+   * resubmission after space is freed resumes there. The other jobs of the writer go on.
+   */
+  private void failTargetFull(JobRun run, TargetFullException e) {
+    String reason = e.getMessage() + "; " + ImageWriter.partPath(run.target).getFileName()
+        + " and its checkpoint are kept: free space, then submit the job again with the same job id to resume";
+    LOG.error("{} FAILED: {}", run.tag(-1), reason);
+    try {
+      run.image.close();
+    } catch (RuntimeException closeFailure) {
+      LOG.warn("{} closing the image: {}", run.tag(-1), closeFailure.toString());
     }
     run.state = JobRun.State.FAILED;
     recordTerminal(run, JobState.JOB_STATE_FAILED, reason);

@@ -206,6 +206,31 @@ class WriterFaultsTest {
   }
 
   @Test
+  void aLeaderThawedAfterAFreezeEndsItsTermAtOnceWithoutWaitingForZooKeeper(EmbeddedKafka kafka,
+      EmbeddedZooKeeper zk, @TempDir Path dir) throws Exception {
+    Path root = Files.createDirectories(dir.resolve("root"));
+    try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of())) {
+      java.util.concurrent.atomic.AtomicLong frozenFor = new java.util.concurrent.atomic.AtomicLong();
+      Writer w = new Writer(h.config(), java.time.Clock.systemUTC(), () -> System.nanoTime() + frozenFor.get())
+          .start();
+      try {
+        assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));
+        long firstEpoch = w.epoch();
+        // As if SIGSTOP had held the process for 20 s: its threads run on before ZooKeeper's news
+        // (here the session is even intact) and must not write on in the old term.
+        frozenFor.set(Duration.ofSeconds(20).toNanos());
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (w.epoch() == firstEpoch && System.nanoTime() < deadline) {
+          WriterHarness.sleep(50);
+        }
+        assertTrue(w.epoch() > firstEpoch, "the frozen term ended and a new one recovered");
+      } finally {
+        w.close();
+      }
+    }
+  }
+
+  @Test
   void aRangeThatNeverArrivesIsRequeuedByTheTimer(EmbeddedKafka kafka, EmbeddedZooKeeper zk, @TempDir Path dir)
       throws Exception {
     Path root = Files.createDirectories(dir.resolve("root"));
