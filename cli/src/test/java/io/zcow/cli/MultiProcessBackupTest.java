@@ -1,18 +1,14 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.zcow.cli.faults.LoopbackCluster;
 import io.zcow.cli.faults.Role;
 import io.zcow.testkit.Disks;
 import io.zcow.testkit.QemuImg;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -26,9 +22,9 @@ import org.junit.jupiter.api.io.TempDir;
  * backup command each in a JVM of its own ({@link LoopbackCluster}), talking only through Kafka
  * and ZooKeeper.
  *
- * <p>The workers are throttled (--max-read-rate) so that a job lasts long enough to be interrupted
- * half-way: the second test kills the coordinator process mid-job and resumes it with the same
- * --job-id. The fault suite ({@code io.zcow.cli.faults}) does the rest of the faults.
+ * <p>The faults (a killed coordinator resumed with the same --job-id, killed workers and writers,
+ * a stopped leader, restarted broker and ZooKeeper) are the fault suite's ({@link
+ * io.zcow.cli.faults.FaultSuiteTest}).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MultiProcessBackupTest {
@@ -71,33 +67,6 @@ class MultiProcessBackupTest {
     QemuImg.assertIdentical(source, image);
     int[] summary = summary(backup);
     assertEquals(RANGES, summary[0] + summary[1], "every range submitted or a hole: " + backup.describe());
-  }
-
-  @Test
-  void killedCoordinatorResumesWithTheSameJobIdAndSubmitsOnlyWhatIsLeft() throws Exception {
-    Path source = Disks.mixed(dir.resolve("source-b.raw"), SOURCE_SIZE, 23);
-    List<String> args = cluster.backupArgs(source, "resumed.qcow2", "mp-resume", "--window", "2");
-
-    Instant started = Instant.now();
-    Role first = cluster.startBackup("backup-b1", args);
-    // A range done is mid-job: the coordinator is killed with work outstanding.
-    cluster.events().awaitRangesDone("mp-resume", 1, Duration.ofSeconds(90));
-    assertTrue(first.isAlive(), "first run still running when killed: " + first.describe());
-    first.kill();
-    assertTrue(!Files.exists(cluster.targetRoot().resolve("resumed.qcow2")), "no image yet after the kill");
-    // The ranges the killed coordinator had handed out still finish; give the writer a checkpoint.
-    Thread.sleep(3000);
-
-    Role second = cluster.startBackup("backup-b2", args);
-    assertEquals(Main.EXIT_OK, second.await(Duration.ofSeconds(120)), second.describe());
-    Path image = cluster.targetRoot().resolve("resumed.qcow2");
-    QemuImg.assertClean(image);
-    QemuImg.assertIdentical(source, image);
-    int[] summary = summary(second);
-    assertTrue(summary[0] < RANGES - summary[1],
-        "the resumed run submits fewer tasks than a fresh one (" + (RANGES - summary[1]) + "): "
-            + second.describe());
-    assertTrue(cluster.events().of("mp-resume").stream().allMatch(e -> !e.time().isBefore(started.minusSeconds(5))));
   }
 
   private static int[] summary(Role run) {

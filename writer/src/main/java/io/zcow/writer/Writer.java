@@ -20,9 +20,11 @@ import org.slf4j.LoggerFactory;
  * A writer of one writer group: waits for leadership (a Curator {@link LeaderLatch} under
  * {@code /zcow/writers/GROUP/leader}), then runs {@link WriterLoop} terms until it is closed.
  *
- * <p>Fencing, in three layers: (1) the loop asks before every write whether this writer still
- * leads — no once ZooKeeper said SUSPENDED or LOST (even if it reconnects: every interruption
- * ends the term, and a new term recovers from the committed checkpoint, never from memory); (2)
+ * <p>Fencing, in three layers: (1) the loop, and every write of an open image (its cache's
+ * threads included), asks whether this writer still leads — no once ZooKeeper said SUSPENDED or
+ * LOST (even if it reconnects: every interruption ends the term, and a new term recovers from the
+ * committed checkpoint, never from memory), and no after the process was frozen for half the
+ * session, before ZooKeeper's news can arrive; (2)
  * each open image holds the OS lock on its {@code .part} file, so a new leader (in any process)
  * waits until the old one's writes in flight have ended and its files are closed; (3) checkpoints
  * and job states are committed in a ZooKeeper transaction that checks the leader's epoch, so a

@@ -132,14 +132,6 @@ public final class EmbeddedBroker implements Closeable {
     // The cleaner only compacts zcow.jobs (small records); its default 128 MiB dedupe buffer
     // would be most of a small heap.
     config.put("log.cleaner.dedupe.buffer.size", Integer.toString(8 << 20));
-    // A worker killed with -9 keeps its share of zcow.tasks' partitions until its share-group
-    // session times out: with fewer live workers than partitions, those partitions' tasks (and the
-    // writer's re-queues of them, keyed alike) wait for it. Kafka's 45 s minimum made the fault
-    // suite's live workers idle for 45 s after their peers died; 10 s (heartbeats every 3 s) bounds it.
-    config.put("group.share.min.session.timeout.ms", "6000");
-    config.put("group.share.session.timeout.ms", "10000");
-    config.put("group.share.min.heartbeat.interval.ms", "1000");
-    config.put("group.share.heartbeat.interval.ms", "3000");
     // OS autotuning of socket buffers moved 1 MiB records faster here (DESIGN.md).
     config.put("socket.send.buffer.bytes", "-1");
     config.put("socket.receive.buffer.bytes", "-1");

@@ -54,7 +54,11 @@ public final class LoopbackCluster implements AutoCloseable {
   private String zookeeper;
   private JobEvents events;
 
+  private final Thread reaper = new Thread(this::close, "loopback-cluster-reaper");
+
   private LoopbackCluster(Path dir) throws IOException {
+    // A test JVM that is killed (SIGTERM) or exits early takes its cluster with it.
+    Runtime.getRuntime().addShutdownHook(reaper);
     this.dir = dir;
     this.logs = Files.createDirectories(dir.resolve("logs"));
     this.targetRoot = Files.createDirectories(dir.resolve("images"));
@@ -200,16 +204,30 @@ public final class LoopbackCluster implements AutoCloseable {
   private Role startRole(String name, List<String> args, String heap) {
     int n = starts.merge(name, 1, Integer::sum);
     String file = n == 1 ? name : name + "." + n;
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.add(heap);
+    List<String> jvm = new ArrayList<>();
+    jvm.add(heap);
     // Many JVMs share two cores: the serial collector and few compiler threads keep them light.
-    cmd.add("-XX:+UseSerialGC");
-    cmd.add("-XX:CICompilerCount=2");
-    cmd.add("-cp");
-    cmd.add(System.getProperty("java.class.path"));
-    cmd.add("io.zcow.cli.Main");
-    cmd.addAll(args);
+    jvm.add("-XX:+UseSerialGC");
+    jvm.add("-XX:CICompilerCount=2");
+    // zcow's own INFO lines (leadership, recovery, lock waits) are what scenarios wait for.
+    jvm.add("-Dorg.slf4j.simpleLogger.log.io.zcow=info");
+    jvm.add("-cp");
+    jvm.add(System.getProperty("java.class.path"));
+    jvm.add("io.zcow.cli.Main");
+    jvm.addAll(args);
+    // Everything in an argument file: the command line is short and names no role, so nothing
+    // that matches processes by name (pkill -f dev-cluster on a shared host) reaches this cluster.
+    Path argFile = logs.resolve(file + ".args");
+    StringBuilder b = new StringBuilder();
+    for (String a : jvm) {
+      b.append('"').append(a.replace("\\", "\\\\").replace("\"", "\\\"")).append("\"\n");
+    }
+    try {
+      Files.writeString(argFile, b.toString());
+    } catch (IOException e) {
+      fail("cannot write " + argFile + ": " + e);
+    }
+    List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "@" + argFile);
     Path out = logs.resolve(file + ".out");
     Path err = logs.resolve(file + ".err");
     try {
@@ -235,6 +253,13 @@ public final class LoopbackCluster implements AutoCloseable {
   /** Kills every process started (stopped ones are continued first so they die at once). */
   @Override
   public void close() {
+    if (Thread.currentThread() != reaper) {
+      try {
+        Runtime.getRuntime().removeShutdownHook(reaper);
+      } catch (IllegalStateException shuttingDown) {
+        // the hook runs (or ran) anyway
+      }
+    }
     if (events != null) {
       events.close();
     }

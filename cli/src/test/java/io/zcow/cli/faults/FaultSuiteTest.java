@@ -1,0 +1,394 @@
+package io.zcow.cli.faults;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.zcow.testkit.Disks;
+import io.zcow.testkit.QemuImg;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The fault suite: a real multi-process cluster on loopback ({@link LoopbackCluster}: a broker and
+ * ZooKeeper as processes of their own, two writers sharing the target root, three throttled
+ * workers, a coordinator per job) and faults injected while a backup runs. Every scenario ends
+ * with the image identical to its source and {@code qemu-img check} clean (or a clean FAILED and
+ * nothing at the target path), and adds a row to {@link FaultReport}: scenario, faults, outcome,
+ * bytes lost, time to recover (from the fault to the job's next RANGE_DONE on zcow.events).
+ *
+ * <p>One cluster serves every scenario: what a scenario kills it starts again. Sizes and seeds
+ * come from system properties so {@code -Pstress} runs the same scenarios on multi-GiB disks:
+ * {@code zcow.faults.diskMiB} (24), {@code zcow.faults.rangeSize} (4m), {@code
+ * zcow.faults.readRate} (MB/s per worker, 1), {@code zcow.faults.seeds} (1,2: the worker
+ * scenario runs once per seed, which picks the disk's content, which worker dies and when; the
+ * other scenarios have a seed each).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class FaultSuiteTest {
+  private static final long DISK = Long.getLong("zcow.faults.diskMiB", 24) << 20;
+  private static final String RANGE_SIZE = System.getProperty("zcow.faults.rangeSize", "4m");
+  private static final String READ_RATE = System.getProperty("zcow.faults.readRate", "1");
+  private static final Duration JOB_TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
+  private static final String SESSION = "4s";
+  private static final Pattern LEADER = Pattern.compile("leader with epoch (\\d+)");
+  private static final Pattern WAITING_FOR_LOCK = Pattern.compile("waiting for the previous writer to release");
+  private static final Pattern TERM_ENDED = Pattern.compile("term of epoch (\\d+) (ended|failed)");
+
+  @TempDir
+  static Path dir;
+
+  private LoopbackCluster cluster;
+  private final Role[] writers = new Role[2];
+  private final Role[] workers = new Role[3];
+  private int jobs;
+
+  static List<Long> seeds() {
+    return Arrays.stream(System.getProperty("zcow.faults.seeds", "1,2").split(",")).map(String::trim)
+        .map(Long::parseLong).toList();
+  }
+
+  @BeforeAll
+  void startCluster() throws Exception {
+    QemuImg.assumeAvailable();
+    cluster = LoopbackCluster.start(dir);
+    for (int i = 0; i < writers.length; i++) {
+      writers[i] = startWriter(i);
+    }
+    for (int i = 0; i < workers.length; i++) {
+      workers[i] = startWorker(i);
+    }
+  }
+
+  @AfterAll
+  void stopCluster() {
+    FaultReport.shared().print();
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  private Role startWriter(int i) {
+    // A short session so a stopped leader is replaced in seconds; a range without progress for
+    // 20 s is queued again (a task of a killed worker is otherwise locked for the share lock time).
+    return cluster.startWriter("writer-" + (char) ('a' + i), "--zookeeper-session-timeout", SESSION,
+        "--range-timeout", "20s");
+  }
+
+  private Role startWorker(int i) {
+    return cluster.startWorker("worker-" + (i + 1), "--max-read-rate", READ_RATE);
+  }
+
+  /** A job under way: its source, its coordinator, its target, its id. */
+  private record Job(String id, Path source, Path image, Role backup) {}
+
+  private Job submit(String name, long seed, String... extra) {
+    int n = ++jobs;
+    String id = name + "-" + seed;
+    Path source = Disks.mixed(dir.resolve(id + ".raw"), DISK, seed * 1000 + n);
+    String target = id + ".qcow2";
+    Role backup = cluster.startBackup("backup-" + id, cluster.backupArgs(source, target, id, extra));
+    return new Job(id, source, cluster.targetRoot().resolve(target), backup);
+  }
+
+  /** Waits until the job has completed a range: the next fault lands mid-job. */
+  private void underWay(Job job) {
+    cluster.events().awaitRangesDone(job.id(), 1, JOB_TIMEOUT);
+    assertTrue(job.backup().isAlive(), "the job is still running when the fault comes: " + job.backup().describe());
+    assertFalse(Files.exists(job.image()), "no image before the job ends");
+  }
+
+  private Duration recovered(Job job, Instant fault) {
+    Instant next = cluster.events().awaitProgress(job.id(), fault, JOB_TIMEOUT);
+    return Duration.between(fault, next).isNegative() ? Duration.ZERO : Duration.between(fault, next);
+  }
+
+  /** The job ends DONE: the image is identical and clean; adds the report row. */
+  private void finishesIdentical(Job job, String scenario, String faults, Duration ttr) {
+    int code = job.backup().await(JOB_TIMEOUT);
+    assertEquals(0, code, job.backup().describe() + cluster.logsOfRoles());
+    long lost = FaultReport.shared().addImage(scenario, faults, job.source(), job.image(), ttr);
+    QemuImg.assertClean(job.image());
+    QemuImg.assertIdentical(job.source(), job.image());
+    assertEquals(0, lost);
+    assertFalse(Files.exists(part(job)), "no .part left beside the image");
+  }
+
+  private static Path part(Job job) {
+    return job.image().resolveSibling(job.image().getFileName() + ".part");
+  }
+
+  /** The writer that leads now: the live one that logged the highest epoch. */
+  private int leader() {
+    long deadline = System.nanoTime() + JOB_TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      int best = -1;
+      long bestEpoch = -1;
+      for (int i = 0; i < writers.length; i++) {
+        long e = lastEpoch(writers[i]);
+        if (writers[i].isAlive() && e > bestEpoch) {
+          best = i;
+          bestEpoch = e;
+        }
+      }
+      if (best >= 0) {
+        return best;
+      }
+      sleep(100);
+    }
+    fail("no writer leads: " + cluster.logsOfRoles());
+    return -1;
+  }
+
+  private static long lastEpoch(Role writer) {
+    Matcher m = LEADER.matcher(writer.stderr());
+    long e = -1;
+    while (m.find()) {
+      e = Long.parseLong(m.group(1));
+    }
+    return e;
+  }
+
+  private void healWorkers() {
+    for (int i = 0; i < workers.length; i++) {
+      if (!workers[i].isAlive()) {
+        workers[i] = cluster.restart(workers[i]);
+      }
+    }
+  }
+
+  private void healWriters() {
+    for (int i = 0; i < writers.length; i++) {
+      if (!writers[i].isAlive()) {
+        writers[i] = cluster.restart(writers[i]);
+      }
+    }
+  }
+
+  @Order(1)
+  @ParameterizedTest(name = "seed {0}")
+  @MethodSource("seeds")
+  void aWorkerKilledMidRangeThenAllWorkersThenNewWorkers(long seed) {
+    Random rnd = new Random(seed);
+    Job job = submit("workers", seed);
+    underWay(job);
+    sleep(rnd.nextInt(2000));
+    int victim = rnd.nextInt(workers.length);
+    Instant first = Instant.now();
+    workers[victim].kill();
+    Duration ttrOne = recovered(job, first);
+
+    for (Role w : workers) {
+      if (w.isAlive()) {
+        w.kill();
+      }
+    }
+    Instant all = Instant.now();
+    sleep(2000);
+    healWorkers();
+    Duration ttrAll = recovered(job, all);
+    finishesIdentical(job, "worker killed mid-range (seed " + seed + ")",
+        "kill -9 worker-" + (victim + 1), ttrOne);
+    FaultReport.shared().add(new FaultReport.Row("all workers killed, new ones started (seed " + seed + ")",
+        "kill -9 of the 2 others; 3 new workers 2 s later", "same job: identical, check clean", 0, ttrAll));
+  }
+
+  @Order(2)
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = 3)
+  void theLeaderWriterKilledTheStandbyFinishes(long seed) {
+    Random rnd = new Random(seed);
+    Job job = submit("leader-killed", seed);
+    underWay(job);
+    sleep(rnd.nextInt(2000));
+    int leader = leader();
+    long epoch = lastEpoch(writers[leader]);
+    Role standby = writers[1 - leader];
+    Instant fault = Instant.now();
+    writers[leader].kill();
+    Duration ttr = recovered(job, fault);
+    assertTrue(lastEpoch(standby) > epoch, "the standby took over: " + standby.describe());
+    finishesIdentical(job, "leader writer killed (seed " + seed + ")", "kill -9 of the leader writer", ttr);
+    healWriters();
+  }
+
+  @Order(3)
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = 7)
+  void theLeaderStoppedLongerThanItsSessionIsFencedByItsLock(long seed) throws Exception {
+    Job job = submit("leader-stopped", seed);
+    underWay(job);
+    int leader = leader();
+    Role old = writers[leader];
+    Role standby = writers[1 - leader];
+    long oldEpoch = lastEpoch(old);
+    int waitedBefore = standby.countLog(WAITING_FOR_LOCK);
+
+    Instant fault = Instant.now();
+    old.stop();
+    // The session (4 s) expires: the standby is elected, and waits for the lock the frozen leader holds.
+    standby.awaitLog(Pattern.compile("leader with epoch " + (oldEpoch + 1) + "\\b"), Duration.ofSeconds(60));
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (standby.countLog(WAITING_FOR_LOCK) <= waitedBefore) {
+      assertTrue(System.nanoTime() < deadline, "the new leader waits for the lock: " + standby.describe());
+      sleep(100);
+    }
+    FileState frozen = FileState.of(part(job));
+    sleep(2000);
+    assertEquals(frozen, FileState.of(part(job)),
+        "the new leader writes nothing while the stopped leader holds the target's lock");
+    assertFalse(Files.exists(job.image()));
+
+    // Hold the new leader still for a moment, so that whatever the file does next is the old leader's.
+    standby.stop();
+    old.cont();
+    Duration stopped = Duration.between(fault, Instant.now());
+    try {
+      old.awaitLog(TERM_ENDED, Duration.ofSeconds(3));
+      sleep(500);
+      assertEquals(frozen, FileState.of(part(job)),
+          "after SIGCONT the deposed leader issues no write before it lets go of the lock");
+    } finally {
+      standby.cont();
+    }
+    Duration ttr = recovered(job, fault);
+    finishesIdentical(job, "leader writer stopped longer than its session", String.format(java.util.Locale.ROOT,
+        "SIGSTOP of the leader writer for %.1f s (session %s), then SIGCONT", stopped.toMillis() / 1000.0,
+        SESSION), ttr);
+    assertTrue(old.isAlive(), "the old leader lives on as a standby");
+  }
+
+  @Order(4)
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = 11)
+  void theBrokerRestartedMidJob(long seed) {
+    Job job = submit("broker-restart", seed);
+    underWay(job);
+    Instant fault = Instant.now();
+    cluster.kafkaServer().kill();
+    sleep(1000);
+    cluster.restart(cluster.kafkaServer());
+    Duration ttr = recovered(job, fault);
+    String faults = "kill -9 of the broker, restarted on its port and data";
+    int code = job.backup().await(JOB_TIMEOUT);
+    if (code == 0) {
+      finishesIdentical(job, "broker restarted mid-job", faults, ttr);
+    } else {
+      // Known gap (docs/RELIABILITY.md): when the broker is down for long, the workers' share
+      // consumers come back alive but fetch nothing, and the job fails after five re-queues of a
+      // range. The acceptance then asks for a clean FAILED: exit 1 and nothing at the target path.
+      assertEquals(1, code, job.backup().describe());
+      assertFalse(Files.exists(job.image()), "a failed job leaves nothing at the target path");
+      FaultReport.shared().add(new FaultReport.Row("broker restarted mid-job", faults + " (down "
+          + String.format(java.util.Locale.ROOT, "%.0f s", brokerDown(fault).toMillis() / 1000.0) + ")",
+          "FAILED cleanly, nothing at the target path (workers fetched no task after the restart)", -1, null));
+      // The workers' consumers stay stuck: start them again for the scenarios that follow.
+      for (int i = 0; i < workers.length; i++) {
+        workers[i] = cluster.restart(workers[i]);
+      }
+    }
+  }
+
+  private Duration brokerDown(Instant fault) {
+    Matcher m = Pattern.compile("kafka up in (\\d+\\.\\d) s").matcher(cluster.kafkaServer().stderr());
+    return m.find() ? Duration.ofMillis((long) (Double.parseDouble(m.group(1)) * 1000) + 1000)
+        : Duration.between(fault, Instant.now());
+  }
+
+  @Order(5)
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = 13)
+  void zooKeeperRestartedMidJob(long seed) {
+    Job job = submit("zookeeper-restart", seed);
+    underWay(job);
+    Instant fault = Instant.now();
+    cluster.zooKeeperServer().kill();
+    sleep(1000);
+    cluster.restart(cluster.zooKeeperServer());
+    Duration ttr = recovered(job, fault);
+    finishesIdentical(job, "ZooKeeper restarted mid-job", "kill -9 of ZooKeeper, restarted on its port and data",
+        ttr);
+  }
+
+  @Order(6)
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = 17)
+  void theCoordinatorKilledAndRunAgainWithTheSameJobId(long seed) {
+    Job job = submit("coordinator", seed, "--window", "2");
+    underWay(job);
+    Instant fault = Instant.now();
+    job.backup().kill();
+    assertFalse(Files.exists(job.image()));
+    // Away for a checkpoint interval or two: what completed meanwhile is committed, and not resubmitted.
+    sleep(2500);
+    Role again = cluster.startBackup("backup-" + job.id() + "-again", job.backup().args());
+    Duration ttr = recovered(job, fault);
+    finishesIdentical(new Job(job.id(), job.source(), job.image(), again), "coordinator killed, run again",
+        "kill -9 of the coordinator; the same command 2.5 s later", ttr);
+    // The re-run learns the completed ranges from the writer's checkpoint and submits only the others.
+    Matcher m = Pattern.compile("(\\d+) tasks submitted, (\\d+) hole ranges").matcher(again.stderr());
+    assertTrue(m.find(), again.describe());
+    long ranges = (DISK + rangeBytes() - 1) / rangeBytes();
+    assertTrue(Integer.parseInt(m.group(1)) < ranges - Integer.parseInt(m.group(2)),
+        "the re-run submits fewer tasks than a fresh run would: " + again.describe());
+  }
+
+  private static long rangeBytes() {
+    String r = RANGE_SIZE.toLowerCase(java.util.Locale.ROOT);
+    long unit = r.endsWith("g") ? 1L << 30 : r.endsWith("m") ? 1L << 20 : r.endsWith("k") ? 1L << 10 : 1;
+    return Long.parseLong(unit == 1 ? r : r.substring(0, r.length() - 1)) * unit;
+  }
+
+  /** Size, modification time and content hash of a file: equal when nothing wrote it. */
+  private record FileState(long size, long mtimeNanos, String sha256) {
+    static FileState of(Path p) throws IOException {
+      MessageDigest md;
+      try {
+        md = MessageDigest.getInstance("SHA-256");
+      } catch (java.security.NoSuchAlgorithmException e) {
+        throw new IllegalStateException(e);
+      }
+      try (InputStream in = Files.newInputStream(p)) {
+        byte[] buf = new byte[1 << 20];
+        for (int n; (n = in.read(buf)) > 0; ) {
+          md.update(buf, 0, n);
+        }
+      }
+      return new FileState(Files.size(p), Files.getLastModifiedTime(p).to(java.util.concurrent.TimeUnit.NANOSECONDS),
+          HexFormat.of().formatHex(md.digest()));
+    }
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+}
