@@ -164,8 +164,13 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     if (embedded && System.getenv(Main.ENV_LOG_LEVEL) == null) {
       // The progress display is the interface here: the in-process roles' per-range lines would
       // interleave with it. Their warnings still show; ZCOW_LOG_LEVEL=info brings the rest back.
-      System.setProperty("org.slf4j.simpleLogger.log.io.zcow.worker", "warn");
-      System.setProperty("org.slf4j.simpleLogger.log.io.zcow.writer", "warn");
+      // So do the embedded cluster's start-up and the coordinator's: the command prints its own
+      // header and summary lines. The controller's "activation" warning is routine on the fresh
+      // storage of every run.
+      for (String quiet : List.of("io.zcow.worker", "io.zcow.writer", "io.zcow.cli.embedded", "io.zcow.coordinator")) {
+        System.setProperty("org.slf4j.simpleLogger.log." + quiet, "warn");
+      }
+      System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka.controller.QuorumController", "error");
     } else if (System.getenv(Main.ENV_LOG_LEVEL) != null) {
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv(Main.ENV_LOG_LEVEL));
     }

@@ -111,7 +111,9 @@ class FaultSuiteTest {
     String id = name + "-" + seed;
     Path source = Disks.mixed(dir.resolve(id + ".raw"), DISK, seed * 1000 + n);
     String target = id + ".qcow2";
-    Role backup = cluster.startBackup("backup-" + id, cluster.backupArgs(source, target, id, extra));
+    List<String> args = cluster.backupArgs(source, target, id, extra);
+    args.set(args.indexOf("--range-size") + 1, RANGE_SIZE); // -Pstress asks for larger ranges
+    Role backup = cluster.startBackup("backup-" + id, args);
     return new Job(id, source, cluster.targetRoot().resolve(target), backup);
   }
 
