@@ -49,9 +49,7 @@ done
 
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer, was '$RUNS'"
 command -v qemu-img >/dev/null 2>&1 || die "qemu-img not found (apt-get install qemu-utils)"
-read -r -a ZCOW_CMD <<< "$ZCOW"
-[ ${#ZCOW_CMD[@]} -gt 0 ] || die "ZCOW is empty"
-command -v "${ZCOW_CMD[0]}" >/dev/null 2>&1 || die "zcow command not found: ${ZCOW_CMD[0]} (build it, or set ZCOW)"
+zcow_command backup-vs-qemu || exit 2
 
 mkdir -p "$WORK/logs"
 WORK=$(cd "$WORK" && pwd)

@@ -55,9 +55,7 @@ SIZE_BYTES=$(size_bytes "$SIZE") || die "--size: cannot read '$SIZE'"
 for t in qemu-img fincore numfmt awk; do
   find_tool "$t" >/dev/null || die "$t not found (apt-get install qemu-utils util-linux coreutils gawk)"
 done
-read -r -a ZCOW_CMD <<< "$ZCOW"
-[ ${#ZCOW_CMD[@]} -gt 0 ] || die "ZCOW is empty"
-command -v "${ZCOW_CMD[0]}" >/dev/null 2>&1 || die "zcow command not found: ${ZCOW_CMD[0]} (build it, or set ZCOW)"
+zcow_command convert-vs-qemu || exit 2
 
 mkdir -p "$WORK/logs"
 WORK=$(cd "$WORK" && pwd)

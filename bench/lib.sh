@@ -3,6 +3,15 @@
 # A tool on PATH or in the sbin directories a non-login root shell may lack.
 find_tool() { command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; } || { [ -x "/sbin/$1" ] && echo "/sbin/$1"; }; }
 
+# ZCOW_CMD (an array) from $ZCOW, the zcow command and any arguments; says why and fails (exit
+# status 1) when it is empty or not a command. NAME prefixes the message.
+zcow_command() {
+  read -r -a ZCOW_CMD <<< "$ZCOW"
+  [ ${#ZCOW_CMD[@]} -gt 0 ] || { echo "$1: ZCOW is empty" >&2; return 1; }
+  command -v "${ZCOW_CMD[0]}" >/dev/null 2>&1 \
+    || { echo "$1: zcow command not found: ${ZCOW_CMD[0]} (build it, or set ZCOW)" >&2; return 1; }
+}
+
 # A size with an IEC suffix (512M, 3g, 1GiB) in bytes; fails on anything else.
 size_bytes() { local s=${1%[iI][bB]}; numfmt --from=iec "${s^^}" 2>/dev/null; }
 

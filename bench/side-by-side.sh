@@ -68,9 +68,7 @@ for t in qemu-img fincore numfmt awk zstd dd; do
   find_tool "$t" >/dev/null || die "$t not found (apt-get install qemu-utils util-linux coreutils gawk zstd)"
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time): it measures peak RSS"
-read -r -a ZCOW_CMD <<< "$ZCOW"
-[ ${#ZCOW_CMD[@]} -gt 0 ] || die "ZCOW is empty"
-command -v "${ZCOW_CMD[0]}" >/dev/null 2>&1 || die "zcow command not found: ${ZCOW_CMD[0]} (build it, or set ZCOW)"
+zcow_command side-by-side || exit 2
 
 mkdir -p "$WORK/logs"
 WORK=$(cd "$WORK" && pwd)
