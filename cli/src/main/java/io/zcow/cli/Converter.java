@@ -6,7 +6,7 @@ import io.zcow.qcow2.ImageStats;
 import io.zcow.qcow2.ImageWriter;
 import io.zcow.worker.ClusterSink;
 import io.zcow.worker.RangeCompressor;
-import io.zcow.worker.Source;
+import io.zcow.source.Source;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;

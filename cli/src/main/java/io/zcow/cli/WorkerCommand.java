@@ -3,7 +3,7 @@ package io.zcow.cli;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.BadInputException;
-import io.zcow.worker.SourceCache;
+import io.zcow.source.SourceCache;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.worker.kafka.MetricsServer;

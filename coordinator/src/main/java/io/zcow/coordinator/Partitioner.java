@@ -4,7 +4,7 @@ import io.zcow.BadInputException;
 import io.zcow.proto.RangeTask;
 import io.zcow.proto.Wire;
 import io.zcow.qcow2.ImageGeometry;
-import io.zcow.worker.Source;
+import io.zcow.source.Source;
 import java.util.BitSet;
 import java.util.Objects;
 

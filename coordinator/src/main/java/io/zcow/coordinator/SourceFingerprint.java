@@ -3,7 +3,7 @@ package io.zcow.coordinator;
 import com.google.protobuf.ByteString;
 import io.zcow.proto.SourceIdentity;
 import io.zcow.qcow2.DirectFile;
-import io.zcow.worker.Source;
+import io.zcow.source.Source;
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

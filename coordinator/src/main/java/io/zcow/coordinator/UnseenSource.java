@@ -1,6 +1,6 @@
 package io.zcow.coordinator;
 
-import io.zcow.worker.Source;
+import io.zcow.source.Source;
 import java.nio.ByteBuffer;
 
 /**

@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 import io.zcow.proto.SourceIdentity;
-import io.zcow.worker.Source;
-import io.zcow.worker.SourceCache;
+import io.zcow.source.Source;
+import io.zcow.source.SourceCache;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;

@@ -4,6 +4,7 @@ import com.sun.nio.file.ExtendedOpenOption;
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.TargetFullException;
+import io.zcow.io.Aligned;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -28,7 +29,7 @@ import org.slf4j.LoggerFactory;
 public final class DirectFile implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(DirectFile.class);
   /** Never align to less than a page: some devices report 512 but O_DIRECT wants more. */
-  public static final int MIN_ALIGNMENT = 4096;
+  public static final int MIN_ALIGNMENT = Aligned.MIN_ALIGNMENT;
 
   /**
    * The fence: one byte far past any real end of file. QEMU takes byte locks near the start of an
@@ -161,7 +162,7 @@ public final class DirectFile implements Closeable {
 
   /** A direct buffer of {@code size} bytes whose address is a multiple of {@code alignment}. */
   public static ByteBuffer allocateAligned(int size, int alignment) {
-    return ByteBuffer.allocateDirect(size + alignment).alignedSlice(alignment).limit(size).slice();
+    return Aligned.allocate(size, alignment);
   }
 
   public boolean isDirect() {

@@ -1,5 +1,7 @@
 package io.zcow.worker;
 
+import io.zcow.source.Source;
+
 import io.zcow.RetriableException;
 import io.zcow.qcow2.ClusterKind;
 import io.zcow.qcow2.DirectFile;

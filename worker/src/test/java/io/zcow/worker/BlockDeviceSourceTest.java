@@ -1,11 +1,16 @@
 package io.zcow.worker;
 
+import io.zcow.testkit.TestData;
+import io.zcow.source.Source;
+import io.zcow.source.FileSource;
+import io.zcow.source.SourceCache;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.zcow.qcow2.DirectFile;
+import io.zcow.io.Aligned;
 import io.zcow.qcow2.ImageGeometry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -49,7 +54,7 @@ class BlockDeviceSourceTest {
       assertEquals(SIZE, s.size(), "size through the channel, not Files.size (0 for devices)");
       assertTrue(s.describe().startsWith("block device " + loop), s.describe());
       assertTrue(s.isDirect(), "devices take O_DIRECT: " + s.describe());
-      ByteBuffer all = DirectFile.allocateAligned(SIZE + 3584, 4096);
+      ByteBuffer all = Aligned.allocate(SIZE + 3584, 4096);
       assertEquals(SIZE, s.read(all, 0));
       byte[] got = new byte[SIZE];
       all.get(got);

@@ -1,5 +1,7 @@
 package io.zcow.worker;
 
+import io.zcow.source.Source;
+
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicLong;
 

@@ -1,5 +1,10 @@
 package io.zcow.worker;
 
+import io.zcow.source.SourceCache;
+
+import io.zcow.source.Source;
+
+import io.zcow.testkit.TestData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;

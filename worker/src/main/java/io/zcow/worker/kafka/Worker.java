@@ -2,7 +2,7 @@ package io.zcow.worker.kafka;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.zcow.RetriableException;
-import io.zcow.worker.ReadRateLimiter;
+import io.zcow.source.ReadRateLimiter;
 import java.io.Closeable;
 import java.time.Clock;
 import java.time.Duration;

@@ -1,7 +1,7 @@
 package io.zcow.worker.kafka;
 
 import io.zcow.proto.kafka.KafkaSettings;
-import io.zcow.worker.SourceCache;
+import io.zcow.source.SourceCache;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;

@@ -1,4 +1,4 @@
-package io.zcow.worker;
+package io.zcow.source;
 
 /** How a source is read: through the page cache or around it. */
 public enum SourceCache {

@@ -1,5 +1,6 @@
-package io.zcow.worker;
+package io.zcow.source;
 
+import io.zcow.testkit.TestData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -9,7 +10,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.zcow.BadInputException;
-import io.zcow.qcow2.DirectFile;
+import io.zcow.io.Aligned;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -35,7 +36,7 @@ class FileSourceTest {
     try (FileSource s = FileSource.open(fileOf(content), SourceCache.AUTO)) {
       assertEquals(content.length, s.size());
       assertTrue(s.describe().startsWith("file "), s.describe());
-      ByteBuffer b = DirectFile.allocateAligned(8 * BLOCK, BLOCK);
+      ByteBuffer b = Aligned.allocate(8 * BLOCK, BLOCK);
       assertEquals(content.length, s.read(b, 0), "a request past the end stops at the end");
       assertEquals(0, b.position(), "the caller's position is not moved");
       byte[] got = new byte[content.length];
@@ -50,7 +51,7 @@ class FileSourceTest {
     try (FileSource s = FileSource.open(fileOf(content), SourceCache.DIRECT)) {
       assertTrue(s.isDirect());
       assertTrue(s.describe().endsWith("(O_DIRECT)"), s.describe());
-      ByteBuffer b = DirectFile.allocateAligned(2 * BLOCK, BLOCK);
+      ByteBuffer b = Aligned.allocate(2 * BLOCK, BLOCK);
       assertEquals(BLOCK + 100, s.read(b, 2 * BLOCK));
       byte[] got = new byte[BLOCK + 100];
       b.get(got);
@@ -67,7 +68,7 @@ class FileSourceTest {
       ByteBuffer heap = ByteBuffer.allocate(1000);
       assertEquals(1000, s.read(heap, 3));
       assertArrayEquals(java.util.Arrays.copyOfRange(content, 3, 1003), heap.array());
-      ByteBuffer odd = DirectFile.allocateAligned(2 * BLOCK, BLOCK).position(1).slice();
+      ByteBuffer odd = Aligned.allocate(2 * BLOCK, BLOCK).position(1).slice();
       assertEquals(odd.remaining(), s.read(odd, BLOCK));
       assertEquals(content[BLOCK + 5], odd.get(5));
     }
@@ -103,7 +104,7 @@ class FileSourceTest {
   void anEmptyFileIsASourceOfNoBytes() {
     try (FileSource s = FileSource.open(fileOf(new byte[0]), SourceCache.DIRECT)) {
       assertEquals(0, s.size());
-      assertEquals(0, s.read(DirectFile.allocateAligned(BLOCK, BLOCK), 0));
+      assertEquals(0, s.read(Aligned.allocate(BLOCK, BLOCK), 0));
       assertEquals(0, s.nextData(0));
     }
   }

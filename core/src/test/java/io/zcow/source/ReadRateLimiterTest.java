@@ -1,4 +1,4 @@
-package io.zcow.worker;
+package io.zcow.source;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

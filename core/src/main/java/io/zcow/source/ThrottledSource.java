@@ -1,4 +1,4 @@
-package io.zcow.worker;
+package io.zcow.source;
 
 import java.nio.ByteBuffer;
 import java.util.Objects;

@@ -1,4 +1,4 @@
-package io.zcow.worker;
+package io.zcow.source;
 
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;

@@ -1,9 +1,9 @@
-package io.zcow.worker;
+package io.zcow.source;
 
 import com.sun.nio.file.ExtendedOpenOption;
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
-import io.zcow.qcow2.DirectFile;
+import io.zcow.io.Aligned;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -130,9 +130,9 @@ public final class FileSource implements Source {
 
   private static int alignmentOf(Path path) {
     try {
-      return (int) Math.max(DirectFile.MIN_ALIGNMENT, Files.getFileStore(path).getBlockSize());
+      return (int) Math.max(Aligned.MIN_ALIGNMENT, Files.getFileStore(path).getBlockSize());
     } catch (IOException | UnsupportedOperationException e) {
-      return DirectFile.MIN_ALIGNMENT;
+      return Aligned.MIN_ALIGNMENT;
     }
   }
 
@@ -145,7 +145,7 @@ public final class FileSource implements Source {
     try {
       ch = FileChannel.open(path, StandardOpenOption.READ, ExtendedOpenOption.DIRECT);
       if (size > 0) {
-        ch.read(DirectFile.allocateAligned(alignment, alignment), 0);
+        ch.read(Aligned.allocate(alignment, alignment), 0);
       }
       return ch;
     } catch (IOException | UnsupportedOperationException e) {

@@ -1,4 +1,4 @@
-package io.zcow.worker;
+package io.zcow.source;
 
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Library;

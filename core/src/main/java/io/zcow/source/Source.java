@@ -1,4 +1,4 @@
-package io.zcow.worker;
+package io.zcow.source;
 
 import java.io.Closeable;
 import java.nio.ByteBuffer;
