@@ -35,6 +35,7 @@ public final class Wire {
     return decode(ChunkRecord.parser(), bytes, "ChunkRecord", r -> switch (r.getBodyCase()) {
       case BATCH -> r.getBatch().getFormatVersion();
       case DONE -> r.getDone().getFormatVersion();
+      case STARTED -> r.getStarted().getFormatVersion();
       case BODY_NOT_SET -> -1;
     });
   }
@@ -69,9 +70,9 @@ public final class Wire {
     return new Decoded.Ok<>(value);
   }
 
-  /** The record key of a range: "job/range". */
+  /** The record key of a range: "job/range" ({@link RangeKey}). */
   public static String rangeKey(String jobId, long range) {
-    return jobId + "/" + range;
+    return new RangeKey(jobId, range).toString();
   }
 
   public static byte[] key(String text) {

@@ -1,0 +1,68 @@
+package io.zcow.proto;
+
+/**
+ * The checks every role makes of a JobSpec at the edge, in one place, so a spec one role accepts
+ * no other role refuses (and one no role can honour never reaches a loop as an exception).
+ */
+public final class JobSpecs {
+  /** Cluster sizes zcow supports: 4 KiB (the O_DIRECT block) to 2 MiB. */
+  public static final int MIN_CLUSTER_SIZE = 1 << 12;
+  public static final int MAX_CLUSTER_SIZE = 1 << 21;
+
+  private JobSpecs() {}
+
+  /** Null when the spec describes a job zcow can run, else why not (naming the field). */
+  public static String problem(JobSpec spec) {
+    String id = JobIds.problem(spec.getJobId());
+    if (id != null) {
+      return id;
+    }
+    long size = spec.getSourceSize();
+    if (size <= 0) {
+      return "source_size " + size + " is not positive";
+    }
+    long virtual = (size + 511) & ~511L;
+    if (spec.getVirtualSize() != virtual) {
+      return "virtual_size " + spec.getVirtualSize() + " is not source_size " + size + " rounded up to 512 ("
+          + virtual + ")";
+    }
+    int cs = spec.getClusterSize();
+    if (cs < MIN_CLUSTER_SIZE || cs > MAX_CLUSTER_SIZE || Integer.bitCount(cs) != 1) {
+      return "cluster_size " + cs + " is not a power of two from " + MIN_CLUSTER_SIZE + " to " + MAX_CLUSTER_SIZE;
+    }
+    long rs = spec.getRangeSize();
+    if (rs <= 0 || rs % cs != 0) {
+      return "range_size " + rs + " is not a positive multiple of cluster_size " + cs;
+    }
+    if (RangeLayout.ceilDiv(size, rs) > Integer.MAX_VALUE) {
+      return "range_size " + rs + " splits the disk into more than " + Integer.MAX_VALUE + " ranges";
+    }
+    if (spec.getCodec() != WireCodec.WIRE_CODEC_ZSTD && spec.getCodec() != WireCodec.WIRE_CODEC_ZLIB) {
+      return "codec " + spec.getCodecValue() + " is not supported";
+    }
+    if (spec.getTargetPath().isEmpty()) {
+      return "no target_path";
+    }
+    if (spec.getSourceUri().isEmpty()) {
+      return "no source_uri";
+    }
+    try {
+      Topics.chunks(spec.getWriterGroup());
+    } catch (RuntimeException e) {
+      return "writer_group: " + e.getMessage();
+    }
+    long ranges = RangeLayout.ceilDiv(size, rs);
+    for (RangeRun run : spec.getPlan().getZeroRangesList()) {
+      if (run.getCount() < 1 || run.getFirst() >= ranges || run.getCount() > ranges - run.getFirst()) {
+        return "plan: zero ranges " + run.getFirst() + "+" + run.getCount() + " are outside the job's " + ranges
+            + " ranges";
+      }
+    }
+    return null;
+  }
+
+  /** Whether the job has ended: no task of it runs any more. */
+  public static boolean isTerminal(JobState s) {
+    return s == JobState.JOB_STATE_DONE || s == JobState.JOB_STATE_FAILED || s == JobState.JOB_STATE_CANCELLED;
+  }
+}
