@@ -75,8 +75,8 @@ public final class WriterIngest {
       System.out.printf(Locale.ROOT, "preloaded %d ranges, %d payload bytes in %.1f s%n",
           ranges, payload, (System.nanoTime() - t0) / 1e9);
 
-      WriterConfig config = WriterConfig.defaults(broker.bootstrapServers(), zk.connectString(), targetRoot)
-          .withGroup(group);
+      WriterConfig config = WriterConfig.builder(broker.bootstrapServers(), zk.connectString(), targetRoot)
+          .group(group).build();
       Path image = targetRoot.resolve("image.qcow2");
       try (Writer writer = new Writer(config, Clock.systemUTC()).start()) {
         if (!writer.awaitLeadership(Duration.ofSeconds(60))) {

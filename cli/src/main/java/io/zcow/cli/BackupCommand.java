@@ -83,7 +83,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--workers", paramLabel = "N", description = "Compressing threads of the embedded worker (default: the number of cores, ${DEFAULT-VALUE}).")
   int workers = Runtime.getRuntime().availableProcessors();
 
-  @Option(names = "--window", paramLabel = "N", description = "Ranges submitted and not yet complete, at most (default: twice the workers, at least 4).")
+  @Option(names = "--window", paramLabel = "N", description = "Ranges the writer keeps issued to workers and not yet complete, at most (1 to 4096; default: twice the workers, at least 4).")
   Integer window;
 
   @Option(names = "--range-size", paramLabel = "SIZE", description = "Unit of work and completion; a multiple of the cluster size (default: 512m).")
@@ -126,7 +126,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       description = "With --kafka, when SOURCE is visible only to the workers' hosts: its size in bytes (64g, 2t...). No range is skipped as a hole and no fingerprint guards a resume.")
   SizeValue size;
 
-  @Option(names = "--zookeeper", paramLabel = "HOST:PORT[,...]", description = "The writers' ZooKeeper (with --kafka): completed ranges for a resume.")
+  @Option(names = "--zookeeper", paramLabel = "HOST:PORT[,...]", description = "Not needed: the writer group publishes the job's state on Kafka. Accepted (and ignored) so that older command lines still run.")
   String zookeeper;
 
   @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL).")
@@ -236,7 +236,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     BitSet data = partitioner.dataRanges();
     for (int r = 0; r < partitioner.rangeCount(); r++) {
       if (!data.get(r)) {
-        clusters -= partitioner.span(r).clusters(g.clusterSize());
+        clusters -= partitioner.layout().clusters(r);
       }
     }
     long need = clusters * g.clusterSize();
@@ -271,8 +271,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     if (connectTimeout < 1 || connectTimeout > 3600) {
       throw new BadInputException("--connect-timeout must be 1 to 3600 seconds: " + connectTimeout);
     }
-    if (window != null && window < 1) {
-      throw new BadInputException("--window must be at least 1: " + window);
+    if (window != null && (window < 1 || window > 4096)) {
+      throw new BadInputException("--window must be 1 to 4096: " + window);
     }
     if (level < ZstdClusterCompressor.MIN_LEVEL || level > ZstdClusterCompressor.MAX_LEVEL) {
       throw new BadInputException("--level must be " + ZstdClusterCompressor.MIN_LEVEL + " to "
@@ -363,17 +363,16 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       String bootstrap = cluster.broker().bootstrapServers();
       KafkaSettings settings = kafkaSettings(bootstrap, auth);
       ProgressListener listener = new ProgressListener(spec.getJobId(), err);
-      coordinator = new Coordinator(coordinatorConfig(settings, cluster.zooKeeper().connectString(), w), spec,
-          partitioner, listener, clock);
+      coordinator = new Coordinator(coordinatorConfig(settings, w), spec, partitioner, listener, clock);
       coordinator.setupTopics();
       // Workers first: a new share group's first assignment waits on the broker creating its
       // state topic (about 2 s on a fresh broker), which then overlaps the writer's start.
       worker = new Worker(WorkerConfig.defaults(settings).withThreads(workers).withOrigin("backup@embedded"),
           new SimpleMeterRegistry(), clock);
       worker.start();
-      writer = new Writer(WriterConfig.defaults(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
-          .withGroup(writerGroup).withOptions(256L << 20, false, settings.extra(), 0)
-          .withTimes(checkpoint, Duration.ofMinutes(5), Duration.ofSeconds(2)).withAuth(auth), clock).start();
+      writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
+          .group(writerGroup).kafkaProperties(settings.extra()).checkpointInterval(checkpoint).auth(auth).build(), clock)
+          .start();
       Coordinator c = coordinator;
       Runnable interrupt = () -> {
         c.cancel();
@@ -425,8 +424,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     KafkaSettings settings = kafkaSettings(kafka, auth);
     ProgressListener listener = new ProgressListener(spec.getJobId(), err);
     CountDownLatch finished = new CountDownLatch(1);
-    try (Coordinator coordinator = new Coordinator(coordinatorConfig(settings, zookeeper, w), spec, partitioner,
-        listener, Clock.systemUTC())) {
+    try (Coordinator coordinator = new Coordinator(coordinatorConfig(settings, w), spec, partitioner, listener,
+        Clock.systemUTC())) {
       Thread hook = new Thread(() -> {
         coordinator.cancel();
         try {
@@ -512,11 +511,19 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       } else {
         err.println("job " + spec.getJobId() + " done");
       }
-      err.printf(Locale.ROOT, "job %s: %d tasks submitted, %d hole ranges, at most %d ranges in flight (window %d)%n",
-          spec.getJobId(), coordinator.tasksSent(), coordinator.holesSent(), coordinator.maxOutstanding(),
-          coordinator.window());
+      if (!coordinator.submitted()) {
+        err.println("job " + spec.getJobId() + " was submitted before: followed, not submitted again");
+      }
+      io.zcow.proto.Progress p = coordinator.lastProgress();
+      err.printf(Locale.ROOT, "job %s: %d ranges, %d hole ranges, %d tasks issued, at most %d ranges in flight"
+          + " (window %d)%n", spec.getJobId(), rangesOf(spec), coordinator.zeroRanges(), p.getTasksIssued(),
+          p.getMaxOutstanding(), coordinator.window());
     }
     return Main.EXIT_OK;
+  }
+
+  private static int rangesOf(JobSpec spec) {
+    return io.zcow.proto.RangeLayout.of(spec).ranges();
   }
 
   private KafkaSettings kafkaSettings(String bootstrap, RecordAuth auth) {
@@ -524,13 +531,12 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     return s.withCallTimeout(Duration.ofSeconds(connectTimeout)).withAuth(auth);
   }
 
-  private Coordinator.Config coordinatorConfig(KafkaSettings settings, String zk, int w) {
-    Coordinator.Config d = Coordinator.Config.defaults(settings, zk, writerGroup, w);
+  private Coordinator.Config coordinatorConfig(KafkaSettings settings, int w) {
+    Coordinator.Config d = Coordinator.Config.defaults(settings, writerGroup, w);
     int maxCluster = Math.max((int) clusterSize.bytes(), d.plan().maxClusterSize());
     TopicSetup.Plan plan = new TopicSetup.Plan(writerGroup, d.plan().taskPartitions(), d.plan().chunkPartitions(),
         maxCluster, d.plan().lockDuration());
-    return new Coordinator.Config(settings, zk, d.zkRoot(), plan, w, d.pollTimeout(), d.stallAfter(),
-        d.zkPollInterval());
+    return new Coordinator.Config(settings, plan, w, d.pollTimeout(), d.stallAfter());
   }
 
   /** Without --state-dir nothing can resume the job: what the writer left of it goes too. */

@@ -46,8 +46,11 @@ final class WriterCommand implements Callable<Integer> {
   @Option(names = "--cache-size", paramLabel = "SIZE", description = "Memory of each image's cluster-fill cache (default: 256m).")
   SizeValue cacheSize = new SizeValue(256L << 20);
 
-  @Option(names = "--range-timeout", paramLabel = "TIME", description = "A range without progress this long is queued again (default: 5m).")
+  @Option(names = "--range-timeout", paramLabel = "TIME", description = "A range a worker started that makes no progress this long is issued again (default: 5m).")
   String rangeTimeout = "5m";
+
+  @Option(names = "--start-timeout", paramLabel = "TIME", description = "A range no worker has started is issued again once the whole group has been idle this long (a task the share group archived at its delivery limit; default: 2m).")
+  String startTimeout = "2m";
 
   @Option(names = "--zookeeper-session-timeout", paramLabel = "TIME",
       description = "How long a leader that stops answering ZooKeeper (dead, stopped, cut off) keeps leading before a standby takes over (default: 15s; ZooKeeper clamps it to 2..20 of its ticks).")
@@ -67,12 +70,12 @@ final class WriterCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws InterruptedException {
-    WriterConfig base = WriterConfig.defaults(kafka, zookeeper, targetRoot).withGroup(group);
-    WriterConfig config = base
-        .withTimes(duration("--checkpoint-interval", checkpointInterval), duration("--range-timeout", rangeTimeout),
-            base.progressInterval())
-        .withOptions(cacheSize.bytes(), verifyPayloads, KafkaSettings.of(kafka, kafkaConfig).extra(), metricsPort)
-        .withAuth(RecordAuth.fromFile(authKeyFile));
+    WriterConfig config = WriterConfig.builder(kafka, zookeeper, targetRoot).group(group)
+        .checkpointInterval(duration("--checkpoint-interval", checkpointInterval))
+        .rangeTimeout(duration("--range-timeout", rangeTimeout)).startTimeout(duration("--start-timeout", startTimeout))
+        .cacheBytes(cacheSize.bytes()).verifyPayloads(verifyPayloads)
+        .kafkaProperties(KafkaSettings.of(kafka, kafkaConfig).extra()).metricsPort(metricsPort)
+        .auth(RecordAuth.fromFile(authKeyFile)).build();
     if (!Files.isDirectory(targetRoot)) {
       throw new BadInputException("--target-root " + targetRoot + " is not a directory");
     }

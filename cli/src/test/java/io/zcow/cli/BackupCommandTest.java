@@ -49,7 +49,7 @@ class BackupCommandTest {
 
     assertEquals(0, run.exitCode(), run.err());
     assertTrue(run.err().contains("wrote " + image), run.err());
-    Matcher m = Pattern.compile("(\\d+) tasks submitted, 0 hole ranges, at most (\\d+) ranges in flight \\(window 3\\)")
+    Matcher m = Pattern.compile("0 hole ranges, (\\d+) tasks issued, at most (\\d+) ranges in flight \\(window 3\\)")
         .matcher(run.err());
     assertTrue(m.find(), run.err());
     assertTrue(Integer.parseInt(m.group(1)) >= 12, "every range of 4 MiB holds data: " + m.group(0));
@@ -87,7 +87,7 @@ class BackupCommandTest {
 
     assertEquals(0, run.exitCode(), run.err());
     // 20 ranges of 2 MiB, data in ranges 0, 4 and 16 only.
-    assertTrue(run.err().contains("job sparse-1: 3 tasks submitted, 17 hole ranges"), run.err());
+    assertTrue(run.err().contains("job sparse-1: 20 ranges, 17 hole ranges, 3 tasks issued"), run.err());
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
     assertEquals(List.of("sparse.qcow2", "sparse.raw"), listing(dir));
@@ -122,7 +122,7 @@ class BackupCommandTest {
     CliRun resumed = CliRun.of(args);
 
     assertEquals(0, resumed.exitCode(), resumed.err());
-    Matcher m = Pattern.compile("(\\d+) tasks submitted").matcher(resumed.err());
+    Matcher m = Pattern.compile("(\\d+) tasks issued").matcher(resumed.err());
     assertTrue(m.find(), resumed.err());
     assertTrue(Integer.parseInt(m.group(1)) < 32, "only the missing ranges: " + m.group(0));
     QemuImg.assertClean(image);
@@ -171,7 +171,7 @@ class BackupCommandTest {
     try (DevCluster cluster = DevCluster.start(HostPort.loopbackAnyPort(), HostPort.loopbackAnyPort(), null)) {
       String kafka = cluster.broker().bootstrapServers();
       String zk = cluster.zooKeeper().connectString();
-      try (Writer writer = new Writer(WriterConfig.defaults(kafka, zk, root), Clock.systemUTC()).start();
+      try (Writer writer = new Writer(WriterConfig.builder(kafka, zk, root).build(), Clock.systemUTC()).start();
           Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(2),
               new SimpleMeterRegistry(), Clock.systemUTC())) {
         worker.start();
@@ -187,7 +187,7 @@ class BackupCommandTest {
             "--progress", "plain", "--job-id", "cluster-2", "--size", Long.toString(Files.size(src)),
             src.toString(), "c2.qcow2");
         assertEquals(0, unseen.exitCode(), unseen.err());
-        assertTrue(unseen.err().contains("6 tasks submitted"), unseen.err());
+        assertTrue(unseen.err().contains("6 tasks issued"), unseen.err());
       }
     }
     QemuImg.assertClean(root.resolve("c.qcow2"));

@@ -197,8 +197,8 @@ class HostileProducerTest {
     try (DevCluster cluster = DevCluster.start(HostPort.loopbackAnyPort(), HostPort.loopbackAnyPort(), null)) {
       String kafka = cluster.broker().bootstrapServers();
       String zk = cluster.zooKeeper().connectString();
-      WriterConfig wc = WriterConfig.defaults(kafka, zk, root).withAuth(auth)
-          .withTimes(Duration.ofSeconds(1), Duration.ofMinutes(5), Duration.ofSeconds(1));
+      WriterConfig wc = WriterConfig.builder(kafka, zk, root).auth(auth).checkpointInterval(Duration.ofSeconds(1))
+          .progressInterval(Duration.ofSeconds(1)).build();
       // The read limit keeps the job running while the forgeries arrive (24 MiB at 3 MB/s: ~8 s).
       try (Writer writer = new Writer(wc, Clock.systemUTC()).start();
           Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka).withAuth(auth)).withThreads(2)

@@ -32,7 +32,7 @@ class MultiProcessBackupTest {
   private static final long RANGE_SIZE = 4L << 20;
   private static final int RANGES = (int) ((SOURCE_SIZE + RANGE_SIZE - 1) / RANGE_SIZE);
   private static final Pattern SUMMARY =
-      Pattern.compile("(?m)job \\S+: (\\d+) tasks submitted, (\\d+) hole ranges");
+      Pattern.compile("(?m)job \\S+: \\d+ ranges, (\\d+) hole ranges, (\\d+) tasks issued");
 
   @TempDir
   static Path dir;
@@ -66,7 +66,7 @@ class MultiProcessBackupTest {
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(source, image);
     int[] summary = summary(backup);
-    assertEquals(RANGES, summary[0] + summary[1], "every range submitted or a hole: " + backup.describe());
+    assertEquals(RANGES, summary[0] + summary[1], "every range issued or a hole: " + backup.describe());
   }
 
   private static int[] summary(Role run) {
@@ -75,6 +75,6 @@ class MultiProcessBackupTest {
       fail("no summary line: " + run.describe());
     }
     System.out.println(run.name() + ": " + m.group());
-    return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2))};
+    return new int[] {Integer.parseInt(m.group(2)), Integer.parseInt(m.group(1))};
   }
 }

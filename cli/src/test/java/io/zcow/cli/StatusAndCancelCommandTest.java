@@ -154,8 +154,8 @@ class StatusAndCancelCommandTest {
     TopicSetup.ensure(KafkaSettings.of(kafka.bootstrapServers()), TopicSetup.Plan.defaults(group));
     String id = kafka.uniqueName("cancel-live");
     Path part = ImageWriter.partPath(root.resolve(id + ".qcow2"));
-    WriterConfig config = WriterConfig.defaults(kafka.bootstrapServers(), EmbeddedZooKeeper.shared().connectString(), root)
-        .withGroup(group).withZkRoot(EmbeddedZooKeeper.shared().uniquePath("cancel"));
+    WriterConfig config = WriterConfig.builder(kafka.bootstrapServers(), EmbeddedZooKeeper.shared().connectString(), root)
+        .group(group).zkRoot(EmbeddedZooKeeper.shared().uniquePath("cancel")).build();
     try (Writer writer = new Writer(config, Clock.systemUTC()).start()) {
       publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toBuilder().setWriterGroup(group)
           .setCreatedAtMs(System.currentTimeMillis()).build().toByteArray());

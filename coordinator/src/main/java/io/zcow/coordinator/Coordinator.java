@@ -2,53 +2,54 @@ package io.zcow.coordinator;
 
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
-import io.zcow.proto.ChunkRecord;
 import io.zcow.proto.EventKind;
 import io.zcow.proto.JobEvent;
+import io.zcow.proto.JobPlan;
 import io.zcow.proto.JobSpec;
+import io.zcow.proto.JobSpecs;
 import io.zcow.proto.JobState;
+import io.zcow.proto.Progress;
+import io.zcow.proto.RangeRun;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
+import io.zcow.proto.kafka.JobBook;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.proto.kafka.ReportLimiter;
+import io.zcow.proto.kafka.TopicReader;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.BitSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.PartitionInfo;
-import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Submits one job and follows it to its end: creates the topics, publishes the JobSpec, tells the
- * writer which ranges are holes, and hands out RangeTasks in a bounded window — at most
- * {@code window} ranges submitted and not yet complete — so that the writer's range timers start
- * only for ranges about to be worked on, and a job of 30 000 ranges does not flood zcow.tasks.
+ * Submits one job and follows it to its end. The coordinator partitions the disk and publishes the
+ * job's plan in its JobSpec (ranges that are holes, the window); the writer paces the job from it
+ * (issues the tasks, times and re-issues them) and publishes the job's lifecycle on the jobs
+ * topic, so the job goes on when the coordinator detaches or dies. The coordinator follows that
+ * lifecycle for the outcome, and the writer's PROGRESS events for progress.
  *
- * <p>Completion is learned from the writer's RANGE_DONE events and, as a fallback for missed
- * events, from the completed-range bitmap the writer commits to ZooKeeper. A re-run with the same
- * job id starts from that bitmap and submits only the missing ranges.
+ * <p>Re-run with the same job id: a job still SUBMITTED or RUNNING is followed again (not
+ * resubmitted); a FAILED or CANCELLED one is submitted again (the writer resumes a failed one from
+ * its checkpoint); a DONE one is done at once.
  *
  * <p>Lifecycle: {@link #start()} once, then {@link #runOnce()} until it returns an outcome, then
  * {@link #close()}. Not thread safe, except {@link #cancel()}.
  */
 public final class Coordinator implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(Coordinator.class);
+  /** A plan names at most this many zero runs (the spec stays far below the record limit); smaller holes are read. */
+  static final int MAX_ZERO_RUNS = 16_384;
 
   /** What a followed job ended with. */
   public record Outcome(JobState state, String reason) {
@@ -68,26 +69,22 @@ public final class Coordinator implements AutoCloseable {
   /**
    * Settings.
    *
-   * @param zookeeper the writers' ZooKeeper (completed ranges, terminal state); null to rely on
-   *     events alone (no resume)
-   * @param window ranges submitted and not yet complete, at most
+   * @param window ranges issued and not yet complete, at most (the writer keeps to it)
    * @param stallAfter no progress for this long reports the job stalled
-   * @param zkPollInterval how often the ZooKeeper bitmap is read while running
    */
-  public record Config(KafkaSettings kafka, String zookeeper, String zkRoot, TopicSetup.Plan plan, int window,
-      Duration pollTimeout, Duration stallAfter, Duration zkPollInterval) {
+  public record Config(KafkaSettings kafka, TopicSetup.Plan plan, int window, Duration pollTimeout,
+      Duration stallAfter) {
     public Config {
       Objects.requireNonNull(kafka, "kafka");
       Objects.requireNonNull(plan, "plan");
-      Objects.requireNonNull(zkRoot, "zkRoot");
-      if (window < 1) {
-        throw new IllegalArgumentException("window must be at least 1: " + window);
+      if (window < 1 || window > 4096) {
+        throw new IllegalArgumentException("window must be 1 to 4096: " + window);
       }
     }
 
-    public static Config defaults(KafkaSettings kafka, String zookeeper, String writerGroup, int window) {
-      return new Config(kafka, zookeeper, CompletionStore.DEFAULT_ZK_ROOT, TopicSetup.Plan.defaults(writerGroup),
-          window, Duration.ofMillis(200), Duration.ofMinutes(3), Duration.ofSeconds(5));
+    public static Config defaults(KafkaSettings kafka, String writerGroup, int window) {
+      return new Config(kafka, TopicSetup.Plan.defaults(writerGroup), window, Duration.ofMillis(200),
+          Duration.ofMinutes(3));
     }
   }
 
@@ -97,37 +94,32 @@ public final class Coordinator implements AutoCloseable {
   private final Listener listener;
   private final Clock clock;
   private final String jobId;
-  private final int rangeCount;
-
-  private KafkaProducer<String, byte[]> producer;
-  private KafkaConsumer<String, byte[]> events;
-  private CompletionStore store;
   private final RecordAuth auth;
+  private final JobBook book;
   private final ReportLimiter unauthenticatedLog = new ReportLimiter(10_000);
+
+  private TopicReader jobs;
+  private TopicReader events;
   private long unauthenticatedEvents;
   private boolean topicsReady;
   private boolean started;
   private volatile boolean cancelled;
-
-  private final BitSet data;
-  private final BitSet complete = new BitSet();
-  private final BitSet submitted = new BitSet();
-  private int nextCandidate;
-  private int maxOutstanding;
-  private int tasksSent;
-  private int holesSent;
+  private int zeroRanges;
+  private boolean submitted;
 
   private long startedMs;
   private long lastMoveMs;
-  private long lastZkPollMs;
   private boolean stallReported;
   private long guestBytesAtStart = -1;
   private long guestBytesDone;
   private long hostBytes;
+  private long rangesDone;
+  private Progress last = Progress.getDefaultInstance();
   private Outcome outcome;
+  private JobState stateSeen;
 
   /**
-   * @param spec the job, as it will be published (its created_at_ms is set at start)
+   * @param spec the job, as it will be published (its created_at_ms, state and plan are set at start)
    * @param partitioner over the job's source; borrowed
    */
   public Coordinator(Config config, JobSpec spec, Partitioner partitioner, Listener listener, Clock clock) {
@@ -137,9 +129,8 @@ public final class Coordinator implements AutoCloseable {
     this.listener = Objects.requireNonNull(listener, "listener");
     this.clock = Objects.requireNonNull(clock, "clock");
     this.jobId = spec.getJobId();
-    this.rangeCount = partitioner.rangeCount();
-    this.data = partitioner.dataRanges();
     this.auth = config.kafka().auth();
+    this.book = new JobBook(auth);
   }
 
   /** Creates the topics and sets up the worker share group (also done by {@link #start()}). */
@@ -151,8 +142,10 @@ public final class Coordinator implements AutoCloseable {
   }
 
   /**
-   * Reads what is complete already, publishes the job, its hole ranges and the first window of
-   * tasks. A job the writer already finished returns at once from {@link #runOnce()} as DONE.
+   * Reads the job's state on the jobs topic and submits the job unless it runs already; a job
+   * the writer finished returns at once from {@link #runOnce()} as DONE.
+   *
+   * @throws BadInputException when the job exists with another source
    */
   public void start() {
     if (started) {
@@ -160,87 +153,68 @@ public final class Coordinator implements AutoCloseable {
     }
     started = true;
     setupTopics();
-    checkSameSource();
+    String client = "zcow-coordinator-" + jobId;
+    jobs = new TopicReader(new KafkaConsumer<>(config.kafka().assignedConsumer(client)), Topics.JOBS,
+        config.kafka().callTimeout());
+    events = new TopicReader(new KafkaConsumer<>(config.kafka().assignedConsumer(client)), Topics.EVENTS,
+        config.kafka().callTimeout());
+    events.assign(true); // events of earlier runs of this job id are history: follow from now on
+    jobs.readToEnd(config.kafka().callTimeout(), book::apply);
     startedMs = clock.millis();
     lastMoveMs = startedMs;
-    if (config.zookeeper() != null) {
-      store = CompletionStore.connect(config.zookeeper(), config.zkRoot(), spec.getWriterGroup(),
-          config.kafka().callTimeout());
-      var terminal = store.terminal(jobId);
-      if (terminal.isPresent() && terminal.get().state().equals(JobState.JOB_STATE_DONE.name())) {
-        LOG.info("[job={}] is done already", jobId);
-        outcome = new Outcome(JobState.JOB_STATE_DONE, "");
-        return;
-      }
-      complete.or(store.completedRanges(jobId));
-      if (!complete.isEmpty()) {
-        LOG.info("[job={}] resuming: {} of {} ranges are complete", jobId, complete.cardinality(), rangeCount);
-      }
+    Optional<JobSpec> earlier = book.get(jobId);
+    earlier.ifPresent(this::checkSameSource);
+    JobState was = earlier.map(JobSpec::getState).orElse(JobState.JOB_STATE_UNSPECIFIED);
+    if (was == JobState.JOB_STATE_DONE) {
+      LOG.info("[job={}] is done already", jobId);
+      outcome = new Outcome(JobState.JOB_STATE_DONE, "");
+      return;
     }
-    producer = new KafkaProducer<>(config.kafka().producer("zcow-coordinator-" + jobId));
-    events = new KafkaConsumer<>(config.kafka().assignedConsumer("zcow-coordinator-" + jobId));
-    List<TopicPartition> parts = new ArrayList<>();
-    for (PartitionInfo p : events.partitionsFor(Topics.EVENTS, config.kafka().callTimeout())) {
-      parts.add(new TopicPartition(p.topic(), p.partition()));
+    if (was == JobState.JOB_STATE_SUBMITTED || was == JobState.JOB_STATE_RUNNING) {
+      LOG.info("[job={}] is {} already: following it", jobId, was);
+      return;
     }
-    events.assign(parts);
-    // Events of earlier runs of this job id are history: follow from now on.
-    Map<TopicPartition, Long> ends = events.endOffsets(parts, config.kafka().callTimeout());
-    ends.forEach(events::seek);
+    JobSpec published = spec.toBuilder().setCreatedAtMs(clock.millis()).setState(JobState.JOB_STATE_SUBMITTED)
+        .setWriterEpoch(0).setReason("").setPlan(plan()).build();
+    String problem = JobSpecs.problem(published);
+    if (problem != null) {
+      throw new BadInputException(problem);
+    }
+    try {
+      KafkaProducer<String, byte[]> producer = new KafkaProducer<>(config.kafka().producer(client));
+      try {
+        producer.send(auth.record(Topics.JOBS, jobId, published.toByteArray())).get(60, TimeUnit.SECONDS);
+      } finally {
+        producer.close(Duration.ofSeconds(5));
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new RetriableException("interrupted while publishing job " + jobId, e);
+    } catch (ExecutionException | TimeoutException e) {
+      Throwable c = e instanceof ExecutionException ? e.getCause() : e;
+      throw new RetriableException("could not publish job " + jobId + ": " + c.getMessage(), c);
+    }
+    book.put(published);
+    submitted = true;
+    LOG.info("[job={}] submitted: {} ranges, {} of them holes, window {}", jobId, partitioner.rangeCount(),
+        zeroRanges, config.window());
+  }
 
-    JobSpec published = spec.toBuilder().setCreatedAtMs(clock.millis()).setState(JobState.JOB_STATE_SUBMITTED).build();
-    List<Future<RecordMetadata>> sends = new ArrayList<>();
-    sends.add(producer.send(auth.record(Topics.JOBS, jobId, published.toByteArray())));
-    HoleRanges holes = new HoleRanges(spec.getClusterSize());
-    String chunks = Topics.chunks(spec.getWriterGroup());
-    for (int r = 0; r < rangeCount; r++) {
-      if (!data.get(r) && !complete.get(r)) {
-        for (ChunkRecord rec : holes.records(jobId, partitioner.span(r))) {
-          sends.add(producer.send(auth.record(chunks, Wire.rangeKey(jobId, r), rec.toByteArray())));
-        }
-        holesSent++;
-      }
-    }
-    await(sends, "publish job " + jobId);
-    LOG.info("[job={}] submitted: {} ranges, {} holes", jobId, rangeCount, holesSent);
-    fillWindow();
+  /** Hole ranges as runs (at most {@link #MAX_ZERO_RUNS}: the longest; the rest are read) and the window. */
+  private JobPlan plan() {
+    List<RangeRun> runs = ZeroRuns.of(partitioner.dataRanges(), partitioner.rangeCount(), MAX_ZERO_RUNS);
+    zeroRanges = (int) runs.stream().mapToLong(RangeRun::getCount).sum();
+    return JobPlan.newBuilder().addAllZeroRanges(runs).setWindow(config.window()).build();
   }
 
   /**
    * Refuses to resume a job whose source is not the one it started from: the JobSpec already on
-   * zcow.jobs (if any, and not CANCELLED, whose image is gone) must carry the same source identity
-   * as this one. Specs without a fingerprint (older builds) are not compared.
-   *
-   * @throws BadInputException naming both identities when they differ
+   * the jobs topic (if any, and not CANCELLED, whose image is gone) must carry the same source
+   * identity. Specs without a fingerprint are not compared.
    */
-  private void checkSameSource() {
-    if (!spec.hasSourceIdentity() || spec.getSourceIdentity().getFingerprint().isEmpty()) {
-      return;
-    }
-    JobSpec earlier = null;
-    try (KafkaConsumer<String, byte[]> jobs = new KafkaConsumer<>(config.kafka().assignedConsumer("zcow-coordinator-" + jobId))) {
-      List<TopicPartition> parts = new ArrayList<>();
-      for (PartitionInfo p : jobs.partitionsFor(Topics.JOBS, config.kafka().callTimeout())) {
-        parts.add(new TopicPartition(p.topic(), p.partition()));
-      }
-      jobs.assign(parts);
-      jobs.seekToBeginning(parts);
-      Map<TopicPartition, Long> ends = jobs.endOffsets(parts, config.kafka().callTimeout());
-      long deadline = clock.millis() + config.kafka().callTimeout().toMillis();
-      while (!atEnd(jobs, ends)) {
-        if (clock.millis() > deadline) {
-          throw new RetriableException("[job=" + jobId + "] reading " + Topics.JOBS + " to its end took more than "
-              + config.kafka().callTimeout().toSeconds() + " s", null);
-        }
-        for (ConsumerRecord<String, byte[]> r : jobs.poll(config.pollTimeout())) {
-          if (jobId.equals(r.key()) && auth.verify(r).ok() && Wire.jobSpec(r.value()) instanceof Wire.Decoded.Ok<JobSpec> ok
-              && ok.value().getJobId().equals(jobId)) {
-            earlier = ok.value();
-          }
-        }
-      }
-    }
-    if (earlier == null || earlier.getState() == JobState.JOB_STATE_CANCELLED || !earlier.hasSourceIdentity()
+  private void checkSameSource(JobSpec earlier) {
+    if (!spec.hasSourceIdentity() || spec.getSourceIdentity().getFingerprint().isEmpty()
+        || earlier.getState() == JobState.JOB_STATE_CANCELLED || !earlier.hasSourceIdentity()
         || earlier.getSourceIdentity().getFingerprint().isEmpty()) {
       return;
     }
@@ -251,17 +225,8 @@ public final class Coordinator implements AutoCloseable {
     }
   }
 
-  private boolean atEnd(KafkaConsumer<String, byte[]> consumer, Map<TopicPartition, Long> ends) {
-    for (Map.Entry<TopicPartition, Long> e : ends.entrySet()) {
-      if (consumer.position(e.getKey(), config.kafka().callTimeout()) < e.getValue()) {
-        return false;
-      }
-    }
-    return true;
-  }
-
   /**
-   * Polls the events once, submits tasks as the window frees, reports progress.
+   * Follows the job's state and events once, reports progress.
    *
    * @return the outcome once the job is DONE, FAILED or CANCELLED; null while it runs
    */
@@ -269,77 +234,54 @@ public final class Coordinator implements AutoCloseable {
     if (!started) {
       throw new IllegalStateException("not started");
     }
-    if (outcome != null) {
+    if (outcome != null || cancelled) {
       return outcome;
     }
-    if (cancelled) {
-      return null;
-    }
-    boolean moved = false;
-    ConsumerRecords<String, byte[]> polled;
+    boolean[] moved = {false};
     try {
-      polled = events.poll(config.pollTimeout());
+      jobs.poll(Duration.ZERO, book::apply);
+      events.poll(config.pollTimeout(), r -> moved[0] |= onEvent(r));
     } catch (WakeupException e) {
       return null; // cancel()
     }
-    for (ConsumerRecord<String, byte[]> r : polled) {
-      if (!authentic(r)) {
-        continue;
+    JobSpec now = book.get(jobId).orElse(null);
+    if (now != null && JobSpecs.isTerminal(now.getState()) && (submitted ? now.getCreatedAtMs() == createdAt() : true)) {
+      if (now.getState() == JobState.JOB_STATE_DONE) {
+        rangesDone = partitioner.rangeCount();
       }
-      if (Wire.jobEvent(r.value()) instanceof Wire.Decoded.Ok<JobEvent> ok && ok.value().getJobId().equals(jobId)) {
-        moved |= onEvent(ok.value());
-        if (outcome != null) {
-          report();
-          return outcome;
-        }
-      }
+      awaitStateEvent(now.getState());
+      outcome = new Outcome(now.getState(), now.getReason());
+      report();
+      return outcome;
     }
-    long now = clock.millis();
-    if (store != null && now - lastZkPollMs >= config.zkPollInterval().toMillis()) {
-      lastZkPollMs = now;
-      int before = complete.cardinality();
-      complete.or(store.completedRanges(jobId));
-      moved |= complete.cardinality() != before;
-      var terminal = store.terminal(jobId);
-      if (terminal.isPresent() && terminal.get().state().equals(JobState.JOB_STATE_DONE.name())) {
-        outcome = new Outcome(JobState.JOB_STATE_DONE, "");
-        return outcome;
-      }
-    }
-    if (moved) {
-      lastMoveMs = now;
+    long t = clock.millis();
+    if (moved[0]) {
+      lastMoveMs = t;
       stallReported = false;
     }
-    fillWindow();
     JobStatus s = report();
-    if (!stallReported && now - lastMoveMs >= config.stallAfter().toMillis()) {
+    if (!stallReported && t - lastMoveMs >= config.stallAfter().toMillis()) {
       stallReported = true;
-      LOG.warn("[job={}] no progress for {} s", jobId, (now - lastMoveMs) / 1000);
+      LOG.warn("[job={}] no progress for {} s", jobId, (t - lastMoveMs) / 1000);
       listener.stalled(s);
     }
     return null;
   }
 
-  /** Whether an event carries a valid MAC (always, without a key); one that does not is ignored. */
-  private boolean authentic(ConsumerRecord<String, byte[]> r) {
-    RecordAuth.Verdict v = auth.verify(r);
-    if (v.ok()) {
-      return true;
+  /**
+   * The writer publishes a job's end on the jobs topic, then its STATE event with the last
+   * figures: wait a little for that event, so the figures of the end are the writer's last.
+   */
+  private void awaitStateEvent(JobState end) {
+    long deadline = System.nanoTime() + Duration.ofSeconds(2).toNanos();
+    stateSeen = null;
+    while (stateSeen != end && System.nanoTime() - deadline < 0) {
+      events.poll(Duration.ofMillis(50), this::onEvent);
     }
-    unauthenticatedEvents++;
-    if (jobId.equals(r.key())) {
-      long held = unauthenticatedLog.tryReport(clock.millis());
-      if (held >= 0) {
-        LOG.warn("[job={}] event {}-{}@{} ignored: {}{}", jobId, r.topic(), r.partition(), r.offset(), v.reason(),
-            held > 0 ? " (and " + held + " more since the last report)" : "");
-      }
-    }
-    return false;
   }
 
-  /** Events ignored for a missing or bad MAC (any job's), when the cluster has a key. */
-  public long unauthenticatedEvents() {
-    return unauthenticatedEvents;
+  private long createdAt() {
+    return book.get(jobId).map(JobSpec::getCreatedAtMs).orElse(0L);
   }
 
   /** Runs until the job ends or {@link #cancel()}; null when cancelled. */
@@ -356,72 +298,56 @@ public final class Coordinator implements AutoCloseable {
     return null;
   }
 
-  /** Makes {@link #run()} return soon; the job itself goes on (or is stopped by whoever owns the writer). */
+  /** Makes {@link #run()} return soon; the job itself goes on (the writer paces it). */
   public void cancel() {
     cancelled = true;
-    KafkaConsumer<String, byte[]> c = events;
-    if (c != null) {
-      c.wakeup();
+    TopicReader e = events;
+    if (e != null) {
+      e.wakeup();
     }
   }
 
-  private boolean onEvent(JobEvent e) {
-    boolean moved = false;
-    if (e.getKind() == EventKind.EVENT_KIND_RANGE_DONE && e.getRangeIndex() >= 0 && e.getRangeIndex() < rangeCount) {
-      moved = !complete.get((int) e.getRangeIndex());
-      complete.set((int) e.getRangeIndex());
-    }
-    if (e.hasProgress()) {
-      var p = e.getProgress();
-      if (p.getGuestBytesDone() != guestBytesDone) {
-        moved = true;
-      }
-      guestBytesDone = Math.max(guestBytesDone, p.getGuestBytesDone());
-      hostBytes = p.getHostBytes();
-      if (guestBytesAtStart < 0) {
-        guestBytesAtStart = guestBytesDone;
-      }
-    }
-    if (e.getKind() == EventKind.EVENT_KIND_STATE) {
-      switch (e.getState()) {
-        case JOB_STATE_DONE -> {
-          complete.set(0, rangeCount);
-          outcome = new Outcome(JobState.JOB_STATE_DONE, "");
+  private boolean onEvent(ConsumerRecord<String, byte[]> r) {
+    RecordAuth.Verdict v = auth.verify(r);
+    if (!v.ok()) {
+      unauthenticatedEvents++;
+      if (jobId.equals(r.key())) {
+        long held = unauthenticatedLog.tryReport(clock.millis());
+        if (held >= 0) {
+          LOG.warn("[job={}] event {}-{}@{} ignored: {}{}", jobId, r.topic(), r.partition(), r.offset(), v.reason(),
+              held > 0 ? " (and " + held + " more since the last report)" : "");
         }
-        case JOB_STATE_FAILED, JOB_STATE_CANCELLED -> outcome = new Outcome(e.getState(), e.getReason());
-        default -> { }
       }
+      return false;
+    }
+    if (!(Wire.jobEvent(r.value()) instanceof Wire.Decoded.Ok<JobEvent> ok) || !ok.value().getJobId().equals(jobId)) {
+      return false;
+    }
+    JobEvent e = ok.value();
+    if (e.getKind() == EventKind.EVENT_KIND_STATE) {
+      stateSeen = e.getState();
+    }
+    if (e.getKind() != EventKind.EVENT_KIND_PROGRESS && e.getKind() != EventKind.EVENT_KIND_STATE) {
+      return e.getKind() == EventKind.EVENT_KIND_RANGE_DONE;
+    }
+    if (!e.hasProgress()) {
+      return false;
+    }
+    var p = e.getProgress();
+    last = p;
+    boolean moved = p.getGuestBytesDone() != guestBytesDone || p.getRangesDone() != rangesDone;
+    guestBytesDone = Math.max(guestBytesDone, p.getGuestBytesDone());
+    rangesDone = Math.max(rangesDone, p.getRangesDone());
+    hostBytes = p.getHostBytes();
+    if (guestBytesAtStart < 0) {
+      guestBytesAtStart = guestBytesDone;
     }
     return moved;
   }
 
-  /** Submits tasks for the next incomplete data ranges while fewer than the window are outstanding. */
-  private void fillWindow() {
-    List<Future<RecordMetadata>> sends = new ArrayList<>();
-    int outstanding = outstanding();
-    while (outstanding < config.window()) {
-      int r = nextToSubmit();
-      if (r < 0) {
-        break;
-      }
-      submitted.set(r);
-      sends.add(producer.send(auth.record(Topics.TASKS, Wire.rangeKey(jobId, r),
-          partitioner.task(jobId, r).toByteArray())));
-      tasksSent++;
-      outstanding++;
-    }
-    maxOutstanding = Math.max(maxOutstanding, outstanding);
-    await(sends, "submit tasks of job " + jobId);
-  }
-
-  private int nextToSubmit() {
-    while (nextCandidate < rangeCount) {
-      int r = nextCandidate++;
-      if (data.get(r) && !complete.get(r) && !submitted.get(r)) {
-        return r;
-      }
-    }
-    return -1;
+  /** Events ignored for a missing or bad MAC (any job's), when the cluster has a key. */
+  public long unauthenticatedEvents() {
+    return unauthenticatedEvents;
   }
 
   private JobStatus report() {
@@ -430,54 +356,29 @@ public final class Coordinator implements AutoCloseable {
     double secs = Math.max(0.001, (now - startedMs) / 1000.0);
     double rate = guestBytesAtStart < 0 ? 0 : (guestBytesDone - guestBytesAtStart) / secs;
     Duration eta = rate > 0 ? Duration.ofSeconds((long) ((total - guestBytesDone) / rate)) : null;
-    JobStatus s = new JobStatus(rangeCount, complete.cardinality(), guestBytesDone, hostBytes, rate, eta,
+    JobStatus s = new JobStatus(partitioner.rangeCount(), (int) rangesDone, guestBytesDone, hostBytes, rate, eta,
         Duration.ofMillis(now - lastMoveMs));
     listener.progress(s);
     return s;
   }
 
-  private static void await(List<Future<RecordMetadata>> sends, String what) {
-    // flush() returns even when sends failed: every result is checked.
-    for (Future<RecordMetadata> f : sends) {
-      try {
-        f.get(60, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new RetriableException("interrupted while trying to " + what, e);
-      } catch (ExecutionException | TimeoutException e) {
-        Throwable c = e instanceof ExecutionException ? e.getCause() : e;
-        throw new RetriableException("could not " + what + ": " + c.getMessage(), c);
-      }
-    }
+  /** Whether this coordinator published the job (false when it found it running and only follows). */
+  public boolean submitted() {
+    return submitted;
   }
 
-  /** Ranges submitted and not yet known complete. */
-  public int outstanding() {
-    BitSet o = (BitSet) submitted.clone();
-    o.andNot(complete);
-    return o.cardinality();
+  /** The writer's latest figures of the job (tasks issued, most ranges outstanding, …). */
+  public Progress lastProgress() {
+    return last;
   }
 
-  /** The most ranges ever outstanding right after a submission. */
-  public int maxOutstanding() {
-    return maxOutstanding;
-  }
-
-  /** Ranges for which a task was submitted by this coordinator. */
-  public BitSet submittedRanges() {
-    return (BitSet) submitted.clone();
+  /** Ranges the plan declared holes. */
+  public int zeroRanges() {
+    return zeroRanges;
   }
 
   public int window() {
     return config.window();
-  }
-
-  public int holesSent() {
-    return holesSent;
-  }
-
-  public int tasksSent() {
-    return tasksSent;
   }
 
   public String jobId() {
@@ -487,14 +388,14 @@ public final class Coordinator implements AutoCloseable {
   @Override
   public void close() {
     cancelled = true;
-    if (producer != null) {
-      producer.close(Duration.ofSeconds(5));
-    }
-    if (events != null) {
-      events.close(Duration.ofSeconds(2));
-    }
-    if (store != null) {
-      store.close();
+    for (TopicReader r : new TopicReader[] {jobs, events}) {
+      if (r != null) {
+        try {
+          r.close();
+        } catch (RuntimeException e) {
+          LOG.debug("[job={}] closing a reader: {}", jobId, e.toString());
+        }
+      }
     }
   }
 }

@@ -6,9 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.zcow.BadInputException;
-import io.zcow.proto.ChunkRecord;
-import io.zcow.proto.EntryKind;
-import io.zcow.proto.RangeTask;
+import io.zcow.proto.RangeRun;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
@@ -18,7 +16,6 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.BitSet;
 import java.util.List;
-import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -46,10 +43,9 @@ class PartitionerTest {
       assertEquals(2049, p.rangeCount());
       BitSet data = p.dataRanges();
       assertEquals(bits(0, 2, 3, 2048), data);
-      RangeTask last = p.task("job", 2048);
-      assertEquals(2048 * RANGE, last.getOffset());
-      assertEquals(1000, last.getLength());
-      assertEquals(RANGE, p.task("job", 3).getLength());
+      assertEquals(2048 * RANGE, p.layout().offset(2048));
+      assertEquals(1000, p.layout().length(2048));
+      assertEquals(RANGE, p.layout().length(3));
     }
   }
 
@@ -80,35 +76,19 @@ class PartitionerTest {
   }
 
   @Test
-  void holeRecordsCoverTheRangeWithOneZeroRun() {
-    int cluster = 64 << 10;
-    long size = RANGE + 100_000; // last range: 2 clusters, the second partial
-    Partitioner p = new Partitioner(new ExtentSource(size, new long[0][]), ImageGeometry.forSource(size, cluster), RANGE);
-    HoleRanges holes = new HoleRanges(cluster);
-
-    List<ChunkRecord> full = holes.records("job", p.span(0));
-    assertEquals(2, full.size());
-    var entry = full.get(0).getBatch().getEntries(0);
-    assertEquals(EntryKind.ENTRY_KIND_ZERO, entry.getKind());
-    assertEquals(0, entry.getCluster());
-    assertEquals(RANGE / cluster, entry.getCount());
-    assertEquals(RANGE / cluster, full.get(1).getDone().getZeroClusters());
-    assertEquals(crcOfZeros(RANGE), full.get(1).getDone().getCrc32C());
-
-    List<ChunkRecord> last = holes.records("job", p.span(1));
-    assertEquals(RANGE / cluster, last.get(0).getBatch().getEntries(0).getCluster());
-    assertEquals(2, last.get(0).getBatch().getEntries(0).getCount());
-    assertEquals(crcOfZeros(2L * cluster), last.get(1).getDone().getCrc32C());
+  void holesBecomeRunsOfRangesAndOnlyTheLongestAreKeptWhenThereAreTooMany() {
+    BitSet data = bits(0, 2, 3, 7, 9);
+    assertEquals(List.of(run(1, 1), run(4, 3), run(8, 1), run(10, 2)), ZeroRuns.of(data, 12, 100));
+    assertEquals(List.of(run(4, 3), run(10, 2)), ZeroRuns.of(data, 12, 2));
+    assertEquals(List.of(), ZeroRuns.of(bits(0, 1, 2), 3, 10));
+    BitSet none = new BitSet();
+    assertEquals(List.of(run(0, 5)), ZeroRuns.of(none, 5, 10));
   }
 
-  private static int crcOfZeros(long n) {
-    CRC32C c = new CRC32C();
-    byte[] mib = new byte[1 << 20];
-    for (long left = n; left > 0; left -= mib.length) {
-      c.update(mib, 0, (int) Math.min(left, mib.length));
-    }
-    return (int) c.getValue();
+  private static RangeRun run(long first, long count) {
+    return RangeRun.newBuilder().setFirst(first).setCount(count).build();
   }
+
 
   private static BitSet bits(int... set) {
     BitSet b = new BitSet();

@@ -7,6 +7,7 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -18,7 +19,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A writer of one writer group: waits for leadership (a Curator {@link LeaderLatch} under
- * {@code /zcow/writers/GROUP/leader}), then runs {@link WriterLoop} terms until it is closed.
+ * {@code /zcow/writers/GROUP/leader}), then runs {@link WriterTerm} terms until it is closed.
  *
  * <p>Fencing, in three layers: (1) the loop, and every write of an open image (its cache's
  * threads included), asks whether this writer still leads — no once ZooKeeper said SUSPENDED or
@@ -54,6 +55,7 @@ public final class Writer implements Closeable {
   private Thread thread;
   private Thread ticker;
   private final LongSupplier nanoTime;
+  private final Function<WriterConfig, WriterClients> clients;
   /**
    * When the ticker last ran. A process that was frozen (SIGSTOP, a long pause) may have lost its
    * ZooKeeper session while it could not hear about it, and on thawing its threads run before
@@ -63,14 +65,18 @@ public final class Writer implements Closeable {
   private long freezeLimitNanos;
 
   public Writer(WriterConfig config, Clock clock) {
-    this(config, clock, System::nanoTime);
+    this(config, clock, System::nanoTime, WriterClients::of);
   }
 
-  /** With the monotonic clock the freeze detection reads (tests jump it). */
-  Writer(WriterConfig config, Clock clock, LongSupplier nanoTime) {
+  /**
+   * With the monotonic clock the timers and the freeze detection read (tests jump it) and the
+   * Kafka clients each term gets.
+   */
+  Writer(WriterConfig config, Clock clock, LongSupplier nanoTime, Function<WriterConfig, WriterClients> clients) {
     this.config = config;
     this.clock = clock;
     this.nanoTime = nanoTime;
+    this.clients = clients;
     this.metrics = new WriterMetrics(config.group());
   }
 
@@ -147,12 +153,12 @@ public final class Writer implements Closeable {
       }
       int generation = interruptions.get();
       WriterZk zk = new WriterZk(client, config.groupPath());
-      WriterLoop loop = null;
+      WriterTerm loop = null;
       try {
         epoch = zk.bumpEpoch();
         role = Role.LEADER;
         LOG.info("[group={}] leader with epoch {}", config.group(), epoch);
-        loop = new WriterLoop(config, zk, clock,
+        loop = new WriterTerm(config, zk, clients.apply(config), clock, nanoTime,
             () -> awake() && lifecycle.get() == Lifecycle.STARTED && connected && generation == interruptions.get()
                 && latch.hasLeadership(), metrics);
         loop.start();

@@ -2,6 +2,7 @@ package io.zcow.writer;
 
 import io.zcow.BadInputException;
 import io.zcow.proto.Topics;
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -9,122 +10,274 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * Everything a writer needs, typed and checked once (built by {@code zcow writer}).
- *
- * @param bootstrapServers Kafka {@code host:port} list
- * @param zookeeper ZooKeeper connect string
- * @param targetRoot every job's target_path is resolved under it; nothing is written elsewhere
- * @param group writer group: one active writer per group, its own chunks topic
- * @param checkpointInterval how often the image and the consumed offsets are made durable
- * @param cacheBytes memory of the cluster-fill cache of each open image
- * @param rangeTimeout a submitted range that makes no progress this long is queued again
- * @param verifyPayloads decompress every payload before accepting it
- * @param kafkaProperties extra client properties (TLS, SASL) applied to every client
- * @param metricsPort Prometheus text on http://0.0.0.0:PORT/metrics; 0 for none
- * @param zkRoot parent of the groups' znodes ({@code /zcow/writers})
- * @param jobsTopic JobSpecs (compacted)
- * @param tasksTopic RangeTasks (re-queues go here)
- * @param eventsTopic JobEvents
- * @param maxRequeues a range re-queued this many times fails its job
- * @param progressInterval how often PROGRESS events are sent for each running job
- * @param auth signs what the writer produces and refuses records without a valid MAC ({@link
- *     RecordAuth#NONE}: no key, nothing checked)
+ * Everything a writer needs, typed and checked once when it is built ({@code zcow writer}, the
+ * embedded cluster, tests): {@code WriterConfig.builder(kafka, zookeeper, root).group(…).build()}.
+ * Immutable and thread safe; {@link #toBuilder()} makes a changed copy.
  */
-public record WriterConfig(
-    String bootstrapServers,
-    String zookeeper,
-    Path targetRoot,
-    String group,
-    Duration checkpointInterval,
-    long cacheBytes,
-    Duration rangeTimeout,
-    boolean verifyPayloads,
-    Map<String, String> kafkaProperties,
-    int metricsPort,
-    String zkRoot,
-    String jobsTopic,
-    String tasksTopic,
-    String eventsTopic,
-    int maxRequeues,
-    Duration progressInterval,
-    RecordAuth auth) {
-
+public final class WriterConfig {
   public static final String DEFAULT_GROUP = "default";
   public static final String DEFAULT_ZK_ROOT = "/zcow/writers";
+  /** Ranges outstanding per job when its plan names no window. */
+  public static final int DEFAULT_WINDOW = 8;
 
-  public WriterConfig {
-    Objects.requireNonNull(bootstrapServers, "bootstrapServers");
-    Objects.requireNonNull(zookeeper, "zookeeper");
-    Objects.requireNonNull(targetRoot, "targetRoot");
-    Topics.chunks(group); // refuses names Kafka would refuse
-    positive(checkpointInterval, "checkpoint interval");
-    positive(rangeTimeout, "range timeout");
-    positive(progressInterval, "progress interval");
-    if (maxRequeues < 1) {
-      throw new BadInputException("maxRequeues must be at least 1: " + maxRequeues);
-    }
-    if (metricsPort < 0 || metricsPort > 65535) {
-      throw new BadInputException("metrics port must be 0..65535: " + metricsPort);
-    }
-    kafkaProperties = Map.copyOf(kafkaProperties);
-    Objects.requireNonNull(auth, "auth");
+  private final Builder b;
+
+  private WriterConfig(Builder b) {
+    this.b = b;
   }
 
   /** The defaults of {@code zcow writer}: 10 s checkpoints, 256 MiB cache, 5 min range timeout. */
-  public static WriterConfig defaults(String bootstrapServers, String zookeeper, Path targetRoot) {
-    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, DEFAULT_GROUP, Duration.ofSeconds(10),
-        256L << 20, Duration.ofMinutes(5), false, Map.of(), 0, DEFAULT_ZK_ROOT, Topics.JOBS, Topics.TASKS,
-        Topics.EVENTS, 5, Duration.ofSeconds(2), RecordAuth.NONE);
+  public static Builder builder(String bootstrapServers, String zookeeper, Path targetRoot) {
+    return new Builder(bootstrapServers, zookeeper, targetRoot);
+  }
+
+  public Builder toBuilder() {
+    return b.copy();
+  }
+
+  /** Kafka {@code host:port} list. */
+  public String bootstrapServers() {
+    return b.bootstrapServers;
+  }
+
+  /** ZooKeeper connect string. */
+  public String zookeeper() {
+    return b.zookeeper;
+  }
+
+  /** Every job's target_path is resolved under it; nothing is written elsewhere. */
+  public Path targetRoot() {
+    return b.targetRoot;
+  }
+
+  /** Writer group: one active writer per group, its own chunks topic. */
+  public String group() {
+    return b.group;
+  }
+
+  /** How often the images and the consumed offsets are made durable. */
+  public Duration checkpointInterval() {
+    return b.checkpointInterval;
+  }
+
+  /** Memory of the cluster-fill cache of each open image. */
+  public long cacheBytes() {
+    return b.cacheBytes;
+  }
+
+  /** A started range that makes no progress this long is issued again. */
+  public Duration rangeTimeout() {
+    return b.rangeTimeout;
+  }
+
+  /**
+   * An issued range no worker has started is issued again once the whole group has been idle (no
+   * range started, no cluster accepted) this long: the share group archives a task at its
+   * delivery limit, and nothing else would ever say so. A long queue behind busy workers is not
+   * idle, so it re-queues nothing.
+   */
+  public Duration startTimeout() {
+    return b.startTimeout;
+  }
+
+  /** Decompress every payload before accepting it. */
+  public boolean verifyPayloads() {
+    return b.verifyPayloads;
+  }
+
+  /** Extra client properties (TLS, SASL) applied to every Kafka client. */
+  public Map<String, String> kafkaProperties() {
+    return b.kafkaProperties;
+  }
+
+  /** Prometheus text on http://0.0.0.0:PORT/metrics; 0 for none. */
+  public int metricsPort() {
+    return b.metricsPort;
+  }
+
+  /** Parent of the groups' znodes. */
+  public String zkRoot() {
+    return b.zkRoot;
+  }
+
+  public String jobsTopic() {
+    return b.jobsTopic;
+  }
+
+  public String tasksTopic() {
+    return b.tasksTopic;
+  }
+
+  public String eventsTopic() {
+    return b.eventsTopic;
+  }
+
+  /** A range issued again this many times fails its job. */
+  public int maxRequeues() {
+    return b.maxRequeues;
+  }
+
+  /** How often PROGRESS events are sent for each running job. */
+  public Duration progressInterval() {
+    return b.progressInterval;
+  }
+
+  /** Signs what the writer produces and refuses records without a valid MAC ({@link RecordAuth#NONE}: none). */
+  public RecordAuth auth() {
+    return b.auth;
   }
 
   public String chunksTopic() {
-    return Topics.chunks(group);
+    return Topics.chunks(b.group);
   }
 
   /** The group's znode: leader election, epoch, checkpoints. */
   public String groupPath() {
-    return zkRoot + "/" + group;
+    return b.zkRoot + "/" + b.group;
   }
 
-  public WriterConfig withGroup(String g) {
-    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, g, checkpointInterval, cacheBytes, rangeTimeout,
-        verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobsTopic, tasksTopic, eventsTopic, maxRequeues,
-        progressInterval, auth);
+  /** The Kafka client settings every role shares. */
+  KafkaSettings kafka() {
+    return new KafkaSettings(b.bootstrapServers, b.kafkaProperties, KafkaSettings.DEFAULT_CALL_TIMEOUT, b.auth);
   }
 
-  public WriterConfig withTimes(Duration checkpoint, Duration rangeTimeoutValue, Duration progress) {
-    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpoint, cacheBytes, rangeTimeoutValue,
-        verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobsTopic, tasksTopic, eventsTopic, maxRequeues,
-        progress, auth);
-  }
+  /** Builds a {@link WriterConfig}; {@link #build()} checks every field and names the bad one. */
+  public static final class Builder {
+    private final String bootstrapServers;
+    private final String zookeeper;
+    private final Path targetRoot;
+    private String group = DEFAULT_GROUP;
+    private Duration checkpointInterval = Duration.ofSeconds(10);
+    private long cacheBytes = 256L << 20;
+    private Duration rangeTimeout = Duration.ofMinutes(5);
+    private Duration startTimeout = Duration.ofMinutes(2);
+    private boolean verifyPayloads;
+    private Map<String, String> kafkaProperties = Map.of();
+    private int metricsPort;
+    private String zkRoot = DEFAULT_ZK_ROOT;
+    private String jobsTopic = Topics.JOBS;
+    private String tasksTopic = Topics.TASKS;
+    private String eventsTopic = Topics.EVENTS;
+    private int maxRequeues = 5;
+    private Duration progressInterval = Duration.ofSeconds(2);
+    private RecordAuth auth = RecordAuth.NONE;
 
-  public WriterConfig withTopics(String jobs, String tasks, String events) {
-    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cacheBytes,
-        rangeTimeout, verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobs, tasks, events, maxRequeues,
-        progressInterval, auth);
-  }
+    private Builder(String bootstrapServers, String zookeeper, Path targetRoot) {
+      this.bootstrapServers = Objects.requireNonNull(bootstrapServers, "bootstrapServers");
+      this.zookeeper = Objects.requireNonNull(zookeeper, "zookeeper");
+      this.targetRoot = Objects.requireNonNull(targetRoot, "targetRoot");
+    }
 
-  public WriterConfig withOptions(long cache, boolean verify, Map<String, String> kafka, int metrics) {
-    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cache, rangeTimeout,
-        verify, kafka, metrics, zkRoot, jobsTopic, tasksTopic, eventsTopic, maxRequeues, progressInterval, auth);
-  }
+    private Builder copy() {
+      Builder c = new Builder(bootstrapServers, zookeeper, targetRoot);
+      c.group = group;
+      c.checkpointInterval = checkpointInterval;
+      c.cacheBytes = cacheBytes;
+      c.rangeTimeout = rangeTimeout;
+      c.startTimeout = startTimeout;
+      c.verifyPayloads = verifyPayloads;
+      c.kafkaProperties = kafkaProperties;
+      c.metricsPort = metricsPort;
+      c.zkRoot = zkRoot;
+      c.jobsTopic = jobsTopic;
+      c.tasksTopic = tasksTopic;
+      c.eventsTopic = eventsTopic;
+      c.maxRequeues = maxRequeues;
+      c.progressInterval = progressInterval;
+      c.auth = auth;
+      return c;
+    }
 
-  public WriterConfig withZkRoot(String root) {
-    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cacheBytes,
-        rangeTimeout, verifyPayloads, kafkaProperties, metricsPort, root, jobsTopic, tasksTopic, eventsTopic,
-        maxRequeues, progressInterval, auth);
-  }
+    public Builder group(String g) {
+      this.group = g;
+      return this;
+    }
 
-  /** The same writer with records signed and checked under {@code recordAuth}. */
-  public WriterConfig withAuth(RecordAuth recordAuth) {
-    return new WriterConfig(bootstrapServers, zookeeper, targetRoot, group, checkpointInterval, cacheBytes,
-        rangeTimeout, verifyPayloads, kafkaProperties, metricsPort, zkRoot, jobsTopic, tasksTopic, eventsTopic,
-        maxRequeues, progressInterval, recordAuth);
-  }
+    public Builder checkpointInterval(Duration d) {
+      this.checkpointInterval = d;
+      return this;
+    }
 
-  private static void positive(Duration d, String what) {
-    if (d == null || d.isNegative() || d.isZero()) {
-      throw new BadInputException(what + " must be positive: " + d);
+    public Builder cacheBytes(long bytes) {
+      this.cacheBytes = bytes;
+      return this;
+    }
+
+    public Builder rangeTimeout(Duration d) {
+      this.rangeTimeout = d;
+      return this;
+    }
+
+    public Builder startTimeout(Duration d) {
+      this.startTimeout = d;
+      return this;
+    }
+
+    public Builder verifyPayloads(boolean verify) {
+      this.verifyPayloads = verify;
+      return this;
+    }
+
+    public Builder kafkaProperties(Map<String, String> props) {
+      this.kafkaProperties = Map.copyOf(props);
+      return this;
+    }
+
+    public Builder metricsPort(int port) {
+      this.metricsPort = port;
+      return this;
+    }
+
+    public Builder zkRoot(String root) {
+      this.zkRoot = root;
+      return this;
+    }
+
+    public Builder topics(String jobs, String tasks, String events) {
+      this.jobsTopic = jobs;
+      this.tasksTopic = tasks;
+      this.eventsTopic = events;
+      return this;
+    }
+
+    public Builder maxRequeues(int n) {
+      this.maxRequeues = n;
+      return this;
+    }
+
+    public Builder progressInterval(Duration d) {
+      this.progressInterval = d;
+      return this;
+    }
+
+    public Builder auth(RecordAuth recordAuth) {
+      this.auth = Objects.requireNonNull(recordAuth, "auth");
+      return this;
+    }
+
+    /** @throws BadInputException naming the first field that is out of range */
+    public WriterConfig build() {
+      Topics.chunks(group); // refuses names Kafka would refuse
+      positive(checkpointInterval, "checkpoint interval");
+      positive(rangeTimeout, "range timeout");
+      positive(startTimeout, "start timeout");
+      positive(progressInterval, "progress interval");
+      if (cacheBytes < 1 << 20) {
+        throw new BadInputException("cache size must be at least 1 MiB: " + cacheBytes);
+      }
+      if (maxRequeues < 1) {
+        throw new BadInputException("maxRequeues must be at least 1: " + maxRequeues);
+      }
+      if (metricsPort < 0 || metricsPort > 65535) {
+        throw new BadInputException("metrics port must be 0..65535: " + metricsPort);
+      }
+      return new WriterConfig(copy());
+    }
+
+    private static void positive(Duration d, String what) {
+      if (d == null || d.isNegative() || d.isZero()) {
+        throw new BadInputException(what + " must be positive: " + d);
+      }
     }
   }
 }

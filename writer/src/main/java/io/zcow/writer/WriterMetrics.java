@@ -135,7 +135,7 @@ public final class WriterMetrics implements Closeable {
       var s = r.image.stats();
       host += s.hostBytes();
       done += s.rangesComplete();
-      pending += Math.max(0, r.ranges - s.rangesComplete());
+      pending += Math.max(0, r.layout.ranges() - s.rangesComplete());
     }
     hostBytes.set(host);
     rangesDone.set(done);

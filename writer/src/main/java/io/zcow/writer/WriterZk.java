@@ -6,7 +6,6 @@ import io.zcow.proto.Wire;
 import io.zcow.proto.WriterCheckpoint;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.BitSet;
 import java.util.List;
 import java.util.Optional;
 import org.apache.curator.framework.CuratorFramework;
@@ -24,11 +23,10 @@ import org.apache.zookeeper.data.Stat;
  *   <li>{@code offsets} — a WriterCheckpoint holding only the next offsets of the chunks topic: every
  *       job that was running at that commit is checkpointed at exactly these offsets, and every job
  *       started later has all its records at or after them;
- *   <li>{@code jobs/JOB/checkpoint} — the job's WriterCheckpoint (image checkpoint bytes, offsets,
- *       epoch); the bulky state is in {@code TARGET.part.state-SEQ} beside the image;
- *   <li>{@code jobs/JOB/ranges} — the completed-range bitmap ({@link BitSet#toByteArray()}, bit i =
- *       range i) as of that checkpoint: what the coordinator reads to resubmit only the others
- *       (32 768 ranges of a 16 TiB disk fit in 4 KiB);
+ *   <li>{@code jobs/JOB/checkpoint} — the job's WriterCheckpoint: the image checkpoint (a few
+ *       dozen bytes naming the state file {@code TARGET.part.state-SEQ} beside the image, which holds
+ *       the per-range progress), the offsets, the epoch, and the ranges issued to workers (at most
+ *       the job's window). Its size does not grow with the disk;
  *   <li>{@code jobs/JOB/state} — a terminal state ("DONE 1700000000000" = state and the JobSpec's
  *       created_at_ms, then a reason line).
  * </ul>
@@ -81,12 +79,6 @@ final class WriterZk {
     return readCheckpoint(jobPath(job) + "/checkpoint");
   }
 
-  /** The completed ranges of the job's last committed checkpoint (empty when none). */
-  BitSet completedRanges(String job) {
-    byte[] b = read(jobPath(job) + "/ranges");
-    return b == null ? new BitSet() : BitSet.valueOf(b);
-  }
-
   /** A terminal state recorded for the job, or empty. */
   Optional<TerminalState> terminalState(String job) {
     byte[] b = read(jobPath(job) + "/state");
@@ -106,7 +98,7 @@ final class WriterZk {
   record TerminalState(JobState state, long createdAtMs, String reason) {}
 
   /** One job's part of a checkpoint commit. */
-  record JobCommit(String job, WriterCheckpoint checkpoint, BitSet completed) {}
+  record JobCommit(String job, WriterCheckpoint checkpoint) {}
 
   /**
    * Commits checkpoints of several jobs and the group's offsets atomically, only if this writer's
@@ -121,9 +113,7 @@ final class WriterZk {
       ops.add(zk.transactionOp().check().withVersion(epochVersion).forPath(base + "/epoch"));
       for (JobCommit j : jobs) {
         ensure(jobPath(j.job()) + "/checkpoint");
-        ensure(jobPath(j.job()) + "/ranges");
         ops.add(zk.transactionOp().setData().forPath(jobPath(j.job()) + "/checkpoint", j.checkpoint().toByteArray()));
-        ops.add(zk.transactionOp().setData().forPath(jobPath(j.job()) + "/ranges", j.completed().toByteArray()));
       }
       ops.add(zk.transactionOp().setData().forPath(base + "/offsets", offsets.toByteArray()));
     } catch (Exception e) {

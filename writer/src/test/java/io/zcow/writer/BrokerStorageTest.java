@@ -43,7 +43,7 @@ class BrokerStorageTest {
     // Small segments (space comes back only with whole segments), yet larger than any batch.
     try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of("segment.bytes", Integer.toString(4 << 20)))) {
       WriterConfig c = h.config();
-      Writer w = h.startWriter(c.withTimes(Duration.ofMillis(300), c.rangeTimeout(), c.progressInterval()));
+      Writer w = h.startWriter(c.toBuilder().checkpointInterval(Duration.ofMillis(300)).build());
       JobSpec spec = h.spec("big", disk, 65536, 8L << 20, "big.qcow2");
       h.publish(spec);
       assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));

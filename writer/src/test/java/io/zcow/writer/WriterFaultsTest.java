@@ -52,7 +52,7 @@ class WriterFaultsTest {
     Path disk = Disks.mixed(dir.resolve("disk.raw"), 16L << 20, 11);
     try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of())) {
       WriterConfig config = h.config();
-      Writer w = h.startWriter(config.withOptions(config.cacheBytes(), true, Map.of(), 0));
+      Writer w = h.startWriter(config.toBuilder().verifyPayloads(true).build());
       JobSpec spec = h.spec("bad", disk, CS, RANGE, "bad.qcow2");
       h.publish(spec);
       assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));
@@ -211,7 +211,8 @@ class WriterFaultsTest {
     Path root = Files.createDirectories(dir.resolve("root"));
     try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of())) {
       java.util.concurrent.atomic.AtomicLong frozenFor = new java.util.concurrent.atomic.AtomicLong();
-      Writer w = new Writer(h.config(), java.time.Clock.systemUTC(), () -> System.nanoTime() + frozenFor.get())
+      Writer w = new Writer(h.config(), java.time.Clock.systemUTC(), () -> System.nanoTime() + frozenFor.get(),
+          WriterClients::of)
           .start();
       try {
         assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));
@@ -237,7 +238,7 @@ class WriterFaultsTest {
     Path disk = Disks.mixed(dir.resolve("disk.raw"), 16L << 20, 13);
     try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of())) {
       WriterConfig c = h.config();
-      Writer w = h.startWriter(c.withTimes(c.checkpointInterval(), Duration.ofSeconds(2), c.progressInterval()));
+      Writer w = h.startWriter(c.toBuilder().rangeTimeout(Duration.ofSeconds(2)).startTimeout(Duration.ofSeconds(2)).build());
       JobSpec spec = h.spec("lost", disk, CS, RANGE, "lost.qcow2");
       h.publish(spec);
       assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));
@@ -265,7 +266,8 @@ class WriterFaultsTest {
     Path disk = Disks.mixed(dir.resolve("disk.raw"), 8L << 20, 17);
     try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of())) {
       WriterConfig c = h.config();
-      Writer w = h.startWriter(c.withTimes(Duration.ofMillis(300), Duration.ofMillis(500), c.progressInterval()));
+      Writer w = h.startWriter(c.toBuilder().checkpointInterval(Duration.ofMillis(300)).rangeTimeout(Duration.ofMillis(500))
+          .startTimeout(Duration.ofMillis(500)).build());
       JobSpec spec = h.spec("doomed", disk, CS, RANGE, "doomed.qcow2");
       h.publish(spec);
       assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));

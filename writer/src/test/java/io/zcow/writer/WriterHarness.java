@@ -85,9 +85,10 @@ final class WriterHarness implements AutoCloseable {
   }
 
   WriterConfig config() {
-    return WriterConfig.defaults(kafka.bootstrapServers(), zk.connectString(), root).withGroup(group)
-        .withTopics(jobs, tasks, events).withZkRoot(zkRoot)
-        .withTimes(Duration.ofMillis(500), Duration.ofSeconds(60), Duration.ofMillis(300));
+    return WriterConfig.builder(kafka.bootstrapServers(), zk.connectString(), root).group(group)
+        .topics(jobs, tasks, events).zkRoot(zkRoot).checkpointInterval(Duration.ofMillis(500))
+        .rangeTimeout(Duration.ofSeconds(60)).startTimeout(Duration.ofSeconds(60)).progressInterval(Duration.ofMillis(300))
+        .build();
   }
 
   Writer startWriter(WriterConfig config) {

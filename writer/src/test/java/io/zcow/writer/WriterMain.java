@@ -13,8 +13,9 @@ public final class WriterMain {
   private WriterMain() {}
 
   public static void main(String[] a) throws InterruptedException {
-    WriterConfig c = WriterConfig.defaults(a[0], a[1], Path.of(a[2])).withGroup(a[3]).withTopics(a[4], a[5], a[6])
-        .withZkRoot(a[7]).withTimes(Duration.ofMillis(500), Duration.ofSeconds(60), Duration.ofMillis(300));
+    WriterConfig c = WriterConfig.builder(a[0], a[1], Path.of(a[2])).group(a[3]).topics(a[4], a[5], a[6])
+        .zkRoot(a[7]).checkpointInterval(Duration.ofMillis(500)).rangeTimeout(Duration.ofSeconds(60))
+        .startTimeout(Duration.ofSeconds(60)).progressInterval(Duration.ofMillis(300)).build();
     Writer w = new Writer(c, Clock.systemUTC()).start();
     Runtime.getRuntime().addShutdownHook(new Thread(w::close));
     Thread.sleep(Long.MAX_VALUE);

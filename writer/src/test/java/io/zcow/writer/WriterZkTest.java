@@ -30,9 +30,7 @@ class WriterZkTest {
     try (CuratorFramework a = server.newClient(); CuratorFramework b = server.newClient()) {
       WriterZk old = new WriterZk(a, group);
       long e1 = old.bumpEpoch();
-      BitSet done = new BitSet();
-      done.set(3);
-      old.commit(List.of(new WriterZk.JobCommit("j", offsets(10, e1).toBuilder().setJobId("j").build(), done)),
+      old.commit(List.of(new WriterZk.JobCommit("j", offsets(10, e1).toBuilder().setJobId("j").build())),
           offsets(10, e1));
       WriterZk fresh = new WriterZk(b, group);
       long e2 = fresh.bumpEpoch();
@@ -40,7 +38,7 @@ class WriterZkTest {
       assertThrows(DeposedException.class, () -> old.commit(List.of(), offsets(99, e1)));
       assertThrows(DeposedException.class, () -> old.setTerminal("j", JobState.JOB_STATE_DONE, 1, ""));
       assertEquals(10, fresh.groupOffsets().orElseThrow().getOffsets(0).getOffset());
-      assertEquals(done, fresh.completedRanges("j"));
+      assertEquals("j", fresh.checkpoint("j").orElseThrow().getJobId());
       assertTrue(fresh.terminalState("j").isEmpty());
       fresh.commit(List.of(), offsets(20, e2));
       fresh.setTerminal("j", JobState.JOB_STATE_FAILED, 42, "range 7 re-queued 5 times");

@@ -1,0 +1,206 @@
+package io.zcow.writer;
+
+import io.zcow.proto.IssuedRange;
+import io.zcow.proto.JobSpec;
+import io.zcow.proto.RangeLayout;
+import io.zcow.proto.RangeRun;
+import io.zcow.proto.RangeTask;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Paces one job: issues the tasks of its plan's data ranges, at most {@code window} outstanding
+ * (issued and not complete), and owns every outstanding range's clock and attempt count.
+ *
+ * <p>A range's clock starts when a worker says it started the range (RangeStarted), and runs
+ * again with each accepted cluster; a started range that makes no progress for the range timeout
+ * is issued again. A range no worker has started is issued again only once the whole group has
+ * been idle for the start timeout — a task waiting behind busy workers is not lost, but one the
+ * share group archived at its delivery limit would otherwise never run. A range issued more than
+ * the attempt limit allows fails its job.
+ *
+ * <p>Times are milliseconds of a monotonic clock. Not thread safe: the term's thread.
+ */
+final class RangePacer {
+  /** Clock and limits of re-issues. */
+  record Timing(long rangeTimeoutMs, long startTimeoutMs, int maxRequeues) {}
+
+  /** What a check found for one range. */
+  sealed interface Due {
+    String why();
+
+    long range();
+
+    record Reissue(RangeTask task, String why) implements Due {
+      public long range() {
+        return task.getRangeIndex();
+      }
+    }
+
+    record Exhausted(long range, int attempts, String why) implements Due {}
+  }
+
+  private static final class Outstanding {
+    final long range;
+    int attempt;
+    boolean started;
+    long sinceMs;
+    long lastBadMs = Long.MIN_VALUE;
+
+    Outstanding(long range, int attempt, long now) {
+      this.range = range;
+      this.attempt = attempt;
+      this.sinceMs = now;
+    }
+  }
+
+  private final String jobId;
+  private final RangeLayout layout;
+  private final BitSet zero = new BitSet();
+  private final int window;
+  private final Timing timing;
+  private final Map<Long, Outstanding> outstanding = new LinkedHashMap<>();
+  private int cursor;
+  private long tasksIssued;
+  private int maxOutstanding;
+
+  RangePacer(JobSpec spec, RangeLayout layout, int defaultWindow, Timing timing) {
+    this.jobId = spec.getJobId();
+    this.layout = layout;
+    this.window = spec.getPlan().getWindow() > 0 ? spec.getPlan().getWindow() : defaultWindow;
+    this.timing = timing;
+    for (RangeRun run : spec.getPlan().getZeroRangesList()) {
+      zero.set((int) run.getFirst(), (int) (run.getFirst() + run.getCount()));
+    }
+  }
+
+  /** Ranges the plan says read as zeros: complete without a task. */
+  List<RangeRun> zeroRuns() {
+    List<RangeRun> runs = new ArrayList<>();
+    for (int r = zero.nextSetBit(0); r >= 0; ) {
+      int end = zero.nextClearBit(r);
+      runs.add(RangeRun.newBuilder().setFirst(r).setCount(end - r).build());
+      r = end < layout.ranges() ? zero.nextSetBit(end) : -1;
+    }
+    return runs;
+  }
+
+  /** Ranges issued before a checkpoint of this same run of the job: their clocks start now, unstarted. */
+  void restore(List<IssuedRange> issued, BitSet complete, long now) {
+    for (IssuedRange i : issued) {
+      long r = i.getRangeIndex();
+      if (layout.contains(r) && !complete.get((int) r)) {
+        outstanding.put(r, new Outstanding(r, i.getAttempt(), now));
+      }
+    }
+  }
+
+  /** What a checkpoint records of the outstanding ranges. */
+  List<IssuedRange> issued() {
+    List<IssuedRange> out = new ArrayList<>(outstanding.size());
+    for (Outstanding o : outstanding.values()) {
+      out.add(IssuedRange.newBuilder().setRangeIndex(o.range).setAttempt(o.attempt).build());
+    }
+    return out;
+  }
+
+  int window() {
+    return window;
+  }
+
+  int outstandingCount() {
+    return outstanding.size();
+  }
+
+  /** Tasks issued so far (re-issues included). */
+  long tasksIssued() {
+    return tasksIssued;
+  }
+
+  /** The most ranges outstanding at once so far. */
+  int maxOutstanding() {
+    return maxOutstanding;
+  }
+
+  /** The next tasks to issue so that at most {@code window} ranges are outstanding. */
+  List<RangeTask> fill(BitSet complete, long now) {
+    List<RangeTask> tasks = new ArrayList<>();
+    while (outstanding.size() < window && cursor < layout.ranges()) {
+      int r = cursor++;
+      if (zero.get(r) || complete.get(r) || outstanding.containsKey((long) r)) {
+        continue;
+      }
+      outstanding.put((long) r, new Outstanding(r, 0, now));
+      tasks.add(layout.task(jobId, r, 0));
+    }
+    tasksIssued += tasks.size();
+    maxOutstanding = Math.max(maxOutstanding, outstanding.size());
+    return tasks;
+  }
+
+  /** A worker took the range: its clock starts. */
+  void started(long range, long now) {
+    Outstanding o = outstanding.get(range);
+    if (o != null) {
+      o.started = true;
+      o.sinceMs = now;
+    }
+  }
+
+  /** A cluster of the range was accepted. */
+  void progressed(long range, long now) {
+    started(range, now);
+  }
+
+  void completed(long range) {
+    outstanding.remove(range);
+  }
+
+  /**
+   * Ranges whose clock ran out, issued again (or exhausted).
+   *
+   * @param groupActiveMs when the writer group last saw a range start or a cluster arrive
+   */
+  List<Due> due(long now, long groupActiveMs) {
+    List<Due> due = new ArrayList<>();
+    for (Outstanding o : List.copyOf(outstanding.values())) {
+      if (o.started && now - o.sinceMs >= timing.rangeTimeoutMs()) {
+        due.add(reissue(o, now, "no progress for " + timing.rangeTimeoutMs() + " ms"));
+      } else if (!o.started && now - Math.max(o.sinceMs, groupActiveMs) >= timing.startTimeoutMs()) {
+        due.add(reissue(o, now, "no worker started it while the group was idle for " + timing.startTimeoutMs() + " ms"));
+      }
+    }
+    return due;
+  }
+
+  /**
+   * Bad data arrived for the range: issue it again, at most once per range timeout (the new
+   * attempt needs time). Empty when it is not outstanding or was just issued again.
+   */
+  List<Due> badData(long range, long now) {
+    Outstanding o = outstanding.get(range);
+    if (o == null) {
+      o = new Outstanding(range, 0, now); // data of a range this term did not issue (an earlier term did)
+      outstanding.put(range, o);
+    }
+    if (o.lastBadMs != Long.MIN_VALUE && now - o.lastBadMs < timing.rangeTimeoutMs()) {
+      return List.of();
+    }
+    o.lastBadMs = now;
+    return List.of(reissue(o, now, "bad data received"));
+  }
+
+  private Due reissue(Outstanding o, long now, String why) {
+    if (o.attempt >= timing.maxRequeues()) {
+      return new Due.Exhausted(o.range, o.attempt, why);
+    }
+    o.attempt++;
+    tasksIssued++;
+    o.started = false;
+    o.sinceMs = now;
+    return new Due.Reissue(layout.task(jobId, o.range, o.attempt), why);
+  }
+}

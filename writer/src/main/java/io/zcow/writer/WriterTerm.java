@@ -1,0 +1,315 @@
+package io.zcow.writer;
+
+import io.zcow.proto.EventKind;
+import io.zcow.proto.JobState;
+import io.zcow.proto.PartitionOffset;
+import io.zcow.proto.RangeTask;
+import io.zcow.proto.WriterCheckpoint;
+import io.zcow.proto.kafka.TopicReader;
+import java.io.Closeable;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One leadership term of a writer: recover from the committed checkpoints, then consume the
+ * group's chunks topic into images until the term ends. A new term (after any re-election or
+ * reconnect) builds a new one, so nothing is ever carried over from memory.
+ *
+ * <p>Each {@link #runOnce()} follows the jobs ({@link JobTable}), applies one poll of chunk
+ * records ({@link ChunkIngest}), then — between batches only — takes the ends the batch asked
+ * for, finishes complete jobs, paces every job ({@link RangePacer}: issue, time, re-issue), sends
+ * progress and checkpoints ({@link CheckpointRound}) when their intervals have passed. Every end
+ * goes through {@link Transitions}. Timers run on the injected monotonic clock; the wall clock only
+ * stamps what is published. Before every write it asks {@code mayWrite}; once that says no it
+ * throws {@link DeposedException}, and {@link #close()} closes the images (writes in flight end,
+ * the fence locks go with their files).
+ *
+ * <p>Not thread safe: one thread calls {@link #start()}, {@link #runOnce()} and {@link #close()}.
+ */
+public final class WriterTerm implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(WriterTerm.class);
+  private static final Duration POLL = Duration.ofMillis(200);
+  private static final Duration KAFKA_CALL = Duration.ofSeconds(30);
+
+  /** Lifecycle of a term. */
+  public enum State { NEW, RECOVERING, RUNNING, CLOSED }
+
+  private final WriterConfig config;
+  private final WriterZk zk;
+  private final BooleanSupplier mayWrite;
+  private final WriterMetrics metrics;
+  private final LongSupplier nowMs;
+  private final WriterClients clients;
+  private final Consumer<String, byte[]> chunks;
+  private final WriterOutput out;
+  private final JobTable jobs;
+  private final ChunkIngest ingest;
+  private State state = State.NEW;
+  private CheckpointRound checkpoints;
+  private Transitions transitions;
+  private long lastCheckpointMs;
+  private long lastProgressMs;
+  /** When a range last started or a cluster last arrived, in any job: the group is not idle. */
+  private long groupActiveMs;
+
+  /**
+   * @param mayWrite asked before every write: false once ZooKeeper said SUSPENDED or LOST
+   * @param nanoTime the monotonic clock every timer of the term reads
+   */
+  WriterTerm(WriterConfig config, WriterZk zk, WriterClients clients, Clock wall, LongSupplier nanoTime,
+      BooleanSupplier mayWrite, WriterMetrics metrics) {
+    this.config = config;
+    this.zk = zk;
+    this.clients = clients;
+    this.mayWrite = mayWrite;
+    this.metrics = metrics;
+    this.nowMs = () -> nanoTime.getAsLong() / 1_000_000;
+    String id = "zcow-writer-" + config.group();
+    this.chunks = clients.chunkConsumer(id + "-chunks");
+    this.out = new WriterOutput(config, clients.producer(id), wall, zk::epoch, "writer@" + hostName() + "/" + config.group());
+    this.jobs = new JobTable(config, zk, new TopicReader(clients.consumer(id + "-jobs"), config.jobsTopic(), KAFKA_CALL),
+        out, mayWrite, nowMs);
+    this.ingest = new ChunkIngest(config, jobs, out, metrics, this::checkLeader, new ChunkIngest.Pacing() {
+      @Override
+      public void badData(JobRun run, long range) {
+        issue(run, run.pacer.badData(range, nowMs.getAsLong()));
+      }
+
+      @Override
+      public void active(JobRun run, long range) {
+        groupActiveMs = nowMs.getAsLong();
+        run.pacer.progressed(range, groupActiveMs);
+      }
+    }, nowMs);
+  }
+
+  public State state() {
+    return state;
+  }
+
+  /**
+   * Recovers: positions the chunks consumer at the group's committed offsets (the beginning when
+   * there are none), reads the jobs topic to its end and opens the images of this group's running
+   * jobs. Jobs whose image is still locked by the old leader are retried by {@link #runOnce()},
+   * which reads no chunk until all are open.
+   */
+  public void start() {
+    if (state != State.NEW) {
+      throw new IllegalStateException("WriterTerm.start() called in state " + state);
+    }
+    state = State.RECOVERING;
+    List<TopicPartition> partitions = seekToCommitted();
+    checkpoints = new CheckpointRound(config, zk, chunks, partitions, clients, metrics, Clock.systemUTC());
+    transitions = new Transitions(zk, out, checkpoints, jobs::open, jobs.confinement());
+    jobs.transitions(transitions);
+    jobs.readToEnd();
+    lastCheckpointMs = nowMs.getAsLong();
+    lastProgressMs = lastCheckpointMs;
+    groupActiveMs = lastCheckpointMs;
+  }
+
+  private List<TopicPartition> seekToCommitted() {
+    List<PartitionInfo> infos = chunks.partitionsFor(config.chunksTopic(), KAFKA_CALL);
+    if (infos == null || infos.isEmpty()) {
+      throw new io.zcow.RetriableException("topic " + config.chunksTopic() + " does not exist (the coordinator creates it)", null);
+    }
+    List<TopicPartition> partitions = infos.stream().map(i -> new TopicPartition(i.topic(), i.partition())).toList();
+    chunks.assign(partitions);
+    Map<Integer, Long> committed = new HashMap<>();
+    Optional<WriterCheckpoint> offsets = zk.groupOffsets();
+    offsets.ifPresent(cp -> cp.getOffsetsList().forEach(po -> committed.put(po.getPartition(), po.getOffset())));
+    List<TopicPartition> fromStart = new ArrayList<>();
+    for (TopicPartition tp : partitions) {
+      Long o = committed.get(tp.partition());
+      if (o == null) {
+        fromStart.add(tp);
+      } else {
+        chunks.seek(tp, o);
+      }
+    }
+    chunks.seekToBeginning(fromStart);
+    LOG.info("[group={}] epoch {}: recovering; chunks from {}", config.group(), zk.epoch(),
+        committed.isEmpty() ? "the beginning" : committed);
+    return partitions;
+  }
+
+  /**
+   * One turn: returns once a poll of chunks (at most about 200 ms of waiting) has been applied.
+   *
+   * @throws DeposedException when leadership was lost; close this term and start a new one
+   */
+  public void runOnce() {
+    if (state == State.NEW || state == State.CLOSED) {
+      throw new IllegalStateException("runOnce() in state " + state);
+    }
+    checkLeader();
+    jobs.poll(Duration.ZERO);
+    if (!jobs.retryPendingOpens()) {
+      sleep(POLL);
+      return;
+    }
+    if (state == State.RECOVERING) {
+      state = State.RUNNING;
+      LOG.info("[group={}] epoch {}: running ({} jobs open)", config.group(), zk.epoch(), jobs.open().size());
+    }
+    Set<JobRun> touched = new HashSet<>();
+    for (ConsumerRecord<String, byte[]> r : chunks.poll(POLL)) {
+      JobRun run = ingest.apply(r);
+      if (run != null) {
+        touched.add(run);
+      }
+    }
+    // Between batches from here on: the consumer's position covers exactly what was applied.
+    for (JobRun run : touched) {
+      noteCompletedRanges(run);
+    }
+    takeEnds();
+    long now = nowMs.getAsLong();
+    for (JobRun run : jobs.open()) {
+      issue(run, run.pacer.due(now, groupActiveMs));
+      if (run.isOpen()) {
+        for (RangeTask t : run.pacer.fill(run.complete, now)) {
+          out.task(t);
+        }
+      }
+    }
+    takeEnds();
+    if (now - lastProgressMs >= config.progressInterval().toMillis()) {
+      lastProgressMs = now;
+      for (JobRun run : jobs.open()) {
+        out.event(run.id, EventKind.EVENT_KIND_PROGRESS, JobState.JOB_STATE_RUNNING, -1, "", run.progress(), null);
+      }
+      metrics.gauges(jobs.open());
+    }
+    if (now - lastCheckpointMs >= config.checkpointInterval().toMillis()) {
+      checkpointAll();
+    }
+  }
+
+  /** Runs {@link #runOnce()} until leadership is lost (DeposedException) or the thread is interrupted. */
+  public void runUntilDeposed() {
+    while (!Thread.currentThread().isInterrupted()) {
+      runOnce();
+    }
+  }
+
+  /** Checkpoints every open job now (between batches). */
+  void checkpointAll() {
+    checkLeader();
+    transitions.checkpointAll();
+    lastCheckpointMs = nowMs.getAsLong();
+  }
+
+  private void noteCompletedRanges(JobRun run) {
+    BitSet now = run.image.completeRanges();
+    BitSet fresh = (BitSet) now.clone();
+    fresh.andNot(run.complete);
+    run.complete = now;
+    for (int r = fresh.nextSetBit(0); r >= 0; r = fresh.nextSetBit(r + 1)) {
+      run.pacer.completed(r);
+      LOG.debug("{} complete", run.tag(r));
+      out.event(run.id, EventKind.EVENT_KIND_RANGE_DONE, JobState.JOB_STATE_RUNNING, r, "", null, null);
+    }
+  }
+
+  /** Sends the re-issued tasks; a range out of attempts fails its job (at the next {@link #takeEnds}). */
+  private void issue(JobRun run, List<RangePacer.Due> due) {
+    for (RangePacer.Due d : due) {
+      if (d instanceof RangePacer.Due.Reissue re) {
+        run.requeued++;
+        metrics.requeue();
+        out.task(re.task());
+        LOG.warn("{} issued again as attempt {}: {}", run.tag(re.range()), re.task().getAttempt(), re.why());
+        out.event(run.id, EventKind.EVENT_KIND_RANGE_REQUEUED, JobState.JOB_STATE_RUNNING, re.range(),
+            "attempt " + re.task().getAttempt() + ": " + re.why(), null, null);
+      } else if (d instanceof RangePacer.Due.Exhausted ex) {
+        run.requestEnd(JobState.JOB_STATE_FAILED, "range " + ex.range() + " re-queued " + ex.attempts()
+            + " times: no worker completed it (last: " + ex.why() + ")");
+      }
+    }
+  }
+
+  /** Takes the ends asked for during the batch, and finishes the jobs that are complete. */
+  private void takeEnds() {
+    for (JobRun run : jobs.all()) {
+      if (run.state != JobRun.State.OPEN || run.image == null) {
+        continue;
+      }
+      checkLeader();
+      if (run.targetFull != null) {
+        transitions.targetFull(run, run.targetFull);
+      } else if (run.endRequest != null) {
+        transitions.end(run, run.endRequest.state(), run.endRequest.reason());
+      } else if (run.image.isComplete()) {
+        transitions.end(run, JobState.JOB_STATE_DONE, "");
+      }
+    }
+  }
+
+  private void checkLeader() {
+    if (!mayWrite.getAsBoolean()) {
+      throw new DeposedException("[group=" + config.group() + "] leadership lost (epoch " + zk.epoch() + "): writing stops", null);
+    }
+  }
+
+  private static void sleep(Duration d) {
+    try {
+      Thread.sleep(d.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static String hostName() {
+    try {
+      return java.net.InetAddress.getLocalHost().getHostName();
+    } catch (IOException e) {
+      return "unknown";
+    }
+  }
+
+  /**
+   * Ends the term without finishing anything: images are closed (their writes in flight end and
+   * the fence locks go with their files), clients are closed. The .part files and the committed
+   * checkpoints stay for the next leader.
+   */
+  @Override
+  public void close() {
+    if (state == State.CLOSED) {
+      return;
+    }
+    state = State.CLOSED;
+    for (JobRun run : jobs.open()) {
+      try {
+        run.image.close();
+      } catch (RuntimeException e) {
+        LOG.warn("{} closing the image: {}", run.tag(-1), e.toString());
+      }
+    }
+    try {
+      chunks.close(Duration.ofSeconds(5));
+    } catch (RuntimeException e) {
+      LOG.warn("closing a consumer: {}", e.toString());
+    }
+    jobs.close();
+    out.close();
+    clients.close();
+  }
+}

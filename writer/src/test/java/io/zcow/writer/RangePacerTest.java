@@ -1,0 +1,118 @@
+package io.zcow.writer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.zcow.proto.IssuedRange;
+import io.zcow.proto.JobPlan;
+import io.zcow.proto.JobSpec;
+import io.zcow.proto.RangeLayout;
+import io.zcow.proto.RangeRun;
+import io.zcow.proto.RangeTask;
+import java.util.BitSet;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The pacer alone, on a fake monotonic clock (milliseconds passed in). */
+class RangePacerTest {
+  private static final long MIB = 1 << 20;
+  private static final RangePacer.Timing TIMING = new RangePacer.Timing(1_000, 5_000, 3);
+
+  private static RangePacer pacer(int ranges, int window, RangeRun... zero) {
+    JobSpec spec = JobSpec.newBuilder().setJobId("j").setSourceSize(ranges * MIB).setClusterSize(65536)
+        .setRangeSize(MIB).setPlan(JobPlan.newBuilder().setWindow(window).addAllZeroRanges(List.of(zero))).build();
+    return new RangePacer(spec, RangeLayout.of(spec), 8, TIMING);
+  }
+
+  private static List<Long> ranges(List<RangeTask> tasks) {
+    return tasks.stream().map(RangeTask::getRangeIndex).toList();
+  }
+
+  @Test
+  void issuesAtMostTheWindowSkippingHolesAndCompleteRanges() {
+    RangePacer p = pacer(10, 3, RangeRun.newBuilder().setFirst(1).setCount(2).build());
+    BitSet complete = new BitSet();
+    complete.set(4);
+    assertEquals(List.of(0L, 3L, 5L), ranges(p.fill(complete, 0)));
+    assertEquals(List.of(), p.fill(complete, 10));
+    p.completed(3);
+    assertEquals(List.of(6L), ranges(p.fill(complete, 20)));
+    assertEquals(3, p.maxOutstanding());
+    assertEquals(4, p.tasksIssued());
+  }
+
+  @Test
+  void aLongQueueBehindBusyWorkersIsNeverReissued() {
+    RangePacer p = pacer(8, 8);
+    p.fill(new BitSet(), 0);
+    // One worker takes the ranges one after the other, a second apiece with steady progress:
+    // the last waits 8 s in the queue, longer than both timeouts, yet is never issued again.
+    long groupActive = 0;
+    for (int r = 0; r < 8; r++) {
+      for (long t = r * 1_000L; t < (r + 1) * 1_000L; t += 100) {
+        p.progressed(r, t);
+        groupActive = t;
+        assertEquals(List.of(), p.due(t, groupActive), "at " + t + " ms");
+      }
+      p.completed(r);
+    }
+    assertEquals(8, p.tasksIssued());
+  }
+
+  @Test
+  void aTaskNoWorkerEverTakesIsReissuedOnceTheGroupIsIdle() {
+    RangePacer p = pacer(2, 2);
+    p.fill(new BitSet(), 0);
+    p.progressed(0, 100);
+    p.completed(0);
+    assertEquals(List.of(), p.due(5_099, 100), "the group was active 100 ms in");
+    List<RangePacer.Due> due = p.due(5_100, 100);
+    assertEquals(1, due.size());
+    RangePacer.Due.Reissue re = assertInstanceOf(RangePacer.Due.Reissue.class, due.get(0));
+    assertEquals(1, re.task().getRangeIndex());
+    assertEquals(1, re.task().getAttempt());
+    assertEquals(MIB, re.task().getOffset());
+    assertTrue(re.why().startsWith("no worker started it"), re.why());
+  }
+
+  @Test
+  void aStartedRangeWithoutProgressIsReissuedAndFailsAfterTheAttemptLimit() {
+    RangePacer p = pacer(1, 1);
+    p.fill(new BitSet(), 0);
+    long t = 0;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      p.started(0, t);
+      assertEquals(List.of(), p.due(t + 999, t + 999 - 10_000));
+      RangePacer.Due d = p.due(t + 1_000, t).get(0);
+      assertEquals(attempt, assertInstanceOf(RangePacer.Due.Reissue.class, d).task().getAttempt());
+      t += 1_000;
+    }
+    p.started(0, t);
+    RangePacer.Due last = p.due(t + 1_000, t).get(0);
+    assertEquals(3, assertInstanceOf(RangePacer.Due.Exhausted.class, last).attempts());
+  }
+
+  @Test
+  void badDataIsAnsweredOncePerRangeTimeout() {
+    RangePacer p = pacer(2, 2);
+    p.fill(new BitSet(), 0);
+    assertEquals(1, p.badData(1, 10).size());
+    assertEquals(List.of(), p.badData(1, 500));
+    assertEquals(2, ((RangePacer.Due.Reissue) p.badData(1, 1_010).get(0)).task().getAttempt());
+  }
+
+  @Test
+  void restoredRangesKeepTheirAttemptsAndAreNotIssuedAgain() {
+    RangePacer p = pacer(4, 2);
+    BitSet complete = new BitSet();
+    complete.set(0);
+    p.restore(List.of(IssuedRange.newBuilder().setRangeIndex(1).setAttempt(2).build(),
+        IssuedRange.newBuilder().setRangeIndex(0).setAttempt(1).build()), complete, 0);
+    assertEquals(List.of(2L), ranges(p.fill(complete, 0)), "range 1 is outstanding, range 0 complete");
+    assertEquals(List.of(IssuedRange.newBuilder().setRangeIndex(1).setAttempt(2).build(),
+        IssuedRange.newBuilder().setRangeIndex(2).setAttempt(0).build()), p.issued());
+    p.started(1, 0);
+    assertEquals(3, ((RangePacer.Due.Reissue) p.due(1_000, 0).get(0)).task().getAttempt());
+  }
+}
