@@ -188,6 +188,13 @@ final class WriterHarness implements AutoCloseable {
     }
   }
 
+  /** What a worker sends when it takes a range: its clock starts in the writer. */
+  void sendStarted(JobSpec spec, long range, String attempt) {
+    sendChunk(Wire.rangeKey(spec.getJobId(), range), ChunkRecord.newBuilder().setStarted(io.zcow.proto.RangeStarted
+        .newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(spec.getJobId()).setRangeIndex(range)
+        .setAttemptId(attempt).setWorker("test")).build().toByteArray());
+  }
+
   void sendRange(JobSpec spec, Path source, long range) {
     sendChunks(spec, range, chunks(spec, source, range, "a-" + range));
   }
