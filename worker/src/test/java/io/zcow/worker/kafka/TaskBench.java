@@ -16,6 +16,7 @@ import io.zcow.proto.JobEvent;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.RangeDone;
+import io.zcow.proto.RangeLayout;
 import io.zcow.proto.RangeTask;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
@@ -89,8 +90,13 @@ final class TaskBench implements AutoCloseable {
     return c;
   }
 
-  /** A job for {@code source} at this cluster size, zstd level 1 (fast: tests are about plumbing). */
+  /** A job for {@code source} at this cluster size in 4 MiB ranges, zstd level 1. */
   JobSpec job(String id, Path source, int clusterSize) throws Exception {
+    return job(id, source, clusterSize, 4L << 20);
+  }
+
+  /** A job for {@code source} at this cluster and range size, zstd level 1 (fast: tests are about plumbing). */
+  JobSpec job(String id, Path source, int clusterSize, long rangeBytes) throws Exception {
     long size = Files.size(source);
     return JobSpec.newBuilder()
         .setFormatVersion(Wire.FORMAT_VERSION)
@@ -99,7 +105,7 @@ final class TaskBench implements AutoCloseable {
         .setSourceSize(size)
         .setVirtualSize((size + 511) & ~511L)
         .setClusterSize(clusterSize)
-        .setRangeSize(4L << 20)
+        .setRangeSize(rangeBytes)
         .setCodec(WireCodec.WIRE_CODEC_ZSTD)
         .setLevel(1)
         .setTargetPath(id + ".qcow2")
@@ -112,13 +118,12 @@ final class TaskBench implements AutoCloseable {
     producer.send(new ProducerRecord<>(topics.jobs(), spec.getJobId(), spec.toByteArray())).get();
   }
 
-  /** The tasks of a job: ranges of {@code rangeBytes}, the last one cut at the end of the disk. */
-  static List<RangeTask> tasks(JobSpec spec, long rangeBytes) {
+  /** The first tasks of every range of a job, as {@link RangeLayout} splits it. */
+  static List<RangeTask> tasks(JobSpec spec) {
+    RangeLayout layout = RangeLayout.of(spec);
     List<RangeTask> tasks = new ArrayList<>();
-    long size = spec.getVirtualSize();
-    for (long off = 0, i = 0; off < size; off += rangeBytes, i++) {
-      tasks.add(RangeTask.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(spec.getJobId())
-          .setRangeIndex(i).setOffset(off).setLength(Math.min(rangeBytes, size - off)).build());
+    for (int r = 0; r < layout.ranges(); r++) {
+      tasks.add(layout.task(spec.getJobId(), r, 0));
     }
     return tasks;
   }

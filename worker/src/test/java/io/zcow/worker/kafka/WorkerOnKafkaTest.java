@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.proto.ChunkBatch;
+import io.zcow.proto.ChunkRecord;
 import io.zcow.proto.EventKind;
 import io.zcow.proto.JobEvent;
 import io.zcow.proto.JobSpec;
@@ -50,7 +51,7 @@ class WorkerOnKafkaTest {
     try (TaskBench bench = new TaskBench(kafka, 2, 2);
         MetricsServer metrics = MetricsServer.start(0, registry)) {
       JobSpec job = bench.job("job-a", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 4L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker w = bench.start(bench.config("worker@a").withThreads(2), registry);
@@ -77,8 +78,8 @@ class WorkerOnKafkaTest {
   void workersAndThreadsBeyondThePartitionCountAllGetWork(EmbeddedKafka kafka) throws Exception {
     Path disk = Disks.random(dir.resolve("random.img"), 16L << 20, 3);
     try (TaskBench bench = new TaskBench(kafka, 1, 2)) {
-      JobSpec job = bench.job("job-share", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 1L << 20);
+      JobSpec job = bench.job("job-share", disk, CLUSTER, 1L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       // Slow reads (2 MB/s a worker: about a second a range per thread, 4 s in all) so nobody can
@@ -91,9 +92,9 @@ class WorkerOnKafkaTest {
       // A consumer that joins the group late can miss the first round: feed more until every
       // thread has had a range (patience, not a sleep, decides).
       for (int round = 1; !threadsThatWorked(bench).containsAll(all) && round <= 5; round++) {
-        JobSpec more = bench.job("job-share-" + round, disk, CLUSTER);
+        JobSpec more = bench.job("job-share-" + round, disk, CLUSTER, 1L << 20);
         bench.publish(more);
-        bench.publish(TaskBench.tasks(more, 1L << 20).subList(0, 8));
+        bench.publish(TaskBench.tasks(more).subList(0, 8));
         bench.awaitRanges(more, 8);
       }
       assertEquals(all, threadsThatWorked(bench), "every thread of both workers did a range from the one partition");
@@ -116,8 +117,8 @@ class WorkerOnKafkaTest {
     // One range of four 4 MiB reads at 4 MB/s: the first batches come after a second, the end after four.
     Path disk = Disks.random(dir.resolve("random.img"), 16L << 20, 5);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
-      JobSpec job = bench.job("job-dies", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 16L << 20);
+      JobSpec job = bench.job("job-dies", disk, CLUSTER, 16L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker slow = bench.start(bench.config("worker@slow").withMaxReadBytesPerSecond(4 * MB));
@@ -141,8 +142,8 @@ class WorkerOnKafkaTest {
   void closeReleasesARunningRangeWithinTheGraceForAnotherWorker(EmbeddedKafka kafka) throws Exception {
     Path disk = Disks.random(dir.resolve("random.img"), 16L << 20, 6);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
-      JobSpec job = bench.job("job-stop", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 16L << 20);
+      JobSpec job = bench.job("job-stop", disk, CLUSTER, 16L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker slow = bench.start(bench.config("worker@slow").withMaxReadBytesPerSecond(4 * MB)
@@ -169,7 +170,7 @@ class WorkerOnKafkaTest {
     Path elsewhere = Files.createDirectory(dir.resolve("elsewhere"));
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
       JobSpec job = bench.job("job-allow", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 4L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker refusing = bench.start(bench.config("worker@refusing")
@@ -200,10 +201,10 @@ class WorkerOnKafkaTest {
       JobSpec zlib = bench.job("job-zlib", disk, CLUSTER).toBuilder().setCodec(WireCodec.WIRE_CODEC_ZLIB).build();
       bench.publish(good);
       bench.publish(zlib);
-      RangeTask valid = TaskBench.tasks(good, 4L << 20).get(0);
+      RangeTask valid = TaskBench.tasks(good).get(0);
       bench.publishRaw("job-x/0", new byte[] {(byte) 0xff, (byte) 0xff, 0x7f, 1, 2});
       bench.publish(List.of(valid.toBuilder().setJobId("job-nobody-submitted").build()));
-      bench.publish(TaskBench.tasks(zlib, 4L << 20));
+      bench.publish(TaskBench.tasks(zlib));
       bench.publish(List.of(valid.toBuilder().setRangeIndex(1).setOffset(4096).build())); // not on a cluster boundary
       bench.publish(List.of(valid));
       Worker w = bench.start(bench.config("worker@a"));
@@ -228,13 +229,13 @@ class WorkerOnKafkaTest {
   void tasksOfACancelledJobAreSkipped(EmbeddedKafka kafka) throws Exception {
     Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 10);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
-      JobSpec cancelled = bench.job("job-cancelled", disk, CLUSTER);
+      JobSpec cancelled = bench.job("job-cancelled", disk, CLUSTER, 1L << 20);
       JobSpec good = bench.job("job-good", disk, CLUSTER);
       bench.publish(cancelled);
       bench.publish(cancelled.toBuilder().setState(JobState.JOB_STATE_CANCELLED).build());
       bench.publish(good);
-      bench.publish(TaskBench.tasks(cancelled, 1L << 20));
-      bench.publish(TaskBench.tasks(good, 4L << 20));
+      bench.publish(TaskBench.tasks(cancelled));
+      bench.publish(TaskBench.tasks(good));
       Worker w = bench.start(bench.config("worker@a"));
 
       bench.awaitRanges(good, 1);
@@ -246,13 +247,72 @@ class WorkerOnKafkaTest {
   }
 
   @Test
+  void workersSkipTasksOfAFailedJob(EmbeddedKafka kafka) throws Exception {
+    Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 12);
+    try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
+      JobSpec failed = bench.job("job-failed", disk, CLUSTER, 1L << 20);
+      JobSpec good = bench.job("job-good", disk, CLUSTER);
+      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED).build());
+      // As the writer publishes it now: its lifecycle state under its leader epoch.
+      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(1)
+          .setReason("the target file system is full").build());
+      bench.publish(good);
+      bench.publish(TaskBench.tasks(failed));
+      bench.publish(TaskBench.tasks(good));
+      Worker w = bench.start(bench.config("worker@a"));
+
+      bench.awaitRanges(good, 1);
+      assertEquals(2, w.metrics().tasksSkipped());
+      assertEquals(1, w.metrics().tasksDone());
+      assertEquals(List.of(), chunksOf(bench, failed), "nothing read or compressed for the failed job");
+      w.close();
+
+      // Accepted, not released: a worker that comes later is not handed the failed job's tasks again.
+      JobSpec later = bench.job("job-later", disk, CLUSTER);
+      bench.publish(later);
+      bench.publish(TaskBench.tasks(later));
+      Worker next = bench.start(bench.config("worker@b"));
+      bench.awaitRanges(later, 1);
+      assertEquals(0, next.metrics().tasksSkipped());
+      assertEquals(List.of(), chunksOf(bench, failed));
+    }
+  }
+
+  @Test
+  void aDeposedWritersLaterRecordDoesNotReviveAFailedJob(EmbeddedKafka kafka) throws Exception {
+    Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 13);
+    try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
+      JobSpec failed = bench.job("job-failed", disk, CLUSTER, 1L << 20);
+      JobSpec good = bench.job("job-good", disk, CLUSTER);
+      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED).build());
+      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(2).build());
+      // The writer of epoch 1 has not yet noticed it lost its term: its RUNNING comes last on the topic.
+      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_RUNNING).setWriterEpoch(1).build());
+      bench.publish(good);
+      bench.publish(TaskBench.tasks(failed));
+      bench.publish(TaskBench.tasks(good));
+      Worker w = bench.start(bench.config("worker@a"));
+
+      bench.awaitRanges(good, 1);
+      assertEquals(2, w.metrics().tasksSkipped());
+      assertEquals(List.of(), chunksOf(bench, failed), "nothing read or compressed for the failed job");
+    }
+  }
+
+  private static List<ChunkRecord> chunksOf(TaskBench bench, JobSpec job) {
+    String id = job.getJobId();
+    return bench.chunks.stream().filter(c -> c.getBatch().getJobId().equals(id) || c.getDone().getJobId().equals(id)
+        || c.getStarted().getJobId().equals(id)).toList();
+  }
+
+  @Test
   void slowRangeKeepsItsTaskByRenewingTheLock(EmbeddedKafka kafka) throws Exception {
     Path disk = Disks.random(dir.resolve("random.img"), 6L << 20, 11); // 4 s + 2 s of reads
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
       // A 2 s lock and a range that takes about 6 s: without renewal the second thread would get it.
       kafka.alterGroupConfig(bench.topics.workerGroup(), Map.of("share.record.lock.duration.ms", "2000"));
-      JobSpec job = bench.job("job-slow", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 6L << 20);
+      JobSpec job = bench.job("job-slow", disk, CLUSTER, 6L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker w = bench.start(bench.config("worker@a").withThreads(2).withMaxReadBytesPerSecond(1 * MB));
