@@ -17,6 +17,7 @@ import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.RangeDone;
 import io.zcow.proto.RangeLayout;
+import io.zcow.proto.RangeStarted;
 import io.zcow.proto.RangeTask;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
@@ -175,9 +176,7 @@ final class TaskBench implements AutoCloseable {
       Wire.Decoded<ChunkRecord> d = Wire.chunkRecord(r.value());
       if (d instanceof Wire.Decoded.Ok<ChunkRecord> ok) {
         ChunkRecord c = ok.value();
-        String job = c.hasBatch() ? c.getBatch().getJobId() : c.getDone().getJobId();
-        long range = c.hasBatch() ? c.getBatch().getRangeIndex() : c.getDone().getRangeIndex();
-        assertEquals(Wire.rangeKey(job, range), r.key(), "record key");
+        assertEquals(Wire.rangeKey(jobOf(c), rangeOf(c)), r.key(), "record key");
         chunks.add(c);
       } else {
         fail("undecodable chunk record: " + d);
@@ -185,6 +184,61 @@ final class TaskBench implements AutoCloseable {
     }
     for (ConsumerRecord<String, byte[]> r : eventReader.poll(Duration.ofMillis(10))) {
       events.add(((Wire.Decoded.Ok<JobEvent>) Wire.jobEvent(r.value())).value());
+    }
+  }
+
+  private static String jobOf(ChunkRecord c) {
+    return switch (c.getBodyCase()) {
+      case BATCH -> c.getBatch().getJobId();
+      case DONE -> c.getDone().getJobId();
+      case STARTED -> c.getStarted().getJobId();
+      case BODY_NOT_SET -> fail("a chunk record without a body");
+    };
+  }
+
+  private static long rangeOf(ChunkRecord c) {
+    return switch (c.getBodyCase()) {
+      case BATCH -> c.getBatch().getRangeIndex();
+      case DONE -> c.getDone().getRangeIndex();
+      case STARTED -> c.getStarted().getRangeIndex();
+      case BODY_NOT_SET -> fail("a chunk record without a body");
+    };
+  }
+
+  private static String attemptOf(ChunkRecord c) {
+    return switch (c.getBodyCase()) {
+      case BATCH -> c.getBatch().getAttemptId();
+      case DONE -> c.getDone().getAttemptId();
+      case STARTED -> c.getStarted().getAttemptId();
+      case BODY_NOT_SET -> fail("a chunk record without a body");
+    };
+  }
+
+  /** RangeStarted records read so far for a job, in order, duplicates included. */
+  List<RangeStarted> starts(String jobId) {
+    return chunks.stream().filter(c -> c.hasStarted() && c.getStarted().getJobId().equals(jobId))
+        .map(ChunkRecord::getStarted).toList();
+  }
+
+  /**
+   * Each attempt at a range of the job opens with exactly one RangeStarted, before any of its
+   * batches or its RangeDone (records of one key keep their order on their partition).
+   */
+  void assertEachAttemptOpensWithRangeStarted(String jobId) {
+    Map<String, RangeStarted> started = new LinkedHashMap<>();
+    for (ChunkRecord c : chunks) {
+      if (!jobOf(c).equals(jobId)) {
+        continue;
+      }
+      String attempt = attemptOf(c);
+      if (c.hasStarted()) {
+        assertTrue(started.put(attempt, c.getStarted()) == null, "one RangeStarted for attempt " + attempt);
+        assertTrue(attempt.startsWith(c.getStarted().getWorker() + "/"), "worker of " + c.getStarted());
+      } else {
+        RangeStarted s = started.get(attempt);
+        assertTrue(s != null, "a " + c.getBodyCase() + " of attempt " + attempt + " before its RangeStarted");
+        assertEquals(rangeOf(c), s.getRangeIndex(), "range of attempt " + attempt);
+      }
     }
   }
 
@@ -235,11 +289,13 @@ final class TaskBench implements AutoCloseable {
   }
 
   /**
-   * Rebuilds the job's disk from the attempt of each range that sent the first RangeDone, checking
+   * Checks that every attempt opens with its RangeStarted, then rebuilds the job's disk from the
+   * attempt of each range that sent the first RangeDone, checking
    * every entry's CRC32C, that each cluster comes exactly once and in order, and each RangeDone's
    * counts and CRC; then compares with the source byte for byte.
    */
   void assertChunksRebuild(JobSpec spec, List<RangeTask> tasks, Path source) throws Exception {
+    assertEachAttemptOpensWithRangeStarted(spec.getJobId());
     int cs = spec.getClusterSize();
     byte[] src = Files.readAllBytes(source);
     Map<Long, RangeDone> dones = dones(spec.getJobId());
