@@ -114,12 +114,17 @@ class ChunkSenderTest {
     assertTrue(e.getMessage().contains("broker says no") && e.getMessage().contains("[job=job range=0]"), e.getMessage());
   }
 
-  @Test
-  void anUnansweredSendFailsFinishInBoundedTime() {
-    MockProducer<String, byte[]> p = producer(false);
+  /** An attempt that has sent its RangeStarted (unanswered yet) and holds ten zero clusters. */
+  private static ChunkSender startedWithTenZeros(MockProducer<String, byte[]> p) {
     ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
     s.start("w");
     s.zeros(0, 10);
+    return s;
+  }
+
+  @Test
+  void anUnansweredSendFailsFinishInBoundedTime() {
+    ChunkSender s = startedWithTenZeros(producer(false));
     assertThrows(RetriableException.class, () -> s.finish(STATS, "w", 100));
   }
 
@@ -136,9 +141,7 @@ class ChunkSenderTest {
   @Test
   void aFailedRangeStartedFailsFinish() {
     MockProducer<String, byte[]> p = producer(false);
-    ChunkSender s = new ChunkSender(p, "chunks", "job", 3, "a", () -> false);
-    s.start("w");
-    s.zeros(0, 10);
+    ChunkSender s = startedWithTenZeros(p);
     p.errorNext(new RuntimeException("broker says no")); // the RangeStarted, the oldest send
     RetriableException e = assertThrows(RetriableException.class, () -> s.finish(STATS, "w", 100));
     assertTrue(e.getMessage().contains("broker says no"), e.getMessage());

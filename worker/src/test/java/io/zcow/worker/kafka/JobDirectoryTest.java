@@ -10,6 +10,7 @@ import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.testkit.EmbeddedKafka;
 import io.zcow.testkit.EmbeddedKafkaExtension;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -29,30 +30,26 @@ class JobDirectoryTest {
     JobSpec spec = spec("job-epochs");
     try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(kafka.producerProps());
         JobDirectory jobs = JobDirectory.start(KafkaSettings.of(kafka.bootstrapServers()), "test/jobs", topic)) {
-      publish(producer, topic, spec.toBuilder().setState(JobState.JOB_STATE_RUNNING).setWriterEpoch(2).build());
-      publish(producer, topic, spec.toBuilder().setState(JobState.JOB_STATE_DONE).setWriterEpoch(1).build());
-      assertEquals(state(JobState.JOB_STATE_RUNNING, 2), seen(jobs.refreshed("job-epochs", PATIENCE)),
-          "the deposed writer's DONE (epoch 1) came later but does not win");
-
-      publish(producer, topic, spec.toBuilder().setState(JobState.JOB_STATE_CANCELLED).setWriterEpoch(0).build());
-      assertEquals(state(JobState.JOB_STATE_CANCELLED, 0), seen(jobs.refreshed("job-epochs", PATIENCE)),
-          "a cancel (epoch 0) is the user's word: it always applies");
-
-      publish(producer, topic, spec.toBuilder().setState(JobState.JOB_STATE_RUNNING).setWriterEpoch(1).build());
-      assertEquals(state(JobState.JOB_STATE_CANCELLED, 0), seen(jobs.refreshed("job-epochs", PATIENCE)),
-          "epoch 2 was seen: epoch 1 stays deposed after a cancel too");
-
-      publish(producer, topic, spec.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(3).build());
-      assertEquals(state(JobState.JOB_STATE_FAILED, 3), seen(jobs.refreshed("job-epochs", PATIENCE)),
-          "a newer leader's state wins");
+      // What is published, in order, and what the directory must say after each record.
+      List<Step> steps = List.of(
+          new Step(JobState.JOB_STATE_RUNNING, 2, new Seen(JobState.JOB_STATE_RUNNING, 2), "the leader's state"),
+          new Step(JobState.JOB_STATE_DONE, 1, new Seen(JobState.JOB_STATE_RUNNING, 2),
+              "the deposed writer's DONE (epoch 1) came later but does not win"),
+          new Step(JobState.JOB_STATE_CANCELLED, 0, new Seen(JobState.JOB_STATE_CANCELLED, 0),
+              "a cancel (epoch 0) is the user's word: it always applies"),
+          new Step(JobState.JOB_STATE_RUNNING, 1, new Seen(JobState.JOB_STATE_CANCELLED, 0),
+              "epoch 2 was seen: epoch 1 stays deposed after a cancel too"),
+          new Step(JobState.JOB_STATE_FAILED, 3, new Seen(JobState.JOB_STATE_FAILED, 3), "a newer leader's state wins"));
+      for (Step step : steps) {
+        publish(producer, topic, spec.toBuilder().setState(step.published()).setWriterEpoch(step.epoch()).build());
+        assertEquals(step.expected(), seen(jobs.refreshed("job-epochs", PATIENCE)), step.why());
+      }
     }
   }
 
   private record Seen(JobState state, long epoch) {}
 
-  private static Seen state(JobState s, long epoch) {
-    return new Seen(s, epoch);
-  }
+  private record Step(JobState published, long epoch, Seen expected, String why) {}
 
   private static Seen seen(Optional<JobSpec> spec) {
     JobSpec s = spec.orElseThrow(() -> new AssertionError("the job is unknown"));

@@ -176,7 +176,7 @@ final class TaskBench implements AutoCloseable {
       Wire.Decoded<ChunkRecord> d = Wire.chunkRecord(r.value());
       if (d instanceof Wire.Decoded.Ok<ChunkRecord> ok) {
         ChunkRecord c = ok.value();
-        assertEquals(Wire.rangeKey(jobOf(c), rangeOf(c)), r.key(), "record key");
+        assertEquals(Wire.rangeKey(ref(c).job(), ref(c).range()), r.key(), "record key");
         chunks.add(c);
       } else {
         fail("undecodable chunk record: " + d);
@@ -187,31 +187,21 @@ final class TaskBench implements AutoCloseable {
     }
   }
 
-  private static String jobOf(ChunkRecord c) {
+  /** Whose a chunk record is: every body names its job, range and attempt. */
+  record Ref(String job, long range, String attempt) {}
+
+  static Ref ref(ChunkRecord c) {
     return switch (c.getBodyCase()) {
-      case BATCH -> c.getBatch().getJobId();
-      case DONE -> c.getDone().getJobId();
-      case STARTED -> c.getStarted().getJobId();
+      case BATCH -> new Ref(c.getBatch().getJobId(), c.getBatch().getRangeIndex(), c.getBatch().getAttemptId());
+      case DONE -> new Ref(c.getDone().getJobId(), c.getDone().getRangeIndex(), c.getDone().getAttemptId());
+      case STARTED -> new Ref(c.getStarted().getJobId(), c.getStarted().getRangeIndex(), c.getStarted().getAttemptId());
       case BODY_NOT_SET -> fail("a chunk record without a body");
     };
   }
 
-  private static long rangeOf(ChunkRecord c) {
-    return switch (c.getBodyCase()) {
-      case BATCH -> c.getBatch().getRangeIndex();
-      case DONE -> c.getDone().getRangeIndex();
-      case STARTED -> c.getStarted().getRangeIndex();
-      case BODY_NOT_SET -> fail("a chunk record without a body");
-    };
-  }
-
-  private static String attemptOf(ChunkRecord c) {
-    return switch (c.getBodyCase()) {
-      case BATCH -> c.getBatch().getAttemptId();
-      case DONE -> c.getDone().getAttemptId();
-      case STARTED -> c.getStarted().getAttemptId();
-      case BODY_NOT_SET -> fail("a chunk record without a body");
-    };
+  /** Every chunk record of a job read so far, of any kind. */
+  List<ChunkRecord> chunks(String jobId) {
+    return chunks.stream().filter(c -> ref(c).job().equals(jobId)).toList();
   }
 
   /** RangeStarted records read so far for a job, in order, duplicates included. */
@@ -226,18 +216,15 @@ final class TaskBench implements AutoCloseable {
    */
   void assertEachAttemptOpensWithRangeStarted(String jobId) {
     Map<String, RangeStarted> started = new LinkedHashMap<>();
-    for (ChunkRecord c : chunks) {
-      if (!jobOf(c).equals(jobId)) {
-        continue;
-      }
-      String attempt = attemptOf(c);
+    for (ChunkRecord c : chunks(jobId)) {
+      String attempt = ref(c).attempt();
       if (c.hasStarted()) {
         assertTrue(started.put(attempt, c.getStarted()) == null, "one RangeStarted for attempt " + attempt);
         assertTrue(attempt.startsWith(c.getStarted().getWorker() + "/"), "worker of " + c.getStarted());
       } else {
         RangeStarted s = started.get(attempt);
         assertTrue(s != null, "a " + c.getBodyCase() + " of attempt " + attempt + " before its RangeStarted");
-        assertEquals(rangeOf(c), s.getRangeIndex(), "range of attempt " + attempt);
+        assertEquals(ref(c).range(), s.getRangeIndex(), "range of attempt " + attempt);
       }
     }
   }

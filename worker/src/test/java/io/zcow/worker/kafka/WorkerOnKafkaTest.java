@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.proto.ChunkBatch;
-import io.zcow.proto.ChunkRecord;
 import io.zcow.proto.EventKind;
 import io.zcow.proto.JobEvent;
 import io.zcow.proto.JobSpec;
@@ -230,19 +229,8 @@ class WorkerOnKafkaTest {
     Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 10);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
       JobSpec cancelled = bench.job("job-cancelled", disk, CLUSTER, 1L << 20);
-      JobSpec good = bench.job("job-good", disk, CLUSTER);
-      bench.publish(cancelled);
-      bench.publish(cancelled.toBuilder().setState(JobState.JOB_STATE_CANCELLED).build());
-      bench.publish(good);
-      bench.publish(TaskBench.tasks(cancelled));
-      bench.publish(TaskBench.tasks(good));
-      Worker w = bench.start(bench.config("worker@a"));
-
-      bench.awaitRanges(good, 1);
-      assertEquals(2, w.metrics().tasksSkipped());
-      assertTrue(bench.batches(cancelled.getJobId(), 0).isEmpty() && bench.batches(cancelled.getJobId(), 1).isEmpty(),
-          "no chunks for the cancelled job");
-      assertEquals(Map.of(), Map.copyOf(bench.dones(cancelled.getJobId())));
+      runSkipping(bench, disk, cancelled, List.of(cancelled,
+          cancelled.toBuilder().setState(JobState.JOB_STATE_CANCELLED).build()));
     }
   }
 
@@ -251,20 +239,10 @@ class WorkerOnKafkaTest {
     Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 12);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
       JobSpec failed = bench.job("job-failed", disk, CLUSTER, 1L << 20);
-      JobSpec good = bench.job("job-good", disk, CLUSTER);
-      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED).build());
       // As the writer publishes it now: its lifecycle state under its leader epoch.
-      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(1)
-          .setReason("the target file system is full").build());
-      bench.publish(good);
-      bench.publish(TaskBench.tasks(failed));
-      bench.publish(TaskBench.tasks(good));
-      Worker w = bench.start(bench.config("worker@a"));
-
-      bench.awaitRanges(good, 1);
-      assertEquals(2, w.metrics().tasksSkipped());
-      assertEquals(1, w.metrics().tasksDone());
-      assertEquals(List.of(), chunksOf(bench, failed), "nothing read or compressed for the failed job");
+      Worker w = runSkipping(bench, disk, failed, List.of(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED)
+          .build(), failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(1)
+          .setReason("the target file system is full").build()));
       w.close();
 
       // Accepted, not released: a worker that comes later is not handed the failed job's tasks again.
@@ -274,7 +252,7 @@ class WorkerOnKafkaTest {
       Worker next = bench.start(bench.config("worker@b"));
       bench.awaitRanges(later, 1);
       assertEquals(0, next.metrics().tasksSkipped());
-      assertEquals(List.of(), chunksOf(bench, failed));
+      assertEquals(List.of(), bench.chunks(failed.getJobId()));
     }
   }
 
@@ -283,26 +261,34 @@ class WorkerOnKafkaTest {
     Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 13);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
       JobSpec failed = bench.job("job-failed", disk, CLUSTER, 1L << 20);
-      JobSpec good = bench.job("job-good", disk, CLUSTER);
-      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED).build());
-      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(2).build());
       // The writer of epoch 1 has not yet noticed it lost its term: its RUNNING comes last on the topic.
-      bench.publish(failed.toBuilder().setState(JobState.JOB_STATE_RUNNING).setWriterEpoch(1).build());
-      bench.publish(good);
-      bench.publish(TaskBench.tasks(failed));
-      bench.publish(TaskBench.tasks(good));
-      Worker w = bench.start(bench.config("worker@a"));
-
-      bench.awaitRanges(good, 1);
-      assertEquals(2, w.metrics().tasksSkipped());
-      assertEquals(List.of(), chunksOf(bench, failed), "nothing read or compressed for the failed job");
+      runSkipping(bench, disk, failed, List.of(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED).build(),
+          failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(2).build(),
+          failed.toBuilder().setState(JobState.JOB_STATE_RUNNING).setWriterEpoch(1).build()));
     }
   }
 
-  private static List<ChunkRecord> chunksOf(TaskBench bench, JobSpec job) {
-    String id = job.getJobId();
-    return bench.chunks.stream().filter(c -> c.getBatch().getJobId().equals(id) || c.getDone().getJobId().equals(id)
-        || c.getStarted().getJobId().equals(id)).toList();
+  /**
+   * Publishes {@code job}'s specs in order, then its tasks and a good job's one task, and runs a
+   * worker until the good task is done: every task of {@code job} must have been skipped (counted,
+   * accepted) with nothing read or compressed for it.
+   */
+  private static Worker runSkipping(TaskBench bench, Path disk, JobSpec job, List<JobSpec> specs) throws Exception {
+    JobSpec good = bench.job("job-good", disk, CLUSTER);
+    for (JobSpec s : specs) {
+      bench.publish(s);
+    }
+    bench.publish(good);
+    List<RangeTask> tasks = TaskBench.tasks(job);
+    bench.publish(tasks);
+    bench.publish(TaskBench.tasks(good));
+    Worker w = bench.start(bench.config("worker@a"));
+
+    bench.awaitRanges(good, 1);
+    assertEquals(tasks.size(), w.metrics().tasksSkipped());
+    assertEquals(1, w.metrics().tasksDone());
+    assertEquals(List.of(), bench.chunks(job.getJobId()), "nothing read or compressed for " + job.getJobId());
+    return w;
   }
 
   @Test
