@@ -9,6 +9,7 @@ import io.zcow.coordinator.JobStatus;
 import io.zcow.coordinator.Partitioner;
 import io.zcow.coordinator.SourceFingerprint;
 import io.zcow.coordinator.TopicSetup;
+import io.zcow.proto.JobIds;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.Topics;
@@ -47,7 +48,6 @@ import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -69,7 +69,6 @@ import picocli.CommandLine.Parameters;
     sortOptions = false)
 final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackupCommand.class);
-  private static final Pattern JOB_ID = Pattern.compile("[A-Za-z0-9._-]{1,100}");
 
   @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device or raw disk image to read.")
   Path source;
@@ -77,7 +76,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Parameters(index = "1", paramLabel = "TARGET", description = "qcow2 image to write.")
   Path target;
 
-  @Option(names = "--job-id", paramLabel = "ID", description = "Job id (letters, digits, . _ -); default: TARGET's name and a random suffix.")
+  @Option(names = "--job-id", paramLabel = "ID", description = "Job id (letters, digits, . _ -, starting with a letter or digit); default: TARGET's name and a random suffix.")
   String jobId;
 
   @Option(names = "--workers", paramLabel = "N", description = "Compressing threads of the embedded worker (default: the number of cores, ${DEFAULT-VALUE}).")
@@ -285,8 +284,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       throw new BadInputException("--range-size " + rangeSize + " must be a positive multiple of the cluster size "
           + clusterSize);
     }
-    if (jobId != null && !JOB_ID.matcher(jobId).matches()) {
-      throw new BadInputException("--job-id must be 1 to 100 letters, digits, '.', '_' or '-': " + jobId);
+    String idProblem = jobId == null ? null : JobIds.problem(jobId);
+    if (idProblem != null) {
+      throw new BadInputException("--job-id: " + idProblem);
     }
     Topics.chunks(writerGroup);
     if (size != null) {

@@ -16,9 +16,11 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code zcow cancel JOB}: republishes the job's JobSpec with state CANCELLED (same created_at_ms)
- * on zcow.jobs. The writer of its group then removes the .part and its checkpoint and emits the
- * CANCELLED state; workers skip the job's tasks. A finished image is never removed.
+ * {@code zcow cancel JOB}: reads the job as {@code zcow status} does ({@link JobLog}) and
+ * republishes its JobSpec with state CANCELLED (same created_at_ms) and writer epoch 0 on
+ * zcow.jobs: the user's word, which applies over any writer's state. The writer of its group then
+ * removes the .part and its checkpoint; workers skip the job's tasks. A finished image is never
+ * removed.
  */
 @Command(
     name = "cancel",
@@ -31,6 +33,8 @@ import picocli.CommandLine.Parameters;
     },
     sortOptions = false)
 final class CancelCommand implements java.util.concurrent.Callable<Integer> {
+  static final String CANCELLED_REASON = "cancelled with zcow cancel";
+
   @Parameters(index = "0", paramLabel = "JOB", description = "The job to cancel.")
   String jobId;
 
@@ -48,12 +52,14 @@ final class CancelCommand implements java.util.concurrent.Callable<Integer> {
     if (state == JobState.JOB_STATE_DONE) {
       throw new BadInputException("job " + jobId + " is done already: its image stays");
     }
-    if (job.spec().getState() == JobState.JOB_STATE_CANCELLED) {
+    if (state == JobState.JOB_STATE_CANCELLED) {
       out.println("job " + jobId + " is cancelled already");
       out.flush();
       return Main.EXIT_OK;
     }
-    JobSpec cancelled = job.spec().toBuilder().setState(JobState.JOB_STATE_CANCELLED).build();
+    // Epoch 0: the user's word, which applies over any writer's state (JobBook).
+    JobSpec cancelled = job.spec().toBuilder().setState(JobState.JOB_STATE_CANCELLED).setWriterEpoch(0)
+        .setReason(CANCELLED_REASON).build();
     try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(settings.producer("zcow-cancel"))) {
       producer.send(settings.auth().record(Topics.JOBS, jobId, cancelled.toByteArray()))
           .get(settings.callTimeout().toMillis(), TimeUnit.MILLISECONDS);

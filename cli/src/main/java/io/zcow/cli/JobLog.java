@@ -7,65 +7,48 @@ import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
+import io.zcow.proto.kafka.JobBook;
 import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.proto.kafka.TopicReader;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
+import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
+import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.KafkaException;
-import org.apache.kafka.common.PartitionInfo;
-import org.apache.kafka.common.TopicPartition;
 
 /**
- * What zcow.jobs and zcow.events say about every job, read to their ends at one moment by a
- * consumer without a group (assign + seek to the beginning; nothing is committed). Records that
+ * What zcow.jobs and zcow.events say about every job, read to their ends at one moment through
+ * {@link TopicReader}s (no consumer group; nothing is committed). The jobs go through a {@link
+ * JobBook}, as every role reads them: a job's state is its JobSpec's — the lifecycle the writer
+ * publishes under its leader epoch, or SUBMITTED/CANCELLED from the coordinator and {@code zcow
+ * cancel} — never guessed from events. Events give progress and signs of life only. Records that
  * do not decode are skipped: the status of the other jobs is still worth showing.
  */
 final class JobLog {
   /**
    * One job as the topics tell it.
    *
-   * @param spec the latest JobSpec
-   * @param lastState the latest STATE event, or null
-   * @param firstProgress the first PROGRESS event since the spec was last published, or null
+   * @param spec the latest JobSpec that counts (a deposed writer's excluded)
+   * @param firstProgress the first PROGRESS event since the spec was created, or null
    * @param lastProgress the latest PROGRESS event, or null
    * @param lastEventMs time of the latest event of any kind, or 0 when there is none
    */
-  record Job(JobSpec spec, JobEvent lastState, JobEvent firstProgress, JobEvent lastProgress, long lastEventMs) {
-    /**
-     * The latest STATE event's state; SUBMITTED when there is none, or when the spec was published
-     * again after a FAILED or CANCELLED state (a resume). A CANCELLED spec newer than the last
-     * state event means the cancel is asked for and not yet done: reported as CANCELLED too,
-     * since no task of the job runs any more.
-     */
+  record Job(JobSpec spec, JobEvent firstProgress, JobEvent lastProgress, long lastEventMs) {
+    /** The spec's state; a spec that names none is SUBMITTED (nothing has taken it on yet). */
     JobState state() {
-      if (spec.getState() == JobState.JOB_STATE_CANCELLED
-          && (lastState == null || !terminal(lastState.getState()))) {
-        return JobState.JOB_STATE_CANCELLED;
-      }
-      if (lastState == null) {
-        return JobState.JOB_STATE_SUBMITTED;
-      }
-      JobState s = lastState.getState();
-      if ((s == JobState.JOB_STATE_FAILED || s == JobState.JOB_STATE_CANCELLED)
-          && spec.getState() != JobState.JOB_STATE_CANCELLED && spec.getCreatedAtMs() > lastState.getTimeMs()) {
-        return JobState.JOB_STATE_SUBMITTED;
-      }
-      return s;
+      JobState s = spec.getState();
+      return s == JobState.JOB_STATE_UNSPECIFIED || s == JobState.UNRECOGNIZED ? JobState.JOB_STATE_SUBMITTED : s;
     }
 
     /** Time of the latest sign of life: an event, else the spec's publication. */
     long lastSeenMs() {
       return Math.max(lastEventMs, spec.getCreatedAtMs());
     }
-  }
-
-  static boolean terminal(JobState s) {
-    return s == JobState.JOB_STATE_DONE || s == JobState.JOB_STATE_FAILED || s == JobState.JOB_STATE_CANCELLED;
   }
 
   private final Map<String, Job> jobs;
@@ -97,95 +80,60 @@ final class JobLog {
    * @throws RetriableException when the cluster does not answer within the settings' call timeout
    */
   static JobLog read(KafkaSettings settings) {
-    Map<String, JobSpec> specs = new LinkedHashMap<>();
-    List<JobEvent> events = new ArrayList<>();
-    long unauthenticated = 0;
-    try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(settings.assignedConsumer("zcow-status"))) {
-      for (ConsumerRecord<String, byte[]> r : readAll(consumer, Topics.JOBS, settings.callTimeout())) {
+    JobBook book = new JobBook(settings.auth());
+    Set<String> firstPublished = new LinkedHashSet<>();
+    Map<String, Job> jobs = new LinkedHashMap<>();
+    long[] unauthenticated = {0};
+    try {
+      readAll(settings, Topics.JOBS, r -> {
+        JobBook.Applied a = book.apply(r);
+        if (a instanceof JobBook.Applied.Ignored i && i.unauthenticated()) {
+          unauthenticated[0]++;
+        } else if (a instanceof JobBook.Applied.Forgotten f) {
+          firstPublished.remove(f.jobId());
+        } else if (a instanceof JobBook.Applied.Spec s) {
+          firstPublished.add(s.spec().getJobId());
+        }
+      });
+      firstPublished.forEach(id -> jobs.put(id, new Job(book.get(id).orElseThrow(), null, null, 0)));
+      readAll(settings, Topics.EVENTS, r -> {
         if (!settings.auth().verify(r).ok()) {
-          unauthenticated++;
-          continue;
-        }
-        if (Wire.jobSpec(r.value()) instanceof Wire.Decoded.Ok<JobSpec> ok) {
-          specs.put(ok.value().getJobId(), ok.value());
-        }
-      }
-      for (ConsumerRecord<String, byte[]> r : readAll(consumer, Topics.EVENTS, settings.callTimeout())) {
-        if (!settings.auth().verify(r).ok()) {
-          unauthenticated++;
-          continue;
-        }
-        if (Wire.jobEvent(r.value()) instanceof Wire.Decoded.Ok<JobEvent> ok) {
+          unauthenticated[0]++;
+        } else if (Wire.jobEvent(r.value()) instanceof Wire.Decoded.Ok<JobEvent> ok) {
           JobEvent e = ok.value();
-          events.add(e.getTimeMs() > 0 ? e : e.toBuilder().setTimeMs(r.timestamp()).build());
+          jobs.computeIfPresent(e.getJobId(), (id, j) -> seen(j, e.getTimeMs() > 0 ? e
+              : e.toBuilder().setTimeMs(r.timestamp()).build()));
         }
-      }
+      });
     } catch (KafkaException e) {
       throw new RetriableException("cannot read " + Topics.JOBS + " and " + Topics.EVENTS + " at "
           + settings.bootstrapServers() + ": " + e.getMessage(), e);
     }
-    Map<String, Job> jobs = new LinkedHashMap<>();
-    specs.forEach((id, spec) -> jobs.put(id, new Job(spec, null, null, null, 0)));
-    for (JobEvent e : events) {
-      Job j = jobs.get(e.getJobId());
-      if (j == null) {
-        continue;
-      }
-      JobEvent lastState = j.lastState();
-      JobEvent first = j.firstProgress();
-      JobEvent last = j.lastProgress();
-      if (e.getKind() == EventKind.EVENT_KIND_STATE && (lastState == null || e.getTimeMs() >= lastState.getTimeMs())) {
-        lastState = e;
-      } else if (e.getKind() == EventKind.EVENT_KIND_PROGRESS && e.getTimeMs() >= j.spec().getCreatedAtMs()) {
-        if (first == null || e.getTimeMs() < first.getTimeMs()) {
-          first = e;
-        }
-        if (last == null || e.getTimeMs() >= last.getTimeMs()) {
-          last = e;
-        }
-      }
-      jobs.put(e.getJobId(), new Job(j.spec(), lastState, first, last, Math.max(j.lastEventMs(), e.getTimeMs())));
-    }
-    return new JobLog(jobs, unauthenticated);
+    return new JobLog(jobs, unauthenticated[0]);
   }
 
-  private static List<ConsumerRecord<String, byte[]>> readAll(KafkaConsumer<String, byte[]> consumer, String topic,
-      Duration timeout) {
-    List<TopicPartition> parts = new ArrayList<>();
-    List<PartitionInfo> infos = consumer.partitionsFor(topic, timeout);
-    if (infos == null) {
-      return List.of();
-    }
-    for (PartitionInfo p : infos) {
-      parts.add(new TopicPartition(p.topic(), p.partition()));
-    }
-    List<ConsumerRecord<String, byte[]>> out = new ArrayList<>();
-    if (parts.isEmpty()) {
-      return out;
-    }
-    consumer.assign(parts);
-    consumer.seekToBeginning(parts);
-    Map<TopicPartition, Long> ends = consumer.endOffsets(parts, timeout);
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (!reached(consumer, ends, timeout)) {
-      if (System.nanoTime() - deadline > 0) {
-        throw new RetriableException("reading " + topic + " to its end took more than " + timeout.toSeconds() + " s", null);
+  private static Job seen(Job j, JobEvent e) {
+    JobEvent first = j.firstProgress();
+    JobEvent last = j.lastProgress();
+    if (e.getKind() == EventKind.EVENT_KIND_PROGRESS && e.getTimeMs() >= j.spec().getCreatedAtMs()) {
+      if (first == null || e.getTimeMs() < first.getTimeMs()) {
+        first = e;
       }
-      for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-        out.add(r);
+      if (last == null || e.getTimeMs() >= last.getTimeMs()) {
+        last = e;
       }
     }
-    consumer.unsubscribe();
-    return out;
+    return new Job(j.spec(), first, last, Math.max(j.lastEventMs(), e.getTimeMs()));
   }
 
-  private static boolean reached(KafkaConsumer<String, byte[]> consumer, Map<TopicPartition, Long> ends,
-      Duration timeout) {
-    for (Map.Entry<TopicPartition, Long> e : ends.entrySet()) {
-      if (consumer.position(e.getKey(), timeout) < e.getValue()) {
-        return false;
+  /** Everything published to {@code topic} so far; nothing when the topic does not exist yet. */
+  private static void readAll(KafkaSettings settings, String topic, Consumer<ConsumerRecord<String, byte[]>> sink) {
+    Duration timeout = settings.callTimeout();
+    try (TopicReader reader = new TopicReader(new KafkaConsumer<>(settings.assignedConsumer("zcow-status")), topic,
+        timeout)) {
+      if (reader.assign(false)) {
+        reader.readToEnd(timeout, sink);
       }
     }
-    return true;
   }
 }

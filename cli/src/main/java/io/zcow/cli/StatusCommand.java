@@ -2,6 +2,7 @@ package io.zcow.cli;
 
 import io.zcow.BadInputException;
 import io.zcow.proto.JobEvent;
+import io.zcow.proto.JobSpecs;
 import io.zcow.proto.JobState;
 import java.io.PrintWriter;
 import java.time.Clock;
@@ -13,7 +14,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-/** {@code zcow status [JOB]}: what zcow.jobs and zcow.events say about the jobs of a cluster. */
+/**
+ * {@code zcow status [JOB]}: what zcow.jobs and zcow.events say about the jobs of a cluster: the
+ * state is the JobSpec's (the writer publishes the lifecycle there), progress comes from events.
+ */
 @Command(
     name = "status",
     mixinStandardHelpOptions = true,
@@ -80,11 +84,11 @@ final class StatusCommand implements Callable<Integer> {
     } else {
       s.append("  no progress yet");
     }
-    if (state == JobState.JOB_STATE_FAILED && job.lastState() != null && !job.lastState().getReason().isEmpty()) {
-      s.append("  (").append(job.lastState().getReason()).append(')');
+    if (state == JobState.JOB_STATE_FAILED && !job.spec().getReason().isEmpty()) {
+      s.append("  (").append(job.spec().getReason()).append(')');
     }
     Duration idle = Duration.ofMillis(nowMs - job.lastSeenMs());
-    if (!JobLog.terminal(state) && idle.toMinutes() >= STALLED_MINUTES) {
+    if (!JobSpecs.isTerminal(state) && idle.toMinutes() >= STALLED_MINUTES) {
       s.append("  stalled: nothing for ").append(idle.toMinutes()).append(" min");
     }
     return s.toString();

@@ -158,6 +158,8 @@ class BackupCommandTest {
     bad("--range-size", "backup", "--range-size", "100k", src.toString(), target.toString());
     bad("--progress", "backup", "--progress", "loud", src.toString(), target.toString());
     bad("--job-id", "backup", "--job-id", "a/b", src.toString(), target.toString());
+    bad("--job-id: job id '..' is not", "backup", "--job-id", "..", src.toString(), target.toString());
+    bad("--job-id: job id '.' is not", "backup", "--job-id", ".", src.toString(), target.toString());
 
     assertEquals("keep me", Files.readString(existing));
     assertEquals(List.of("empty.raw", "existing.qcow2", "src.raw"), listing(dir));

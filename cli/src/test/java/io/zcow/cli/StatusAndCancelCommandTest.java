@@ -57,7 +57,7 @@ class StatusAndCancelCommandTest {
   void showsStateProgressAndRateOfOneJob() {
     String id = kafka.uniqueName("status-run");
     publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
-    publish(Topics.EVENTS, id, state(id, JobState.JOB_STATE_RUNNING, T0 + 1000).toByteArray());
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_RUNNING, 1).toByteArray());
     publish(Topics.EVENTS, id, progress(id, 2, 0, T0 + 2000).toByteArray());
     publish(Topics.EVENTS, id, progress(id, 10, 4, T0 + 12_000).toByteArray());
     at(T0 + 13_000);
@@ -79,9 +79,10 @@ class StatusAndCancelCommandTest {
     String quiet = kafka.uniqueName("status-quiet");
     String done = kafka.uniqueName("status-done");
     publish(Topics.JOBS, quiet, spec(quiet, JobState.JOB_STATE_SUBMITTED).toByteArray());
-    publish(Topics.EVENTS, quiet, state(quiet, JobState.JOB_STATE_RUNNING, T0 + 1000).toByteArray());
+    publish(Topics.JOBS, quiet, byWriter(quiet, JobState.JOB_STATE_RUNNING, 1).toByteArray());
+    publish(Topics.EVENTS, quiet, state(quiet, JobState.JOB_STATE_RUNNING, T0 + 1000).toByteArray()); // last sign of life
     publish(Topics.JOBS, done, spec(done, JobState.JOB_STATE_SUBMITTED).toByteArray());
-    publish(Topics.EVENTS, done, state(done, JobState.JOB_STATE_DONE, T0 + 1000).toByteArray());
+    publish(Topics.JOBS, done, byWriter(done, JobState.JOB_STATE_DONE, 1).toByteArray());
     at(T0 + 11 * 60_000);
 
     Out run = status(null);
@@ -91,6 +92,23 @@ class StatusAndCancelCommandTest {
     assertTrue(q.contains("RUNNING  no progress yet  stalled: nothing for 10 min"), q);
     String d = lineOf(run.out(), done);
     assertTrue(d.contains("DONE") && !d.contains("stalled"), d);
+  }
+
+  @Test
+  void theStateIsTheSpecTheLeadingWriterPublishedNotAnEventNorADeposedWriter() {
+    String id = kafka.uniqueName("status-failed");
+    publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_RUNNING, 2).toByteArray());
+    publish(Topics.EVENTS, id, state(id, JobState.JOB_STATE_DONE, T0 + 1000).toByteArray()); // events do not own it
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_FAILED, 2).toBuilder()
+        .setReason("the target file system is full").build().toByteArray());
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_RUNNING, 1).toByteArray()); // deposed, late
+    at(T0 + 60 * 60_000);
+
+    Out run = status(id);
+
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(id + "  FAILED  no progress yet  (the target file system is full)", run.out().strip());
   }
 
   @Test
@@ -120,15 +138,15 @@ class StatusAndCancelCommandTest {
     String id = kafka.uniqueName("cancel-run");
     JobSpec submitted = spec(id, JobState.JOB_STATE_SUBMITTED);
     publish(Topics.JOBS, id, submitted.toByteArray());
-    publish(Topics.EVENTS, id, state(id, JobState.JOB_STATE_RUNNING, T0 + 1000).toByteArray());
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_RUNNING, 3).toByteArray());
 
     Out run = run("cancel", "--kafka", kafka.bootstrapServers(), id);
 
     assertEquals(0, run.exitCode(), run.err());
     assertTrue(run.out().contains("job " + id + " cancelled (was RUNNING)"), run.out());
     JobSpec latest = JobLog.read(KafkaSettings.of(kafka.bootstrapServers())).job(id).orElseThrow().spec();
-    assertEquals(submitted.toBuilder().setState(JobState.JOB_STATE_CANCELLED).build(), latest,
-        "the same spec, created_at_ms included, with state CANCELLED");
+    assertEquals(submitted.toBuilder().setState(JobState.JOB_STATE_CANCELLED).setReason(CancelCommand.CANCELLED_REASON)
+        .build(), latest, "the same spec, created_at_ms included, with state CANCELLED under epoch 0 (the user's word)");
     at(T0 + 60 * 60_000);
     assertTrue(status(id).out().startsWith(id + "  CANCELLED"), "not stalled: cancelled");
     Out again = run("cancel", "--kafka", kafka.bootstrapServers(), id);
@@ -140,7 +158,7 @@ class StatusAndCancelCommandTest {
   void cancelRefusesAJobThatIsDone() {
     String id = kafka.uniqueName("cancel-done");
     publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
-    publish(Topics.EVENTS, id, state(id, JobState.JOB_STATE_DONE, T0 + 1000).toByteArray());
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_DONE, 1).toByteArray());
 
     Out run = run("cancel", "--kafka", kafka.bootstrapServers(), id);
 
@@ -165,7 +183,8 @@ class StatusAndCancelCommandTest {
 
       assertEquals(0, run.exitCode(), run.err());
       await(() -> !Files.exists(part), "the writer removes " + part);
-      await(() -> status(id).out().startsWith(id + "  CANCELLED"), "the writer's CANCELLED event");
+      // Until the writer publishes its lifecycle on zcow.jobs, this is the cancel's own spec.
+      assertTrue(status(id).out().startsWith(id + "  CANCELLED"), "status shows the job CANCELLED");
     }
   }
 
@@ -184,6 +203,11 @@ class StatusAndCancelCommandTest {
         .setSourceSize(10 << 20).setVirtualSize(10 << 20).setClusterSize(65536).setRangeSize(1 << 20)
         .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(3).setTargetPath(id + ".qcow2").setWriterGroup("status-test")
         .setCreatedAtMs(T0).setState(state).build();
+  }
+
+  /** The spec as the leading writer republishes it: its lifecycle state under its leader epoch. */
+  static JobSpec byWriter(String id, JobState state, long epoch) {
+    return spec(id, state).toBuilder().setWriterEpoch(epoch).build();
   }
 
   private static JobEvent state(String id, JobState s, long timeMs) {

@@ -8,6 +8,7 @@ import io.zcow.proto.ChunkEntry;
 import io.zcow.proto.ChunkRecord;
 import io.zcow.proto.EntryKind;
 import io.zcow.proto.RangeDone;
+import io.zcow.proto.RangeStarted;
 import io.zcow.proto.Wire;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ClusterKind;
@@ -27,9 +28,11 @@ import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.RecordMetadata;
 
 /**
- * Turns the clusters of one attempt at one range into ChunkBatch records of about {@link
- * ChunkLimits#TARGET_BATCH_BYTES} on the chunks topic, then a RangeDone; all keyed "job/range",
- * so they land on one partition in the order sent (the producer is idempotent).
+ * Turns one attempt at one range into records on the chunks topic: a RangeStarted ({@link
+ * #start}), ChunkBatch records of about {@link ChunkLimits#TARGET_BATCH_BYTES}, then a RangeDone;
+ * all keyed "job/range", so they land on one partition in the order sent (the producer is
+ * idempotent). The RangeStarted starts the writer's clock for the range: a task still waiting in
+ * the queue has none, so a long queue does not look like a stalled range.
  *
  * <p>{@link #finish} returns only once every record of the attempt is acknowledged by the
  * broker, checking each send's own result ({@code flush()} would return after failed sends too):
@@ -54,6 +57,7 @@ public final class ChunkSender implements ClusterSink {
   private ChunkBatch.Builder batch;
   private int batchBytes;
   private int batches;
+  private boolean started;
 
   /** Thrown from the sink when the attempt was cancelled (the task is no longer ours to finish). */
   static final class CancelledException extends RuntimeException {
@@ -80,6 +84,28 @@ public final class ChunkSender implements ClusterSink {
     this.cancelled = cancelled;
   }
 
+  /**
+   * Sends the RangeStarted of this attempt; before any cluster. Its send is checked with the
+   * others by {@link #finish}.
+   *
+   * @param worker who took the range ("worker@host")
+   */
+  public void start(String worker) {
+    if (started) {
+      throw new IllegalStateException("[job=" + jobId + " range=" + range + "] attempt " + attemptId
+          + " started already");
+    }
+    checkGoing();
+    send(ChunkRecord.newBuilder().setStarted(RangeStarted.newBuilder()
+        .setFormatVersion(Wire.FORMAT_VERSION)
+        .setJobId(jobId)
+        .setRangeIndex(range)
+        .setAttemptId(attemptId)
+        .setWorker(worker))
+        .build());
+    started = true;
+  }
+
   @Override
   public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload) {
     checkGoing();
@@ -103,6 +129,7 @@ public final class ChunkSender implements ClusterSink {
   }
 
   private void add(ChunkEntry entry, int bytes) {
+    requireStarted();
     if (batch != null && batchBytes + bytes > ChunkLimits.TARGET_BATCH_BYTES) {
       sendBatch();
     }
@@ -133,6 +160,13 @@ public final class ChunkSender implements ClusterSink {
     }
   }
 
+  /** The writer times a range from its RangeStarted: chunks without one would never start its clock. */
+  private void requireStarted() {
+    if (!started) {
+      throw new IllegalStateException("[job=" + jobId + " range=" + range + "] start() must come before the chunks");
+    }
+  }
+
   private void checkGoing() {
     if (cancelled.getAsBoolean()) {
       throw new CancelledException();
@@ -153,6 +187,7 @@ public final class ChunkSender implements ClusterSink {
    * @throws CancelledException when the attempt was cancelled meanwhile
    */
   public void finish(RangeStats stats, String worker, long waitMillis) {
+    requireStarted();
     checkGoing();
     if (batch != null) {
       sendBatch();
@@ -189,7 +224,7 @@ public final class ChunkSender implements ClusterSink {
     checkGoing();
   }
 
-  /** ChunkBatch records sent so far (RangeDone not counted). */
+  /** ChunkBatch records sent so far (RangeStarted and RangeDone not counted). */
   int batches() {
     return batches;
   }

@@ -1,22 +1,22 @@
 package io.zcow.worker.kafka;
 
-import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.RetriableException;
 import io.zcow.proto.JobSpec;
+import io.zcow.proto.RangeKey;
 import io.zcow.proto.Topics;
-import io.zcow.proto.Wire;
+import io.zcow.proto.kafka.JobBook;
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.proto.kafka.ReportLimiter;
+import io.zcow.proto.kafka.TopicReader;
 import java.io.Closeable;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -24,7 +24,6 @@ import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -32,11 +31,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The jobs a worker knows: follows the compacted topic {@link Topics#JOBS} from its beginning
- * for as long as it is open, keeping the latest JobSpec of each job (a tombstone forgets it).
+ * for as long as it is open, through a {@link TopicReader} into a {@link JobBook} — so the edge
+ * checks every role makes, and the writer-epoch rule (a deposed writer's state never wins), hold
+ * here as everywhere.
  *
  * <p>Before calling a job unknown, ask {@link #refreshed}: it answers only once everything
  * published before the call has been read, since a task can arrive before the follower has read
- * its job's spec. One thread ("zcow-jobs") owns the consumer; lookups are thread safe.
+ * its job's spec. One thread ("zcow-jobs") owns the reader; lookups are thread safe.
  */
 public final class JobDirectory implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(JobDirectory.class);
@@ -44,25 +45,24 @@ public final class JobDirectory implements Closeable {
   private static final Duration SYNC_POLL = Duration.ofMillis(20);
   private static final Duration METADATA_TIMEOUT = Duration.ofSeconds(5);
 
-  private final Consumer<String, byte[]> consumer; // owned by thread
+  private final TopicReader reader; // owned by thread
   private final String topic;
-  private final RecordAuth auth;
+  private final JobBook book;
   private final ReportLimiter unauthenticatedLog = new ReportLimiter(10_000);
-  private final Map<String, JobSpec> jobs = new ConcurrentHashMap<>();
   private final LinkedBlockingQueue<CompletableFuture<Void>> syncRequests = new LinkedBlockingQueue<>();
   private final Thread thread;
   private volatile boolean closed;
   // Owned by thread:
-  private List<TopicPartition> partitions = List.of();
+  private boolean assigned;
   private final List<PendingSync> pending = new ArrayList<>();
   private long lastMissingTopicLog;
 
   private record PendingSync(CompletableFuture<Void> done, Map<TopicPartition, Long> ends) {}
 
   JobDirectory(Consumer<String, byte[]> consumer, String topic, RecordAuth auth) {
-    this.consumer = consumer;
+    this.reader = new TopicReader(consumer, topic, METADATA_TIMEOUT);
     this.topic = topic;
-    this.auth = auth;
+    this.book = new JobBook(auth);
     this.thread = new Thread(this::follow, "zcow-jobs");
     this.thread.setDaemon(true);
   }
@@ -79,9 +79,9 @@ public final class JobDirectory implements Closeable {
     return d;
   }
 
-  /** The latest spec of {@code jobId} read so far. */
+  /** The latest spec of {@code jobId} read so far (a deposed writer's older-epoch state excluded). */
   public Optional<JobSpec> get(String jobId) {
-    return Optional.ofNullable(jobs.get(jobId));
+    return book.get(jobId);
   }
 
   /**
@@ -133,7 +133,7 @@ public final class JobDirectory implements Closeable {
       }
     } finally {
       try {
-        consumer.close(Duration.ofSeconds(5));
+        reader.close();
       } catch (RuntimeException e) {
         LOG.debug("closing the {} consumer: {}", topic, e.toString());
       }
@@ -148,102 +148,54 @@ public final class JobDirectory implements Closeable {
   }
 
   private void followOnce() {
-    if (!syncRequests.isEmpty() || partitions.isEmpty()) {
-      if (!discoverPartitions()) {
+    // A sync request re-assigns too: the topic may have grown partitions since.
+    if (!syncRequests.isEmpty() || !assigned) {
+      if (!reader.assign(false)) {
+        missingTopic();
         pause(500);
         return;
       }
+      assigned = true;
       List<CompletableFuture<Void>> asked = new ArrayList<>();
       syncRequests.drainTo(asked);
       if (!asked.isEmpty()) {
-        Map<TopicPartition, Long> ends = consumer.endOffsets(partitions, METADATA_TIMEOUT);
+        Map<TopicPartition, Long> ends = reader.ends();
         for (CompletableFuture<Void> f : asked) {
           pending.add(new PendingSync(f, ends));
         }
       }
     }
-    for (ConsumerRecord<String, byte[]> r : consumer.poll(pending.isEmpty() ? IDLE_POLL : SYNC_POLL)) {
-      apply(r);
-    }
-    if (!pending.isEmpty()) {
-      Map<TopicPartition, Long> positions = new HashMap<>();
-      for (TopicPartition tp : partitions) {
-        positions.put(tp, consumer.position(tp, METADATA_TIMEOUT));
-      }
-      for (Iterator<PendingSync> it = pending.iterator(); it.hasNext(); ) {
-        PendingSync p = it.next();
-        if (p.done().isDone() || reached(positions, p.ends())) {
-          p.done().complete(null);
-          it.remove();
-        }
+    reader.poll(pending.isEmpty() ? IDLE_POLL : SYNC_POLL, this::apply);
+    for (Iterator<PendingSync> it = pending.iterator(); it.hasNext(); ) {
+      PendingSync p = it.next();
+      if (p.done().isDone() || reader.reached(p.ends())) {
+        p.done().complete(null);
+        it.remove();
       }
     }
   }
 
-  private static boolean reached(Map<TopicPartition, Long> positions, Map<TopicPartition, Long> ends) {
-    for (Map.Entry<TopicPartition, Long> e : ends.entrySet()) {
-      Long pos = positions.get(e.getKey());
-      if (pos == null || pos < e.getValue()) {
-        return false;
-      }
+  private void missingTopic() {
+    long now = System.currentTimeMillis();
+    if (now - lastMissingTopicLog > 30_000) {
+      LOG.warn("topic {} does not exist yet: waiting for a coordinator to create it", topic);
+      lastMissingTopicLog = now;
     }
-    return true;
-  }
-
-  /** Assigns every partition of the topic (again, when it has grown); false while it does not exist. */
-  private boolean discoverPartitions() {
-    List<PartitionInfo> infos = consumer.partitionsFor(topic, METADATA_TIMEOUT);
-    if (infos == null || infos.isEmpty()) {
-      long now = System.currentTimeMillis();
-      if (now - lastMissingTopicLog > 30_000) {
-        LOG.warn("topic {} does not exist yet: waiting for a coordinator to create it", topic);
-        lastMissingTopicLog = now;
-      }
-      return false;
-    }
-    if (infos.size() != partitions.size()) {
-      List<TopicPartition> all = new ArrayList<>();
-      for (PartitionInfo info : infos) {
-        all.add(new TopicPartition(topic, info.partition()));
-      }
-      List<TopicPartition> added = new ArrayList<>(all);
-      added.removeAll(partitions);
-      consumer.assign(all);
-      consumer.seekToBeginning(added);
-      partitions = List.copyOf(all);
-      LOG.debug("following {} ({} partitions)", topic, all.size());
-    }
-    return true;
   }
 
   private void apply(ConsumerRecord<String, byte[]> r) {
-    RecordAuth.Verdict verdict = auth.verify(r);
-    if (!verdict.ok()) {
+    JobBook.Applied a = book.apply(r);
+    if (a instanceof JobBook.Applied.Ignored i && i.unauthenticated()) {
       long held = unauthenticatedLog.tryReport(System.currentTimeMillis());
       if (held >= 0) {
-        LOG.warn("[job={}] {} record at partition {} offset {} ignored: {}{}", r.key(), topic, r.partition(),
-            r.offset(), verdict.reason(), held > 0 ? " (and " + held + " more since the last report)" : "");
+        LOG.warn("[job={}] {} record at partition {} offset {} ignored: {}{}", RangeKey.claimedJob(r.key()), topic, r.partition(),
+            r.offset(), i.reason(), held > 0 ? " (and " + held + " more since the last report)" : "");
       }
-      return;
-    }
-    if (r.value() == null) {
-      if (r.key() != null) {
-        jobs.remove(r.key());
-      }
-      return;
-    }
-    Wire.Decoded<JobSpec> d = Wire.jobSpec(r.value());
-    if (d instanceof Wire.Decoded.Ok<JobSpec> ok) {
-      JobSpec spec = ok.value();
-      if (r.key() != null && !r.key().equals(spec.getJobId())) {
-        LOG.warn("[job={}] {} record at partition {} offset {} is keyed {}: ignored", spec.getJobId(), topic,
-            r.partition(), r.offset(), r.key());
-        return;
-      }
-      jobs.put(spec.getJobId(), spec);
-    } else if (d instanceof Wire.Decoded.Bad<JobSpec> bad) {
-      LOG.warn("[job={}] {} record at partition {} offset {} ignored: {}", r.key(), topic, r.partition(),
-          r.offset(), bad.reason());
+    } else if (a instanceof JobBook.Applied.Ignored i) {
+      LOG.warn("[job={}] {} record at partition {} offset {} ignored: {}", RangeKey.claimedJob(r.key()), topic, r.partition(), r.offset(),
+          i.reason());
+    } else if (a instanceof JobBook.Applied.Spec s) {
+      LOG.debug("[job={}] {} (writer epoch {})", s.spec().getJobId(), s.spec().getState(), s.spec().getWriterEpoch());
     }
   }
 
@@ -261,7 +213,7 @@ public final class JobDirectory implements Closeable {
       return;
     }
     closed = true;
-    consumer.wakeup();
+    reader.wakeup();
     try {
       thread.join(10_000);
     } catch (InterruptedException e) {

@@ -105,6 +105,7 @@ final class RangeRunner implements Closeable {
       Opened o = open(w);
       ChunkSender sender = new ChunkSender(producer, auth, w.chunksTopic(), w.jobId(), w.range(), w.attemptId(),
           w.cancelled()::get);
+      sender.start(origin); // once the source is open: a range this host cannot read never starts a clock
       RangeStats stats = o.compressor().compress(w.firstCluster(), w.clusterCount(), sender);
       sender.finish(stats, origin, sendTimeout.toMillis());
       return new Outcome.Done(stats, System.nanoTime() - started);

@@ -3,7 +3,10 @@ package io.zcow.worker.kafka;
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.proto.JobSpec;
-import io.zcow.proto.JobState;
+import io.zcow.proto.JobIds;
+import io.zcow.proto.JobSpecs;
+import io.zcow.proto.RangeKey;
+import io.zcow.proto.RangeLayout;
 import io.zcow.proto.RangeTask;
 import io.zcow.proto.Topics;
 import io.zcow.proto.WireCodec;
@@ -250,19 +253,20 @@ public final class TaskLoop implements Runnable {
     RecordAuth.Verdict verdict = config.kafka().auth().verify(r);
     if (!verdict.ok()) {
       // Nothing of an unauthenticated record is trusted; its key does not get to size our events.
-      String claimed = jobOfKey(r.key());
-      claimed = claimed.length() > 100 ? claimed.substring(0, 100) : claimed;
-      return new Decision.Unauthenticated(claimed, rangeOfKey(r.key()), verdict.reason());
+      return new Decision.Unauthenticated(RangeKey.claimedJob(r.key()), RangeKey.claimedRange(r.key()),
+          verdict.reason());
     }
     Wire.Decoded<RangeTask> decoded = Wire.rangeTask(r.value());
     if (decoded instanceof Wire.Decoded.Bad<RangeTask> bad) {
-      return new Decision.Reject(jobOfKey(r.key()), rangeOfKey(r.key()), "malformed task: " + bad.reason());
+      return new Decision.Reject(RangeKey.claimedJob(r.key()), RangeKey.claimedRange(r.key()),
+          "malformed task: " + bad.reason());
     }
     RangeTask task = ((Wire.Decoded.Ok<RangeTask>) decoded).value();
     String jobId = task.getJobId();
     long range = task.getRangeIndex();
-    if (jobId.isEmpty()) {
-      return new Decision.Reject(jobOfKey(r.key()), range, "malformed task: no job id");
+    String idProblem = JobIds.problem(jobId);
+    if (idProblem != null) {
+      return new Decision.Reject(RangeKey.claimedJob(r.key()), range, "malformed task: " + idProblem);
     }
     Optional<JobSpec> known = jobs.get(jobId);
     if (known.isEmpty()) {
@@ -276,8 +280,12 @@ public final class TaskLoop implements Runnable {
       return new Decision.Reject(jobId, range, "unknown job (not in " + config.topics().jobs() + ")");
     }
     JobSpec spec = known.get();
-    if (isFinished(spec)) {
+    if (JobSpecs.isTerminal(spec.getState())) {
       return new Decision.Skip(jobId, range, "the job is " + spec.getState());
+    }
+    String jobProblem = JobSpecs.problem(spec);
+    if (jobProblem != null) {
+      return new Decision.Reject(jobId, range, "bad job: " + jobProblem);
     }
     if (spec.getCodec() != WireCodec.WIRE_CODEC_ZSTD) {
       return new Decision.Reject(jobId, range, "codec " + spec.getCodec() + " is not one this worker writes (zstd)");
@@ -286,17 +294,17 @@ public final class TaskLoop implements Runnable {
       return new Decision.Reject(jobId, range, "zstd level " + spec.getLevel() + " is outside "
           + ZstdClusterCompressor.MIN_LEVEL + ".." + ZstdClusterCompressor.MAX_LEVEL);
     }
+    RangeLayout layout = RangeLayout.of(spec);
+    if (layout.rangeAt(task.getOffset(), task.getLength()) != range) {
+      return new Decision.Reject(jobId, range, "range at " + task.getOffset() + " of " + task.getLength()
+          + " bytes is not range " + range + " of the job (" + layout.ranges() + " ranges of " + spec.getRangeSize()
+          + " bytes over " + spec.getSourceSize() + ")");
+    }
     ImageGeometry geometry;
-    String chunks;
     try {
       geometry = ImageGeometry.forSource(spec.getSourceSize(), spec.getClusterSize());
-      chunks = Topics.chunks(spec.getWriterGroup());
     } catch (BadInputException | IllegalArgumentException e) {
       return new Decision.Reject(jobId, range, "bad job: " + e.getMessage());
-    }
-    String rangeError = checkRange(task, geometry, spec.getSourceSize());
-    if (rangeError != null) {
-      return new Decision.Reject(jobId, range, rangeError);
     }
     SourcePolicy.Verdict v = config.sources().judge(spec.getSourceUri());
     if (v instanceof SourcePolicy.Verdict.NotHere n) {
@@ -305,42 +313,15 @@ public final class TaskLoop implements Runnable {
     if (v instanceof SourcePolicy.Verdict.Invalid inv) {
       return new Decision.Reject(jobId, range, inv.reason());
     }
-    long cs = geometry.clusterSize();
-    long first = task.getOffset() / cs;
-    long count = ImageGeometry.ceilDiv(task.getLength(), cs);
     String attempt = config.origin() + "/" + index + "/" + UUID.randomUUID().toString().substring(0, 8);
-    return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).path(), geometry, first, count,
-        chunks, attempt, new AtomicBoolean()));
-  }
-
-  /**
-   * Null when the task's range lies on cluster boundaries within the disk, else what is wrong.
-   * The last range may end at the source's size (what the coordinator sends) or at the virtual
-   * size (the source size rounded up to 512); its partial cluster is read zero-padded.
-   */
-  static String checkRange(RangeTask task, ImageGeometry g, long sourceSize) {
-    long cs = g.clusterSize();
-    long offset = task.getOffset();
-    long length = task.getLength();
-    long size = g.virtualSize();
-    if (offset < 0 || length <= 0 || offset >= size || length > size - offset) {
-      return "range at " + offset + " of " + length + " bytes lies outside the " + size + "-byte disk";
-    }
-    long end = offset + length;
-    if (offset % cs != 0 || (length % cs != 0 && end != size && end != sourceSize)) {
-      return "range at " + offset + " of " + length + " bytes is not on " + cs + "-byte cluster boundaries";
-    }
-    return null;
+    return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).path(), geometry,
+        layout.firstCluster(range), layout.clusters(range), Topics.chunks(spec.getWriterGroup()), attempt,
+        new AtomicBoolean()));
   }
 
   private void backOff() {
     long until = clock.millis() + config.releaseBackoff().toMillis();
     quietUntil.accumulateAndGet(until, Math::max);
-  }
-
-  private static boolean isFinished(JobSpec spec) {
-    JobState s = spec.getState();
-    return s == JobState.JOB_STATE_CANCELLED || s == JobState.JOB_STATE_FAILED || s == JobState.JOB_STATE_DONE;
   }
 
   /** Looks after the running range for at most a short while. */
@@ -361,7 +342,7 @@ public final class TaskLoop implements Runnable {
       }
     }
     Optional<JobSpec> spec = jobs.get(f.work.jobId());
-    if (spec.isPresent() && isFinished(spec.get())) {
+    if (spec.isPresent() && JobSpecs.isTerminal(spec.get().getState())) {
       f.work.cancelled().set(true);
       current = null;
       LOG.info("{} cancelled mid-range: the job is {}", f.tag(), spec.get().getState());
@@ -549,26 +530,6 @@ public final class TaskLoop implements Runnable {
         LOG.warn("worker thread {}: closing its consumer failed: {}", index, e.toString());
       }
       runner.close(abandoning ? Duration.ZERO : Duration.ofSeconds(5));
-    }
-  }
-
-  private static String jobOfKey(String key) {
-    if (key == null) {
-      return "";
-    }
-    int slash = key.lastIndexOf('/');
-    return slash < 0 ? key : key.substring(0, slash);
-  }
-
-  private static long rangeOfKey(String key) {
-    if (key == null) {
-      return -1;
-    }
-    int slash = key.lastIndexOf('/');
-    try {
-      return slash < 0 ? -1 : Long.parseLong(key.substring(slash + 1));
-    } catch (NumberFormatException e) {
-      return -1;
     }
   }
 

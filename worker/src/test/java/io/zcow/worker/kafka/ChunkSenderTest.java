@@ -44,6 +44,7 @@ class ChunkSenderTest {
   void batchesOfAboutAMebibyteThenRangeDoneAllKeyedJobSlashRange() {
     MockProducer<String, byte[]> p = producer(true);
     ChunkSender s = new ChunkSender(p, "chunks", "job", 7, "w/0/a", () -> false);
+    s.start("w");
     int cs = 64 << 10;
     s.zeros(0, 3);
     for (int c = 3; c < 60; c++) {
@@ -51,9 +52,16 @@ class ChunkSenderTest {
     }
     s.finish(STATS, "w", 1000);
     List<ProducerRecord<String, byte[]>> sent = p.history();
-    assertTrue(sent.size() >= 3, "several batches: " + sent.size());
+    assertTrue(sent.size() >= 4, "started, several batches, done: " + sent.size());
+    ChunkRecord first = decode(sent.get(0));
+    assertTrue(first.hasStarted(), "the attempt opens with RangeStarted: " + first);
+    assertEquals("job", first.getStarted().getJobId());
+    assertEquals(7, first.getStarted().getRangeIndex());
+    assertEquals("w/0/a", first.getStarted().getAttemptId());
+    assertEquals("w", first.getStarted().getWorker());
+    assertEquals("job/7", sent.get(0).key());
     long next = 0;
-    for (int i = 0; i < sent.size() - 1; i++) {
+    for (int i = 1; i < sent.size() - 1; i++) {
       assertEquals("job/7", sent.get(i).key());
       assertEquals("chunks", sent.get(i).topic());
       assertTrue(sent.get(i).value().length <= ChunkLimits.recordBytes(cs), "record of " + sent.get(i).value().length);
@@ -72,7 +80,7 @@ class ChunkSenderTest {
     assertEquals(60, next);
     ChunkRecord last = decode(sent.get(sent.size() - 1));
     assertTrue(last.hasDone());
-    assertEquals(sent.size() - 1, last.getDone().getBatches());
+    assertEquals(sent.size() - 2, last.getDone().getBatches());
     assertEquals("w/0/a", last.getDone().getAttemptId());
     assertEquals(6, last.getDone().getCrc32C());
   }
@@ -81,13 +89,14 @@ class ChunkSenderTest {
   void aRawTwoMebibyteClusterTravelsAloneWithinTheRecordLimit() {
     MockProducer<String, byte[]> p = producer(true);
     ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
+    s.start("w");
     int cs = 2 << 20;
     s.cluster(0, ClusterKind.COMPRESSED, bytes(1000, 1));
     s.cluster(1, ClusterKind.RAW, bytes(cs, 2));
     s.finish(STATS, "w", 1000);
     List<ProducerRecord<String, byte[]>> sent = p.history();
-    assertEquals(3, sent.size());
-    int big = sent.get(1).value().length;
+    assertEquals(4, sent.size(), "started, two batches, done");
+    int big = sent.get(2).value().length;
     assertTrue(big > cs && big <= ChunkLimits.recordBytes(cs), "record of " + big);
   }
 
@@ -95,6 +104,8 @@ class ChunkSenderTest {
   void aFailedSendFailsTheRangeEvenIfFlushWouldReturn() {
     MockProducer<String, byte[]> p = producer(false);
     ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
+    s.start("w");
+    p.completeNext(); // the RangeStarted
     int cs = 1 << 20;
     s.cluster(0, ClusterKind.RAW, bytes(cs, 1));
     s.cluster(1, ClusterKind.RAW, bytes(cs, 2)); // sends the first batch
@@ -103,11 +114,17 @@ class ChunkSenderTest {
     assertTrue(e.getMessage().contains("broker says no") && e.getMessage().contains("[job=job range=0]"), e.getMessage());
   }
 
+  /** An attempt that has sent its RangeStarted (unanswered yet) and holds ten zero clusters. */
+  private static ChunkSender startedWithTenZeros(MockProducer<String, byte[]> p) {
+    ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
+    s.start("w");
+    s.zeros(0, 10);
+    return s;
+  }
+
   @Test
   void anUnansweredSendFailsFinishInBoundedTime() {
-    MockProducer<String, byte[]> p = producer(false);
-    ChunkSender s = new ChunkSender(p, "chunks", "job", 0, "a", () -> false);
-    s.zeros(0, 10);
+    ChunkSender s = startedWithTenZeros(producer(false));
     assertThrows(RetriableException.class, () -> s.finish(STATS, "w", 100));
   }
 
@@ -115,8 +132,25 @@ class ChunkSenderTest {
   void cancelledAttemptStopsAtTheNextCluster() {
     AtomicBoolean cancelled = new AtomicBoolean();
     ChunkSender s = new ChunkSender(producer(true), "chunks", "job", 0, "a", cancelled::get);
+    s.start("w");
     s.zeros(0, 1);
     cancelled.set(true);
     assertThrows(ChunkSender.CancelledException.class, () -> s.cluster(1, ClusterKind.COMPRESSED, bytes(10, 1)));
+  }
+
+  @Test
+  void aFailedRangeStartedFailsFinish() {
+    MockProducer<String, byte[]> p = producer(false);
+    ChunkSender s = startedWithTenZeros(p);
+    p.errorNext(new RuntimeException("broker says no")); // the RangeStarted, the oldest send
+    RetriableException e = assertThrows(RetriableException.class, () -> s.finish(STATS, "w", 100));
+    assertTrue(e.getMessage().contains("broker says no"), e.getMessage());
+  }
+
+  @Test
+  void chunksBeforeStartAreRefused() {
+    ChunkSender s = new ChunkSender(producer(true), "chunks", "job", 0, "a", () -> false);
+    assertThrows(IllegalStateException.class, () -> s.zeros(0, 1));
+    assertThrows(IllegalStateException.class, () -> s.finish(STATS, "w", 100));
   }
 }

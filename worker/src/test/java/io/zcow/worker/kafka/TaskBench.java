@@ -16,6 +16,8 @@ import io.zcow.proto.JobEvent;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.RangeDone;
+import io.zcow.proto.RangeLayout;
+import io.zcow.proto.RangeStarted;
 import io.zcow.proto.RangeTask;
 import io.zcow.proto.Topics;
 import io.zcow.proto.Wire;
@@ -89,8 +91,13 @@ final class TaskBench implements AutoCloseable {
     return c;
   }
 
-  /** A job for {@code source} at this cluster size, zstd level 1 (fast: tests are about plumbing). */
+  /** A job for {@code source} at this cluster size in 4 MiB ranges, zstd level 1. */
   JobSpec job(String id, Path source, int clusterSize) throws Exception {
+    return job(id, source, clusterSize, 4L << 20);
+  }
+
+  /** A job for {@code source} at this cluster and range size, zstd level 1 (fast: tests are about plumbing). */
+  JobSpec job(String id, Path source, int clusterSize, long rangeBytes) throws Exception {
     long size = Files.size(source);
     return JobSpec.newBuilder()
         .setFormatVersion(Wire.FORMAT_VERSION)
@@ -99,7 +106,7 @@ final class TaskBench implements AutoCloseable {
         .setSourceSize(size)
         .setVirtualSize((size + 511) & ~511L)
         .setClusterSize(clusterSize)
-        .setRangeSize(4L << 20)
+        .setRangeSize(rangeBytes)
         .setCodec(WireCodec.WIRE_CODEC_ZSTD)
         .setLevel(1)
         .setTargetPath(id + ".qcow2")
@@ -112,13 +119,12 @@ final class TaskBench implements AutoCloseable {
     producer.send(new ProducerRecord<>(topics.jobs(), spec.getJobId(), spec.toByteArray())).get();
   }
 
-  /** The tasks of a job: ranges of {@code rangeBytes}, the last one cut at the end of the disk. */
-  static List<RangeTask> tasks(JobSpec spec, long rangeBytes) {
+  /** The first tasks of every range of a job, as {@link RangeLayout} splits it. */
+  static List<RangeTask> tasks(JobSpec spec) {
+    RangeLayout layout = RangeLayout.of(spec);
     List<RangeTask> tasks = new ArrayList<>();
-    long size = spec.getVirtualSize();
-    for (long off = 0, i = 0; off < size; off += rangeBytes, i++) {
-      tasks.add(RangeTask.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(spec.getJobId())
-          .setRangeIndex(i).setOffset(off).setLength(Math.min(rangeBytes, size - off)).build());
+    for (int r = 0; r < layout.ranges(); r++) {
+      tasks.add(layout.task(spec.getJobId(), r, 0));
     }
     return tasks;
   }
@@ -170,9 +176,7 @@ final class TaskBench implements AutoCloseable {
       Wire.Decoded<ChunkRecord> d = Wire.chunkRecord(r.value());
       if (d instanceof Wire.Decoded.Ok<ChunkRecord> ok) {
         ChunkRecord c = ok.value();
-        String job = c.hasBatch() ? c.getBatch().getJobId() : c.getDone().getJobId();
-        long range = c.hasBatch() ? c.getBatch().getRangeIndex() : c.getDone().getRangeIndex();
-        assertEquals(Wire.rangeKey(job, range), r.key(), "record key");
+        assertEquals(Wire.rangeKey(ref(c).job(), ref(c).range()), r.key(), "record key");
         chunks.add(c);
       } else {
         fail("undecodable chunk record: " + d);
@@ -180,6 +184,48 @@ final class TaskBench implements AutoCloseable {
     }
     for (ConsumerRecord<String, byte[]> r : eventReader.poll(Duration.ofMillis(10))) {
       events.add(((Wire.Decoded.Ok<JobEvent>) Wire.jobEvent(r.value())).value());
+    }
+  }
+
+  /** Whose a chunk record is: every body names its job, range and attempt. */
+  record Ref(String job, long range, String attempt) {}
+
+  static Ref ref(ChunkRecord c) {
+    return switch (c.getBodyCase()) {
+      case BATCH -> new Ref(c.getBatch().getJobId(), c.getBatch().getRangeIndex(), c.getBatch().getAttemptId());
+      case DONE -> new Ref(c.getDone().getJobId(), c.getDone().getRangeIndex(), c.getDone().getAttemptId());
+      case STARTED -> new Ref(c.getStarted().getJobId(), c.getStarted().getRangeIndex(), c.getStarted().getAttemptId());
+      case BODY_NOT_SET -> fail("a chunk record without a body");
+    };
+  }
+
+  /** Every chunk record of a job read so far, of any kind. */
+  List<ChunkRecord> chunks(String jobId) {
+    return chunks.stream().filter(c -> ref(c).job().equals(jobId)).toList();
+  }
+
+  /** RangeStarted records read so far for a job, in order, duplicates included. */
+  List<RangeStarted> starts(String jobId) {
+    return chunks.stream().filter(c -> c.hasStarted() && c.getStarted().getJobId().equals(jobId))
+        .map(ChunkRecord::getStarted).toList();
+  }
+
+  /**
+   * Each attempt at a range of the job opens with exactly one RangeStarted, before any of its
+   * batches or its RangeDone (records of one key keep their order on their partition).
+   */
+  void assertEachAttemptOpensWithRangeStarted(String jobId) {
+    Map<String, RangeStarted> started = new LinkedHashMap<>();
+    for (ChunkRecord c : chunks(jobId)) {
+      String attempt = ref(c).attempt();
+      if (c.hasStarted()) {
+        assertTrue(started.put(attempt, c.getStarted()) == null, "one RangeStarted for attempt " + attempt);
+        assertTrue(attempt.startsWith(c.getStarted().getWorker() + "/"), "worker of " + c.getStarted());
+      } else {
+        RangeStarted s = started.get(attempt);
+        assertTrue(s != null, "a " + c.getBodyCase() + " of attempt " + attempt + " before its RangeStarted");
+        assertEquals(ref(c).range(), s.getRangeIndex(), "range of attempt " + attempt);
+      }
     }
   }
 
@@ -230,11 +276,13 @@ final class TaskBench implements AutoCloseable {
   }
 
   /**
-   * Rebuilds the job's disk from the attempt of each range that sent the first RangeDone, checking
+   * Checks that every attempt opens with its RangeStarted, then rebuilds the job's disk from the
+   * attempt of each range that sent the first RangeDone, checking
    * every entry's CRC32C, that each cluster comes exactly once and in order, and each RangeDone's
    * counts and CRC; then compares with the source byte for byte.
    */
   void assertChunksRebuild(JobSpec spec, List<RangeTask> tasks, Path source) throws Exception {
+    assertEachAttemptOpensWithRangeStarted(spec.getJobId());
     int cs = spec.getClusterSize();
     byte[] src = Files.readAllBytes(source);
     Map<Long, RangeDone> dones = dones(spec.getJobId());

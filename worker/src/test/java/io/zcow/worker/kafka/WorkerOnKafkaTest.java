@@ -50,7 +50,7 @@ class WorkerOnKafkaTest {
     try (TaskBench bench = new TaskBench(kafka, 2, 2);
         MetricsServer metrics = MetricsServer.start(0, registry)) {
       JobSpec job = bench.job("job-a", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 4L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker w = bench.start(bench.config("worker@a").withThreads(2), registry);
@@ -77,8 +77,8 @@ class WorkerOnKafkaTest {
   void workersAndThreadsBeyondThePartitionCountAllGetWork(EmbeddedKafka kafka) throws Exception {
     Path disk = Disks.random(dir.resolve("random.img"), 16L << 20, 3);
     try (TaskBench bench = new TaskBench(kafka, 1, 2)) {
-      JobSpec job = bench.job("job-share", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 1L << 20);
+      JobSpec job = bench.job("job-share", disk, CLUSTER, 1L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       // Slow reads (2 MB/s a worker: about a second a range per thread, 4 s in all) so nobody can
@@ -91,9 +91,9 @@ class WorkerOnKafkaTest {
       // A consumer that joins the group late can miss the first round: feed more until every
       // thread has had a range (patience, not a sleep, decides).
       for (int round = 1; !threadsThatWorked(bench).containsAll(all) && round <= 5; round++) {
-        JobSpec more = bench.job("job-share-" + round, disk, CLUSTER);
+        JobSpec more = bench.job("job-share-" + round, disk, CLUSTER, 1L << 20);
         bench.publish(more);
-        bench.publish(TaskBench.tasks(more, 1L << 20).subList(0, 8));
+        bench.publish(TaskBench.tasks(more).subList(0, 8));
         bench.awaitRanges(more, 8);
       }
       assertEquals(all, threadsThatWorked(bench), "every thread of both workers did a range from the one partition");
@@ -116,8 +116,8 @@ class WorkerOnKafkaTest {
     // One range of four 4 MiB reads at 4 MB/s: the first batches come after a second, the end after four.
     Path disk = Disks.random(dir.resolve("random.img"), 16L << 20, 5);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
-      JobSpec job = bench.job("job-dies", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 16L << 20);
+      JobSpec job = bench.job("job-dies", disk, CLUSTER, 16L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker slow = bench.start(bench.config("worker@slow").withMaxReadBytesPerSecond(4 * MB));
@@ -141,8 +141,8 @@ class WorkerOnKafkaTest {
   void closeReleasesARunningRangeWithinTheGraceForAnotherWorker(EmbeddedKafka kafka) throws Exception {
     Path disk = Disks.random(dir.resolve("random.img"), 16L << 20, 6);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
-      JobSpec job = bench.job("job-stop", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 16L << 20);
+      JobSpec job = bench.job("job-stop", disk, CLUSTER, 16L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker slow = bench.start(bench.config("worker@slow").withMaxReadBytesPerSecond(4 * MB)
@@ -169,7 +169,7 @@ class WorkerOnKafkaTest {
     Path elsewhere = Files.createDirectory(dir.resolve("elsewhere"));
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
       JobSpec job = bench.job("job-allow", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 4L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker refusing = bench.start(bench.config("worker@refusing")
@@ -200,10 +200,10 @@ class WorkerOnKafkaTest {
       JobSpec zlib = bench.job("job-zlib", disk, CLUSTER).toBuilder().setCodec(WireCodec.WIRE_CODEC_ZLIB).build();
       bench.publish(good);
       bench.publish(zlib);
-      RangeTask valid = TaskBench.tasks(good, 4L << 20).get(0);
+      RangeTask valid = TaskBench.tasks(good).get(0);
       bench.publishRaw("job-x/0", new byte[] {(byte) 0xff, (byte) 0xff, 0x7f, 1, 2});
       bench.publish(List.of(valid.toBuilder().setJobId("job-nobody-submitted").build()));
-      bench.publish(TaskBench.tasks(zlib, 4L << 20));
+      bench.publish(TaskBench.tasks(zlib));
       bench.publish(List.of(valid.toBuilder().setRangeIndex(1).setOffset(4096).build())); // not on a cluster boundary
       bench.publish(List.of(valid));
       Worker w = bench.start(bench.config("worker@a"));
@@ -228,21 +228,67 @@ class WorkerOnKafkaTest {
   void tasksOfACancelledJobAreSkipped(EmbeddedKafka kafka) throws Exception {
     Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 10);
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
-      JobSpec cancelled = bench.job("job-cancelled", disk, CLUSTER);
-      JobSpec good = bench.job("job-good", disk, CLUSTER);
-      bench.publish(cancelled);
-      bench.publish(cancelled.toBuilder().setState(JobState.JOB_STATE_CANCELLED).build());
-      bench.publish(good);
-      bench.publish(TaskBench.tasks(cancelled, 1L << 20));
-      bench.publish(TaskBench.tasks(good, 4L << 20));
-      Worker w = bench.start(bench.config("worker@a"));
-
-      bench.awaitRanges(good, 1);
-      assertEquals(2, w.metrics().tasksSkipped());
-      assertTrue(bench.batches(cancelled.getJobId(), 0).isEmpty() && bench.batches(cancelled.getJobId(), 1).isEmpty(),
-          "no chunks for the cancelled job");
-      assertEquals(Map.of(), Map.copyOf(bench.dones(cancelled.getJobId())));
+      JobSpec cancelled = bench.job("job-cancelled", disk, CLUSTER, 1L << 20);
+      runSkipping(bench, disk, cancelled, List.of(cancelled,
+          cancelled.toBuilder().setState(JobState.JOB_STATE_CANCELLED).build()));
     }
+  }
+
+  @Test
+  void workersSkipTasksOfAFailedJob(EmbeddedKafka kafka) throws Exception {
+    Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 12);
+    try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
+      JobSpec failed = bench.job("job-failed", disk, CLUSTER, 1L << 20);
+      // As the writer publishes it now: its lifecycle state under its leader epoch.
+      Worker w = runSkipping(bench, disk, failed, List.of(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED)
+          .build(), failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(1)
+          .setReason("the target file system is full").build()));
+      w.close();
+
+      // Accepted, not released: a worker that comes later is not handed the failed job's tasks again.
+      JobSpec later = bench.job("job-later", disk, CLUSTER);
+      bench.publish(later);
+      bench.publish(TaskBench.tasks(later));
+      Worker next = bench.start(bench.config("worker@b"));
+      bench.awaitRanges(later, 1);
+      assertEquals(0, next.metrics().tasksSkipped());
+      assertEquals(List.of(), bench.chunks(failed.getJobId()));
+    }
+  }
+
+  @Test
+  void aDeposedWritersLaterRecordDoesNotReviveAFailedJob(EmbeddedKafka kafka) throws Exception {
+    Path disk = Disks.mixed(dir.resolve("mixed.img"), 2L << 20, 13);
+    try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
+      JobSpec failed = bench.job("job-failed", disk, CLUSTER, 1L << 20);
+      // The writer of epoch 1 has not yet noticed it lost its term: its RUNNING comes last on the topic.
+      runSkipping(bench, disk, failed, List.of(failed.toBuilder().setState(JobState.JOB_STATE_SUBMITTED).build(),
+          failed.toBuilder().setState(JobState.JOB_STATE_FAILED).setWriterEpoch(2).build(),
+          failed.toBuilder().setState(JobState.JOB_STATE_RUNNING).setWriterEpoch(1).build()));
+    }
+  }
+
+  /**
+   * Publishes {@code job}'s specs in order, then its tasks and a good job's one task, and runs a
+   * worker until the good task is done: every task of {@code job} must have been skipped (counted,
+   * accepted) with nothing read or compressed for it.
+   */
+  private static Worker runSkipping(TaskBench bench, Path disk, JobSpec job, List<JobSpec> specs) throws Exception {
+    JobSpec good = bench.job("job-good", disk, CLUSTER);
+    for (JobSpec s : specs) {
+      bench.publish(s);
+    }
+    bench.publish(good);
+    List<RangeTask> tasks = TaskBench.tasks(job);
+    bench.publish(tasks);
+    bench.publish(TaskBench.tasks(good));
+    Worker w = bench.start(bench.config("worker@a"));
+
+    bench.awaitRanges(good, 1);
+    assertEquals(tasks.size(), w.metrics().tasksSkipped());
+    assertEquals(1, w.metrics().tasksDone());
+    assertEquals(List.of(), bench.chunks(job.getJobId()), "nothing read or compressed for " + job.getJobId());
+    return w;
   }
 
   @Test
@@ -251,8 +297,8 @@ class WorkerOnKafkaTest {
     try (TaskBench bench = new TaskBench(kafka, 1, 1)) {
       // A 2 s lock and a range that takes about 6 s: without renewal the second thread would get it.
       kafka.alterGroupConfig(bench.topics.workerGroup(), Map.of("share.record.lock.duration.ms", "2000"));
-      JobSpec job = bench.job("job-slow", disk, CLUSTER);
-      List<RangeTask> tasks = TaskBench.tasks(job, 6L << 20);
+      JobSpec job = bench.job("job-slow", disk, CLUSTER, 6L << 20);
+      List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
       Worker w = bench.start(bench.config("worker@a").withThreads(2).withMaxReadBytesPerSecond(1 * MB));
