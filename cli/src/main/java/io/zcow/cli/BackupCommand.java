@@ -61,7 +61,7 @@ import picocli.CommandLine.Parameters;
       "",
       "Without --kafka, this process runs the whole cluster: an embedded Kafka broker and ZooKeeper, the writer and the workers. With --kafka and --zookeeper, the job is submitted to a running cluster and followed; TARGET is then relative to the writer group's target root, and Ctrl-C only detaches.",
       "",
-      "Run again with the same --job-id to resume: only the ranges not yet complete are submitted (on the embedded cluster this needs --state-dir).",
+      "Run again with the same --job-id to follow a running job again, or to resume a failed one: the writer issues only the ranges not yet complete (on the embedded cluster this needs --state-dir).",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""

@@ -186,6 +186,14 @@ public final class FileSource implements Source {
     ByteBuffer b = dst.duplicate();
     boolean useDirect = direct != null && isAligned(b, offset);
     FileChannel ch = useDirect ? direct : buffered;
+    if (useDirect && offset < size) {
+      // Never ask past the block that holds the last byte: a direct read that crosses the file
+      // system's largest file size (ext4: 16 TiB - 4 KiB) is refused with EINVAL, not cut short.
+      long room = (size - offset + alignment - 1) / alignment * alignment;
+      if (b.remaining() > room) {
+        b.limit(b.position() + (int) room);
+      }
+    }
     long pos = offset;
     try {
       while (b.hasRemaining() && pos < size) {
