@@ -335,11 +335,12 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   private String defaultJobId() {
-    String name = target.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_");
+    // A job id starts with a letter or digit (JobIds): ".img.qcow2" becomes "img.qcow2-…".
+    String name = target.getFileName().toString().replaceAll("[^A-Za-z0-9._-]", "_").replaceFirst("^[._-]+", "");
     if (name.length() > 80) {
       name = name.substring(0, 80);
     }
-    return name + "-" + UUID.randomUUID().toString().substring(0, 8);
+    return (name.isEmpty() ? "job" : name) + "-" + UUID.randomUUID().toString().substring(0, 8);
   }
 
   private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, RecordAuth auth,

@@ -2,7 +2,6 @@ package io.zcow.proto.kafka;
 
 import io.zcow.proto.JobIds;
 import io.zcow.proto.JobSpec;
-import io.zcow.proto.JobSpecs;
 import io.zcow.proto.RangeKey;
 import io.zcow.proto.Wire;
 import java.util.Collection;
@@ -14,11 +13,12 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 
 /**
  * The latest JobSpec of every job on {@code zcow.jobs}, as every role reads it: records are
- * authenticated, decoded and checked ({@link JobSpecs#problem}) at this edge, a record whose key
- * is not its job id is ignored, a tombstone forgets the job, and a writer's record with a leader
- * epoch older than one already seen for the job is dropped — a deposed writer cannot publish a
- * state that wins. Records of the coordinator and of {@code zcow cancel} (epoch 0) are the user's
- * word and always apply.
+ * authenticated and decoded at this edge; one whose job id breaks {@link io.zcow.proto.JobIds}
+ * or whose key is not its job id is ignored; a tombstone forgets the job; a writer's record with
+ * a leader epoch older than one already seen for the job is dropped — a deposed writer cannot
+ * publish a state that wins. Records of the coordinator and of {@code zcow cancel} (epoch 0) are
+ * the user's word and always apply. The rest of a spec is checked by the role that acts on it
+ * ({@link io.zcow.proto.JobSpecs#problem}): the writer fails a job it cannot run, with the reason.
  *
  * <p>Lookups are thread safe; {@link #apply} is called by one thread at a time (the reader's).
  */
