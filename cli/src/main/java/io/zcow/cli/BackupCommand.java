@@ -372,7 +372,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           new SimpleMeterRegistry(), clock);
       worker.start();
       writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
-          .group(writerGroup).kafkaProperties(settings.extra()).checkpointInterval(checkpoint).auth(auth).build(), clock)
+          .group(writerGroup).kafkaProperties(settings.extra()).checkpointInterval(checkpoint).auth(auth)
+          .jobCacheBytes(256L << 20).build(), clock) // one job: the whole budget
           .start();
       Coordinator c = coordinator;
       Runnable interrupt = () -> {

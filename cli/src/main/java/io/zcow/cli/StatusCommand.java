@@ -84,11 +84,11 @@ final class StatusCommand implements Callable<Integer> {
     } else {
       s.append("  no progress yet");
     }
-    if (state == JobState.JOB_STATE_FAILED && !job.spec().getReason().isEmpty()) {
+    if ((state == JobState.JOB_STATE_FAILED || state == JobState.JOB_STATE_QUEUED) && !job.spec().getReason().isEmpty()) {
       s.append("  (").append(job.spec().getReason()).append(')');
     }
     Duration idle = Duration.ofMillis(nowMs - job.lastSeenMs());
-    if (!JobSpecs.isTerminal(state) && idle.toMinutes() >= STALLED_MINUTES) {
+    if (!JobSpecs.isTerminal(state) && state != JobState.JOB_STATE_QUEUED && idle.toMinutes() >= STALLED_MINUTES) {
       s.append("  stalled: nothing for ").append(idle.toMinutes()).append(" min");
     }
     return s.toString();

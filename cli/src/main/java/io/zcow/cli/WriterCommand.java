@@ -43,8 +43,11 @@ final class WriterCommand implements Callable<Integer> {
   @Option(names = "--checkpoint-interval", paramLabel = "TIME", description = "How often progress is made durable (default: 10s).")
   String checkpointInterval = "10s";
 
-  @Option(names = "--cache-size", paramLabel = "SIZE", description = "Memory of each image's cluster-fill cache (default: 256m).")
+  @Option(names = "--cache-size", paramLabel = "SIZE", description = "The writer's cache budget: the cluster-fill caches of all running jobs together (direct memory; default: 256m).")
   SizeValue cacheSize = new SizeValue(256L << 20);
+
+  @Option(names = "--job-cache", paramLabel = "SIZE", description = "Each running job's slice of the budget; a job that does not fit waits QUEUED, and no task of it is issued until it runs (default: the smaller of 64m and --cache-size).")
+  SizeValue jobCache;
 
   @Option(names = "--range-timeout", paramLabel = "TIME", description = "A range a worker started that makes no progress this long is issued again (default: 5m).")
   String rangeTimeout = "5m";
@@ -73,7 +76,7 @@ final class WriterCommand implements Callable<Integer> {
     WriterConfig config = WriterConfig.builder(kafka, zookeeper, targetRoot).group(group)
         .checkpointInterval(duration("--checkpoint-interval", checkpointInterval))
         .rangeTimeout(duration("--range-timeout", rangeTimeout)).startTimeout(duration("--start-timeout", startTimeout))
-        .cacheBytes(cacheSize.bytes()).verifyPayloads(verifyPayloads)
+        .cacheBytes(cacheSize.bytes()).jobCacheBytes(jobCache == null ? 0 : jobCache.bytes()).verifyPayloads(verifyPayloads)
         .kafkaProperties(KafkaSettings.of(kafka, kafkaConfig).extra()).metricsPort(metricsPort)
         .auth(RecordAuth.fromFile(authKeyFile)).build();
     if (!Files.isDirectory(targetRoot)) {

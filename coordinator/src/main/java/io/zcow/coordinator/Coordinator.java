@@ -170,7 +170,7 @@ public final class Coordinator implements AutoCloseable {
       outcome = new Outcome(JobState.JOB_STATE_DONE, "");
       return;
     }
-    if (was == JobState.JOB_STATE_SUBMITTED || was == JobState.JOB_STATE_RUNNING) {
+    if (was == JobState.JOB_STATE_SUBMITTED || was == JobState.JOB_STATE_RUNNING || was == JobState.JOB_STATE_QUEUED) {
       LOG.info("[job={}] is {} already: following it", jobId, was);
       return;
     }

@@ -59,6 +59,8 @@ public final class ImageWriter implements Closeable {
   private final ReentrantLock lock = new ReentrantLock();
   // Guarded by lock.
   private long sequence;
+  /** The sequence of the last committed checkpoint (-1 before any): its state file is kept. */
+  private long committedSequence = -1;
   private long guestClustersDone;
   private long zeroClusters;
   private long rawClusters;
@@ -194,6 +196,7 @@ public final class ImageWriter implements Closeable {
       allocator.restoreCursor(cp.cursorCluster(), cp.cursorUsed());
     }
     sequence = cp.sequence();
+    committedSequence = cp.sequence();
     guestClustersDone = cp.guestClustersDone();
     zeroClusters = cp.zeroClusters();
     rawClusters = cp.rawClusters();
@@ -399,9 +402,14 @@ public final class ImageWriter implements Closeable {
     }
   }
 
-  /** The checkpoint is recorded where a resume will find it: older state files can go. */
+  /**
+   * The checkpoint is recorded where a resume will find it: state files older than the one
+   * committed before it can go. That one stays, so a resume can fall back to it when the newest
+   * state file is damaged.
+   */
   public void checkpointCommitted(Checkpoint committed) {
-    deleteStateFiles(committed.sequence());
+    deleteStateFiles(committedSequence >= 0 ? Math.min(committedSequence, committed.sequence()) : committed.sequence());
+    committedSequence = committed.sequence();
   }
 
   /** Refcount blocks in memory, the refcount table, the L1 table and the header. */

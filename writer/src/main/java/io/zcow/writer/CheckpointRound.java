@@ -32,8 +32,11 @@ final class CheckpointRound {
   private static final Logger LOG = LoggerFactory.getLogger(CheckpointRound.class);
   private static final Duration KAFKA_CALL = Duration.ofSeconds(30);
 
-  /** Jobs whose image could not be checkpointed because their target is full. */
-  record Result(Map<JobRun, TargetFullException> full) {}
+  /**
+   * Jobs whose image could not be checkpointed: their target is full, or another failure of
+   * that image (the reason). They end at their last committed checkpoint; the others commit.
+   */
+  record Result(Map<JobRun, TargetFullException> full, Map<JobRun, String> failed) {}
 
   private final WriterConfig config;
   private final WriterZk zk;
@@ -73,6 +76,7 @@ final class CheckpointRound {
     List<WriterZk.JobCommit> commits = new ArrayList<>();
     Map<JobRun, Checkpoint> taken = new HashMap<>();
     Map<JobRun, TargetFullException> full = new LinkedHashMap<>();
+    Map<JobRun, String> failed = new LinkedHashMap<>();
     for (JobRun run : open) {
       Checkpoint cp;
       try {
@@ -80,17 +84,30 @@ final class CheckpointRound {
       } catch (TargetFullException e) {
         full.put(run, e);
         continue;
+      } catch (RuntimeException e) {
+        if (Isolation.endsTheTerm(e)) {
+          throw e;
+        }
+        failed.put(run, "its checkpoint failed: " + Isolation.reason(e));
+        continue;
       }
       taken.put(run, cp);
-      commits.add(new WriterZk.JobCommit(run.id, offsets.clone().setJobId(run.id)
-          .setImageCheckpoint(ByteString.copyFrom(cp.toBytes())).addAllIssued(run.pacer.issued()).build()));
+      WriterCheckpoint.Builder job = offsets.clone().setJobId(run.id).setImageCheckpoint(ByteString.copyFrom(cp.toBytes()))
+          .addAllIssued(run.pacer.issued());
+      if (run.committedImageCheckpoint != null) {
+        job.setPreviousImageCheckpoint(ByteString.copyFrom(run.committedImageCheckpoint));
+      }
+      commits.add(new WriterZk.JobCommit(run.id, job.build()));
     }
     zk.commit(commits, offsets.build());
-    taken.forEach((run, cp) -> run.image.checkpointCommitted(cp));
+    taken.forEach((run, cp) -> {
+      run.image.checkpointCommitted(cp);
+      run.committedImageCheckpoint = cp.toBytes();
+    });
     metrics.checkpoint(System.nanoTime() - t0);
     LOG.debug("[group={}] checkpoint of {} jobs committed at {}", config.group(), taken.size(), positions);
     trim(positions);
-    return new Result(full);
+    return new Result(full, failed);
   }
 
   /** Deletes chunk records below the committed offsets; a failure only delays reclaiming space. */

@@ -112,6 +112,11 @@ final class ChunkIngest {
         reject(null, RangeKey.claimedJob(job), range, "unknown job " + RangeKey.claimedJob(job), ref);
       } else if (!spec.get().getWriterGroup().equals(config.group())) {
         reject(null, job, range, "job " + job + " belongs to writer group '" + spec.get().getWriterGroup() + "'", ref);
+      } else if (jobs.isQueued(job)) {
+        // No task of a queued job is issued, so this is left from an earlier run of it: every
+        // range not complete is issued again when it runs.
+        metrics.skippedQueued();
+        LOG.warn("[job={} range={}] record at {}@{} for a QUEUED job: skipped", job, range, r.partition(), r.offset());
       } else {
         LOG.debug("[job={} range={}] record at {}@{} for a job that is not running: skipped", job, range,
             r.partition(), r.offset());
@@ -173,6 +178,13 @@ final class ChunkIngest {
       } catch (TargetFullException ex) {
         run.requestEnd(JobState.JOB_STATE_FAILED, ex.getMessage());
         run.targetFull = ex;
+        return;
+      } catch (RuntimeException ex) {
+        if (Isolation.endsTheTerm(ex)) {
+          throw ex;
+        }
+        // That image failed (an I/O error): that job ends; the batch's other jobs go on.
+        run.requestEnd(JobState.JOB_STATE_FAILED, "writing the image failed: " + Isolation.reason(ex));
         return;
       }
     }

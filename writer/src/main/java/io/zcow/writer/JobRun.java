@@ -38,6 +38,8 @@ final class JobRun {
   EndRequest endRequest;
   /** Set with an end request when the job's target file system is full: that end takes no checkpoint. */
   TargetFullException targetFull;
+  /** The image checkpoint last committed for this job (null before any): the next commit's "previous". */
+  byte[] committedImageCheckpoint;
   /** Ranges known complete (events sent for them). */
   BitSet complete = new BitSet();
   long rejected;

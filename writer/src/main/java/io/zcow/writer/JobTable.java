@@ -54,6 +54,10 @@ final class JobTable {
   private Transitions transitions;
   private final Map<String, JobRun> runs = new LinkedHashMap<>();
   private final Map<String, JobSpec> pendingOpen = new LinkedHashMap<>();
+  /** Jobs waiting for room in the cache budget, in the order they came. */
+  private final Map<String, JobSpec> queued = new LinkedHashMap<>();
+  /** While the term recovers, every job waits here: those with a checkpoint are admitted first. */
+  private boolean recovering;
   private long lastLockWaitLog = Long.MIN_VALUE / 2;
 
   JobTable(WriterConfig config, WriterZk zk, TopicReader reader, WriterOutput out, BooleanSupplier mayWrite,
@@ -78,9 +82,54 @@ final class JobTable {
     return confinement;
   }
 
+  /**
+   * Recovers: reads the jobs topic to its end, then admits the jobs that ran before (they have a
+   * checkpoint, and chunks of theirs may be on the topic) ahead of new ones.
+   */
+  void recover() {
+    recovering = true;
+    try {
+      readToEnd();
+    } finally {
+      recovering = false;
+    }
+    admitQueued();
+  }
+
   /** Reads the jobs topic up to its end as of now, acting on every spec of this group. */
   void readToEnd() {
     reader.readToEnd(READ_TIMEOUT, r -> onApplied(book.apply(r), r.offset()));
+  }
+
+  /** Whether the job waits for room in the cache budget. */
+  boolean isQueued(String job) {
+    return queued.containsKey(job);
+  }
+
+  /** Opens queued jobs while the budget has room: jobs that ran before first, then in order. */
+  void admitQueued() {
+    while (!queued.isEmpty() && admitted() < config.maxRunningJobs()) {
+      JobSpec next = queued.values().stream().filter(s -> zk.hasCheckpoint(s.getJobId())).findFirst()
+          .orElse(queued.values().iterator().next());
+      queued.remove(next.getJobId());
+      pendingOpen.put(next.getJobId(), next);
+    }
+    for (JobSpec s : queued.values()) {
+      if (s.getState() != JobState.JOB_STATE_QUEUED) {
+        JobSpec waiting = s.toBuilder().setState(JobState.JOB_STATE_QUEUED).build();
+        queued.put(s.getJobId(), waiting);
+        String why = "waiting for room: " + admitted() + " jobs running, each with " + (config.jobCacheBytes() >> 20)
+            + " MiB of the writer's " + (config.cacheBytes() >> 20) + " MiB cache";
+        LOG.info("[job={}] QUEUED: {}", s.getJobId(), why);
+        out.state(s, JobState.JOB_STATE_QUEUED, why);
+        out.event(s.getJobId(), EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_QUEUED, -1, why, null, null);
+      }
+    }
+    retryPendingOpens();
+  }
+
+  private int admitted() {
+    return open().size() + pendingOpen.size();
   }
 
   /** Acts on the specs published since the last call (waits at most {@code timeout}). */
@@ -139,6 +188,7 @@ final class JobTable {
     JobRun run = runs.get(id);
     if (spec.getState() == JobState.JOB_STATE_CANCELLED) {
       pendingOpen.remove(id);
+      queued.remove(id);
       if (run == null || run.state == JobRun.State.OPEN || run.state == JobRun.State.FAILED) {
         if (run != null || zk.terminalState(id).map(t -> t.state() == JobState.JOB_STATE_FAILED).orElse(true)) {
           runs.put(id, transitions.cancel(spec, run));
@@ -146,8 +196,11 @@ final class JobTable {
       }
       return;
     }
-    if (JobSpecs.isTerminal(spec.getState())) {
-      return; // an end this writer (or an earlier leader) published
+    if (JobSpecs.isTerminal(spec.getState()) || spec.getState() == JobState.JOB_STATE_QUEUED) {
+      return; // a state this writer (or an earlier leader) published
+    }
+    if (queued.containsKey(id)) {
+      return;
     }
     if (run != null && (run.state == JobRun.State.OPEN || run.spec.getCreatedAtMs() == spec.getCreatedAtMs())) {
       return; // running already, or this submission ended in this term
@@ -156,20 +209,28 @@ final class JobTable {
     boolean resumeFailed = false;
     if (terminal.isPresent()) {
       WriterZk.TerminalState t = terminal.get();
-      if (t.createdAtMs() == spec.getCreatedAtMs() || t.state() != JobState.JOB_STATE_FAILED) {
-        if (t.createdAtMs() == spec.getCreatedAtMs()) {
-          out.state(spec, t.state(), t.reason()); // the end an earlier leader recorded but did not publish
-        }
+      if (t.createdAtMs() == spec.getCreatedAtMs() || t.state() == JobState.JOB_STATE_DONE) {
+        out.state(spec, t.state(), t.reason()); // an end an earlier leader recorded but did not publish
         return;
       }
-      LOG.info("[job={}] submitted again after it failed: resuming from its checkpoint", id);
+      // Submitted again: a FAILED job resumes from its checkpoint; a CANCELLED one left nothing
+      // behind (no .part, no checkpoint), so it starts afresh.
+      LOG.info("[job={}] submitted again after it was {}", id, t.state());
       resumeFailed = true;
     }
     if (problem != null) {
       runs.put(id, transitions.failUnopened(spec, "bad job: " + problem));
       return;
     }
-    pendingOpen.put(id, spec.toBuilder().setState(resumeFailed ? JobState.JOB_STATE_SUBMITTED : spec.getState()).build());
+    JobSpec admitted = spec.toBuilder().setState(resumeFailed ? JobState.JOB_STATE_SUBMITTED : spec.getState()).build();
+    if (recovering || admitted() >= config.maxRunningJobs()) {
+      queued.put(id, admitted);
+      if (!recovering) {
+        admitQueued();
+      }
+      return;
+    }
+    pendingOpen.put(id, admitted);
     retryPendingOpens();
   }
 
@@ -200,40 +261,31 @@ final class JobTable {
     ImageOptions options;
     try {
       target = confinement.resolve(spec.getTargetPath());
-      options = JobRun.optionsOf(spec, config.cacheBytes(), config.verifyPayloads());
+      options = JobRun.optionsOf(spec, config.jobCacheBytes(), config.verifyPayloads());
     } catch (BadInputException e) {
       runs.put(id, transitions.failUnopened(spec, e.getMessage()));
       return;
     }
-    JobRun run = new JobRun(spec, target, RangeLayout.of(spec), options);
-    Path part = ImageWriter.partPath(target);
-    Optional<WriterCheckpoint> cp = zk.checkpoint(id);
+    Optional<WriterCheckpoint> cp;
     try {
-      if (cp.isPresent()) {
-        if (Files.exists(part)) {
-          run.image = ImageWriter.resume(target, options, Checkpoint.fromBytes(cp.get().getImageCheckpoint().toByteArray()))
-              .guardWrites(mayWrite);
-          LOG.info("{} resumed from the checkpoint of epoch {}", run.tag(-1), cp.get().getLeaderEpoch());
-        } else if (Files.exists(target)) {
-          runs.put(id, transitions.doneEarlier(spec));
-          return;
-        } else {
-          runs.put(id, transitions.failUnopened(spec, "the checkpoint names " + part + " but it is gone"));
-          return;
-        }
-      } else {
-        if (Files.exists(part)) {
-          PartFiles.removeUnlocked(part, run.tag(-1)); // created after the last commit by a writer that died
-        }
-        if (Files.exists(target)) {
-          runs.put(id, transitions.failUnopened(spec, "target " + spec.getTargetPath() + " already exists"));
-          return;
-        }
-        run.image = ImageWriter.create(target, options).guardWrites(mayWrite);
-        LOG.info("{} created {} ({} ranges)", run.tag(-1), part.getFileName(), run.layout.ranges());
+      cp = zk.checkpoint(id);
+    } catch (CorruptException e) {
+      runs.put(id, transitions.failUnopened(spec, "its checkpoint in ZooKeeper is damaged (" + e.getMessage()
+          + "): cancel the job and submit it again to start afresh"));
+      return;
+    }
+    JobRun run = new JobRun(spec, target, RangeLayout.of(spec), options);
+    try {
+      if (!openImage(run, cp)) {
+        return;
       }
-    } catch (CorruptException | TargetFullException e) {
-      runs.put(id, transitions.failUnopened(spec, e.getMessage()));
+    } catch (TargetLockedException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      if (Isolation.endsTheTerm(e)) {
+        throw e;
+      }
+      runs.put(id, transitions.failUnopened(spec, Isolation.reason(e)));
       return;
     }
     run.pacer = new RangePacer(spec, run.layout, WriterConfig.DEFAULT_WINDOW, timing);
@@ -248,6 +300,58 @@ final class JobTable {
     runs.put(id, run);
     out.state(spec, JobState.JOB_STATE_RUNNING, "");
     out.event(id, EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_RUNNING, -1, "", run.progress(), null);
+  }
+
+  /**
+   * Resumes the image from its checkpoint (from the one before when the newest state file is
+   * damaged), or creates it; false when the job ended instead (recorded).
+   */
+  private boolean openImage(JobRun run, Optional<WriterCheckpoint> cp) {
+    JobSpec spec = run.spec;
+    Path part = ImageWriter.partPath(run.target);
+    if (cp.isPresent()) {
+      if (Files.exists(part)) {
+        run.image = resume(run, cp.get()).guardWrites(mayWrite);
+        return true;
+      }
+      if (Files.exists(run.target)) {
+        runs.put(run.id, transitions.doneEarlier(spec));
+      } else {
+        runs.put(run.id, transitions.failUnopened(spec, "the checkpoint names " + part + " but it is gone"));
+      }
+      return false;
+    }
+    if (Files.exists(part)) {
+      PartFiles.removeUnlocked(part, run.tag(-1)); // created after the last commit by a writer that died
+    }
+    if (Files.exists(run.target)) {
+      runs.put(run.id, transitions.failUnopened(spec, "target " + spec.getTargetPath() + " already exists"));
+      return false;
+    }
+    run.image = ImageWriter.create(run.target, run.options).guardWrites(mayWrite);
+    LOG.info("{} created {} ({} ranges)", run.tag(-1), part.getFileName(), run.layout.ranges());
+    return true;
+  }
+
+  /** Resumes at the committed checkpoint, or at the one before when its state file is damaged. */
+  private ImageWriter resume(JobRun run, WriterCheckpoint cp) {
+    try {
+      ImageWriter image = ImageWriter.resume(run.target, run.options, Checkpoint.fromBytes(cp.getImageCheckpoint()
+          .toByteArray()));
+      run.committedImageCheckpoint = cp.getImageCheckpoint().toByteArray();
+      LOG.info("{} resumed from the checkpoint of epoch {}", run.tag(-1), cp.getLeaderEpoch());
+      return image;
+    } catch (CorruptException e) {
+      if (cp.getPreviousImageCheckpoint().isEmpty()) {
+        throw e;
+      }
+      LOG.warn("{} its newest checkpoint cannot be used ({}): resuming from the one before", run.tag(-1),
+          e.getMessage());
+      ImageWriter image = ImageWriter.resume(run.target, run.options, Checkpoint.fromBytes(cp
+          .getPreviousImageCheckpoint().toByteArray()));
+      run.committedImageCheckpoint = cp.getPreviousImageCheckpoint().toByteArray();
+      return image;
+    }
   }
 
   void close() {

@@ -42,9 +42,11 @@ final class Transitions {
     this.confinement = confinement;
   }
 
-  /** Checkpoints every open job; those whose target is full fail. */
+  /** Checkpoints every open job; those whose image cannot be checkpointed fail at their last one. */
   void checkpointAll() {
-    checkpoints.run(open.get()).full().forEach(this::targetFull);
+    CheckpointRound.Result r = checkpoints.run(open.get());
+    r.full().forEach(this::targetFull);
+    r.failed().forEach(this::failAtLastCheckpoint);
   }
 
   /** An open job ends DONE (its image finished and renamed) or FAILED (its image kept, resumable). */
@@ -60,6 +62,12 @@ final class Transitions {
         run.image.finish();
       } catch (TargetFullException e) {
         targetFull(run, e);
+        return;
+      } catch (RuntimeException e) {
+        if (Isolation.endsTheTerm(e)) {
+          throw e;
+        }
+        failAtLastCheckpoint(run, "finishing the image failed: " + Isolation.reason(e));
         return;
       }
       progress = progress.toBuilder().setRangesDone(run.layout.ranges()).setGuestBytesDone(run.layout.virtualSize())
@@ -79,8 +87,15 @@ final class Transitions {
    * resumes there. The other jobs of the writer go on.
    */
   void targetFull(JobRun run, TargetFullException e) {
-    String reason = e.getMessage() + "; " + ImageWriter.partPath(run.target).getFileName()
-        + " and its checkpoint are kept: free space, then submit the job again with the same job id to resume";
+    failAtLastCheckpoint(run, e.getMessage() + "; " + ImageWriter.partPath(run.target).getFileName()
+        + " and its checkpoint are kept: free space, then submit the job again with the same job id to resume");
+  }
+
+  /**
+   * The job's image failed (a full target, an I/O error): it stops where it is, without a
+   * checkpoint (that would write to the same image); its last committed checkpoint stays.
+   */
+  void failAtLastCheckpoint(JobRun run, String reason) {
     LOG.error("{} FAILED: {}", run.tag(-1), reason);
     try {
       run.image.close();

@@ -19,6 +19,8 @@ public final class WriterConfig {
   public static final String DEFAULT_ZK_ROOT = "/zcow/writers";
   /** Ranges outstanding per job when its plan names no window. */
   public static final int DEFAULT_WINDOW = 8;
+  /** A job's slice of the cache budget unless told otherwise. */
+  public static final long DEFAULT_JOB_CACHE = 64L << 20;
 
   private final Builder b;
 
@@ -60,9 +62,22 @@ public final class WriterConfig {
     return b.checkpointInterval;
   }
 
-  /** Memory of the cluster-fill cache of each open image. */
+  /** The writer's cache budget: the cluster-fill caches of all its open images together. */
   public long cacheBytes() {
     return b.cacheBytes;
+  }
+
+  /**
+   * Each open image's cluster-fill cache, a fixed slice of {@link #cacheBytes()}: a job that does
+   * not fit waits QUEUED, so memory is bounded by configuration whatever the number of jobs.
+   */
+  public long jobCacheBytes() {
+    return b.jobCacheBytes > 0 ? b.jobCacheBytes : Math.min(b.cacheBytes, DEFAULT_JOB_CACHE);
+  }
+
+  /** How many jobs run at once: the budget over the slice. */
+  public int maxRunningJobs() {
+    return (int) Math.max(1, b.cacheBytes / jobCacheBytes());
   }
 
   /** A started range that makes no progress this long is issued again. */
@@ -149,6 +164,7 @@ public final class WriterConfig {
     private String group = DEFAULT_GROUP;
     private Duration checkpointInterval = Duration.ofSeconds(10);
     private long cacheBytes = 256L << 20;
+    private long jobCacheBytes;
     private Duration rangeTimeout = Duration.ofMinutes(5);
     private Duration startTimeout = Duration.ofMinutes(2);
     private boolean verifyPayloads;
@@ -173,6 +189,7 @@ public final class WriterConfig {
       c.group = group;
       c.checkpointInterval = checkpointInterval;
       c.cacheBytes = cacheBytes;
+      c.jobCacheBytes = jobCacheBytes;
       c.rangeTimeout = rangeTimeout;
       c.startTimeout = startTimeout;
       c.verifyPayloads = verifyPayloads;
@@ -200,6 +217,12 @@ public final class WriterConfig {
 
     public Builder cacheBytes(long bytes) {
       this.cacheBytes = bytes;
+      return this;
+    }
+
+    /** Each job's slice of the cache budget; 0 for the default (the smaller of 64 MiB and the budget). */
+    public Builder jobCacheBytes(long bytes) {
+      this.jobCacheBytes = bytes;
       return this;
     }
 
@@ -264,6 +287,10 @@ public final class WriterConfig {
       positive(progressInterval, "progress interval");
       if (cacheBytes < 1 << 20) {
         throw new BadInputException("cache size must be at least 1 MiB: " + cacheBytes);
+      }
+      if (jobCacheBytes != 0 && (jobCacheBytes < 1 << 20 || jobCacheBytes > cacheBytes)) {
+        throw new BadInputException("a job's cache must be 1 MiB to the cache size (" + cacheBytes + "): "
+            + jobCacheBytes);
       }
       if (maxRequeues < 1) {
         throw new BadInputException("maxRequeues must be at least 1: " + maxRequeues);

@@ -33,6 +33,7 @@ public final class WriterMetrics implements Closeable {
   private final Counter duplicates;
   private final Counter rejects;
   private final Counter requeues;
+  private final Counter skippedQueued;
   private final Counter unauthenticatedMissing;
   private final Counter unauthenticatedBad;
   private final Timer checkpoints;
@@ -48,6 +49,7 @@ public final class WriterMetrics implements Closeable {
     duplicates = Counter.builder("zcow_writer_duplicate_clusters").tag("group", group).register(registry);
     rejects = Counter.builder("zcow_writer_rejected_records").tag("group", group).register(registry);
     requeues = Counter.builder("zcow_writer_requeued_ranges").tag("group", group).register(registry);
+    skippedQueued = Counter.builder("zcow_writer_queued_job_records_skipped").tag("group", group).register(registry);
     unauthenticatedMissing = Counter.builder("zcow_writer_unauthenticated_records").tag("group", group)
         .tag("reason", "missing").register(registry);
     unauthenticatedBad = Counter.builder("zcow_writer_unauthenticated_records").tag("group", group)
@@ -101,6 +103,15 @@ public final class WriterMetrics implements Closeable {
 
   void reject() {
     rejects.increment();
+  }
+
+  void skippedQueued() {
+    skippedQueued.increment();
+  }
+
+  /** Chunk records of QUEUED jobs skipped (none when jobs are queued before any task of theirs). */
+  public long skippedQueuedRecords() {
+    return (long) skippedQueued.count();
   }
 
   void requeue() {

@@ -119,7 +119,7 @@ public final class WriterTerm implements Closeable {
     checkpoints = new CheckpointRound(config, zk, chunks, partitions, clients, metrics, Clock.systemUTC());
     transitions = new Transitions(zk, out, checkpoints, jobs::open, jobs.confinement());
     jobs.transitions(transitions);
-    jobs.readToEnd();
+    jobs.recover();
     lastCheckpointMs = nowMs.getAsLong();
     lastProgressMs = lastCheckpointMs;
     groupActiveMs = lastCheckpointMs;
@@ -133,7 +133,15 @@ public final class WriterTerm implements Closeable {
     List<TopicPartition> partitions = infos.stream().map(i -> new TopicPartition(i.topic(), i.partition())).toList();
     chunks.assign(partitions);
     Map<Integer, Long> committed = new HashMap<>();
-    Optional<WriterCheckpoint> offsets = zk.groupOffsets();
+    Optional<WriterCheckpoint> offsets;
+    try {
+      offsets = zk.groupOffsets();
+    } catch (io.zcow.CorruptException e) {
+      // Reading from the beginning replays more than needed, never less: duplicates are dropped.
+      LOG.warn("[group={}] the group's committed offsets are damaged ({}): reading chunks from the beginning",
+          config.group(), e.getMessage());
+      offsets = Optional.empty();
+    }
     offsets.ifPresent(cp -> cp.getOffsetsList().forEach(po -> committed.put(po.getPartition(), po.getOffset())));
     List<TopicPartition> fromStart = new ArrayList<>();
     for (TopicPartition tp : partitions) {
@@ -161,6 +169,7 @@ public final class WriterTerm implements Closeable {
     }
     checkLeader();
     jobs.poll(Duration.ZERO);
+    jobs.admitQueued();
     if (!jobs.retryPendingOpens()) {
       sleep(POLL);
       return;

@@ -75,6 +75,12 @@ final class WriterZk {
     return readCheckpoint(base + "/offsets");
   }
 
+  /** Whether a checkpoint was committed for the job (damaged or not: nothing is decoded). */
+  boolean hasCheckpoint(String job) {
+    byte[] b = read(jobPath(job) + "/checkpoint");
+    return b != null && b.length > 0;
+  }
+
   Optional<WriterCheckpoint> checkpoint(String job) {
     return readCheckpoint(jobPath(job) + "/checkpoint");
   }

@@ -274,6 +274,47 @@ final class WriterHarness implements AutoCloseable {
     }
   }
 
+  /**
+   * Plays the workers from here on: every task the writer issues (for the jobs given, by id) is
+   * answered with RangeStarted and the range's chunk records. Closing stops it.
+   */
+  AutoCloseable serveTasks(Map<String, JobSpec> specs, Map<String, Path> sources) {
+    return serveTasks(specs, sources, t -> true);
+  }
+
+  /** As {@link #serveTasks(Map, Map)}, answering only the tasks {@code which} accepts. */
+  AutoCloseable serveTasks(Map<String, JobSpec> specs, Map<String, Path> sources, Predicate<RangeTask> which) {
+    java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+    Thread t = new Thread(() -> {
+      Map<String, Object> props = kafka.consumerProps(null);
+      try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(props)) {
+        List<TopicPartition> tps = c.partitionsFor(tasks).stream().map(i -> new TopicPartition(tasks, i.partition()))
+            .toList();
+        c.assign(tps);
+        c.seekToBeginning(tps);
+        while (!stop.get()) {
+          for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(100))) {
+            if (Wire.rangeTask(r.value()) instanceof Wire.Decoded.Ok<RangeTask> ok
+                && specs.containsKey(ok.value().getJobId()) && which.test(ok.value())) {
+              RangeTask task = ok.value();
+              JobSpec spec = specs.get(task.getJobId());
+              String attempt = "served-" + task.getRangeIndex() + "-" + task.getAttempt();
+              sendStarted(spec, task.getRangeIndex(), attempt);
+              sendChunks(spec, task.getRangeIndex(), chunks(spec, sources.get(task.getJobId()), task.getRangeIndex(),
+                  attempt));
+            }
+          }
+        }
+      }
+    }, "harness-worker");
+    t.setDaemon(true);
+    t.start();
+    return () -> {
+      stop.set(true);
+      t.join(10_000);
+    };
+  }
+
   static List<Long> shuffled(long n, long seed) {
     List<Long> l = IntStream.range(0, (int) n).mapToObj(i -> (long) i).collect(Collectors.toList());
     java.util.Collections.shuffle(l, new java.util.Random(seed));
