@@ -5,9 +5,10 @@ import java.time.Clock;
 import java.time.Duration;
 
 /**
- * A writer in a process of its own, for the cross-process fencing test: the OS lock only fences
- * between processes. Arguments: bootstrap, zookeeper, target root, group, jobs, tasks, events
- * topics, ZooKeeper root.
+ * A writer in a process of its own, for tests of what only a process shows: the OS lock only
+ * fences between processes, and direct memory is bounded per JVM. Arguments: bootstrap,
+ * zookeeper, target root, group, jobs, tasks, events topics, ZooKeeper root, and optionally the
+ * cache budget and each job's slice in MiB.
  */
 public final class WriterMain {
   private WriterMain() {}
@@ -15,7 +16,9 @@ public final class WriterMain {
   public static void main(String[] a) throws InterruptedException {
     WriterConfig c = WriterConfig.builder(a[0], a[1], Path.of(a[2])).group(a[3]).topics(a[4], a[5], a[6])
         .zkRoot(a[7]).checkpointInterval(Duration.ofMillis(500)).rangeTimeout(Duration.ofSeconds(60))
-        .startTimeout(Duration.ofSeconds(60)).progressInterval(Duration.ofMillis(300)).build();
+        .startTimeout(Duration.ofSeconds(60)).progressInterval(Duration.ofMillis(300))
+        .cacheBytes(a.length > 8 ? Long.parseLong(a[8]) << 20 : 256L << 20)
+        .jobCacheBytes(a.length > 9 ? Long.parseLong(a[9]) << 20 : 0).build();
     Writer w = new Writer(c, Clock.systemUTC()).start();
     Runtime.getRuntime().addShutdownHook(new Thread(w::close));
     Thread.sleep(Long.MAX_VALUE);
