@@ -67,10 +67,8 @@ class WriterEntryChecksumTest {
     Path root = Files.createDirectories(dir.resolve("root"));
     Path disk = Disks.mixed(dir.resolve("disk.raw"), 16L << 20, 23);
     try (WriterHarness h = new WriterHarness(kafka, zk, root, Map.of())) {
-      Writer w = h.startWriter(h.config());
       JobSpec spec = h.spec("flip", disk, CS, RANGE, "flip.qcow2");
-      h.publish(spec);
-      assertTrue(w.awaitLeadership(Duration.ofSeconds(30)));
+      Writer w = h.startLeading(spec);
       long rangeClusters = RANGE / CS;
       FlipOneClusterIndex flip = new FlipOneClusterIndex(CORRUPTED_RANGE, (CORRUPTED_RANGE + 1) * rangeClusters);
       JobEvent done;

@@ -97,6 +97,16 @@ final class WriterHarness implements AutoCloseable {
     return w;
   }
 
+  /** Starts a writer with {@link #config()}, publishes {@code spec} and waits until the writer leads. */
+  Writer startLeading(JobSpec spec) throws InterruptedException {
+    Writer w = startWriter(config());
+    publish(spec);
+    if (!w.awaitLeadership(Duration.ofSeconds(30))) {
+      fail("the writer did not lead within 30 s");
+    }
+    return w;
+  }
+
   JobSpec spec(String id, Path source, int clusterSize, long rangeSize, String target) {
     long size = source.toFile().length();
     return JobSpec.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id).setSourceUri(source.toUri().toString())
