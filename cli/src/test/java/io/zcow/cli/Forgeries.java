@@ -5,13 +5,13 @@ import com.google.protobuf.ByteString;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
 import io.zcow.proto.ChunkRecord;
+import io.zcow.proto.EntryChecksum;
 import io.zcow.proto.EntryKind;
 import io.zcow.proto.RangeDone;
 import io.zcow.proto.RangeTask;
 import io.zcow.proto.Wire;
 import java.util.Arrays;
 import java.util.Random;
-import java.util.zip.CRC32C;
 
 /** Record values a hostile producer sends: garbage, and well-formed records that no role made. */
 public final class Forgeries {
@@ -24,12 +24,10 @@ public final class Forgeries {
     return b;
   }
 
-  /** A COMPRESSED entry carrying {@code payload} with its correct CRC32C. */
+  /** A COMPRESSED entry carrying {@code payload} with its correct {@link EntryChecksum}. */
   public static ChunkEntry data(long cluster, byte[] payload) {
-    CRC32C crc = new CRC32C();
-    crc.update(payload);
-    return ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_COMPRESSED).setCluster(cluster)
-        .setPayload(ByteString.copyFrom(payload)).setCrc32C((int) crc.getValue()).build();
+    return EntryChecksum.seal(ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_COMPRESSED).setCluster(cluster)
+        .setPayload(ByteString.copyFrom(payload)));
   }
 
   /** A ChunkRecord holding one batch of {@code entries}. */
@@ -44,10 +42,10 @@ public final class Forgeries {
 
   /**
    * A well-formed batch for guest cluster {@code cluster} of {@code range}: a real zstd frame of
-   * one cluster of 0x5A bytes, its CRC right. Only a MAC tells it from a worker's; accepted before
-   * the worker's copy, it makes the image differ from the source at that cluster.
+   * one cluster of 0x5A bytes, its entry checksum right. Only a MAC tells it from a worker's;
+   * accepted before the worker's copy, it makes the image differ from the source at that cluster.
    */
-  public static byte[] validCrcOverWrongData(String job, long range, long cluster, int clusterSize) {
+  public static byte[] validChecksumOverWrongData(String job, long range, long cluster, int clusterSize) {
     byte[] bytes = new byte[clusterSize];
     Arrays.fill(bytes, (byte) 0x5A);
     return batch(job, range, data(cluster, Zstd.compress(bytes, 3)));

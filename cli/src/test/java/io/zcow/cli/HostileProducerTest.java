@@ -9,7 +9,7 @@ import static io.zcow.cli.Forgeries.data;
 import static io.zcow.cli.Forgeries.forgedRangeDone;
 import static io.zcow.cli.Forgeries.garbage;
 import static io.zcow.cli.Forgeries.task;
-import static io.zcow.cli.Forgeries.validCrcOverWrongData;
+import static io.zcow.cli.Forgeries.validChecksumOverWrongData;
 
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.zcow.cli.embedded.DevCluster;
@@ -93,7 +93,7 @@ class HostileProducerTest {
       ConsumerRecord<String, byte[]> genuineTask = h.firstRecord(Topics.TASKS, job);
       String chunks = Topics.chunks(WriterConfig.DEFAULT_GROUP);
       long last = RANGES - 1;
-      byte[] wrongData = validCrcOverWrongData(job, last, last * CLUSTERS_PER_RANGE, CS);
+      byte[] wrongData = validChecksumOverWrongData(job, last, last * CLUSTERS_PER_RANGE, CS);
       // Into the chunks topic: 8 records without a valid MAC...
       h.send(chunks, Wire.rangeKey(job, 2), garbage(1000), null);
       h.send(chunks, genuine.key(), Arrays.copyOf(genuine.value(), genuine.value().length / 2), genuine.headers());

@@ -51,7 +51,6 @@ public final class RangeCompressor implements Closeable {
   private final ExecutorService reader;
   /** A read of {@link #spare} in flight: where, how long, and its byte count when done. */
   private Prefetch prefetch;
-  private final RunningCrc32c crc = new RunningCrc32c();
   private boolean closed;
 
   /** With {@link #DEFAULT_BLOCK_SIZE} (or one cluster, if larger) per read. */
@@ -119,7 +118,6 @@ public final class RangeCompressor implements Closeable {
         long data = pos < size ? source.nextData(pos) : size;
         long zerosEnd = data >= size ? end : Math.min(floorCluster(data), end);
         if (zerosEnd > pos) {
-          crc.updateZeros(zerosEnd - pos); // never read, so never checksummed by readBlock
           pass.zeros(pos / clusterSize, (zerosEnd - pos) / clusterSize);
           pos = zerosEnd;
           if (pos >= end) {
@@ -204,7 +202,6 @@ public final class RangeCompressor implements Closeable {
     }
     ZeroCheck.fill(block, n, length); // past the end of the source: the padding of the last cluster
     pass.bytesRead += n;
-    crc.update(block);
     long guest = offset / clusterSize;
     for (int off = 0; off < length; off += clusterSize, guest++) {
       if (ZeroCheck.isZero(block, off, clusterSize)) {
@@ -236,7 +233,6 @@ public final class RangeCompressor implements Closeable {
 
     Pass(ClusterSink sink) {
       this.sink = sink;
-      crc.reset();
     }
 
     void zeros(long first, long count) {
@@ -274,7 +270,7 @@ public final class RangeCompressor implements Closeable {
 
     RangeStats finish() {
       flushZeros();
-      return new RangeStats(zeroClusters, rawClusters, compressedClusters, bytesRead, payloadBytes, crc.value());
+      return new RangeStats(zeroClusters, rawClusters, compressedClusters, bytesRead, payloadBytes);
     }
   }
 

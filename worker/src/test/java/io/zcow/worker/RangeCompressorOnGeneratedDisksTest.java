@@ -17,7 +17,6 @@ import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -64,9 +63,6 @@ class RangeCompressorOnGeneratedDisksTest {
           byte[] expected = TestData.read(disk, f * CLUSTER, (int) (n * CLUSTER));
           assertEquals(n, sink.clustersCovered(), "range at cluster " + f);
           assertArrayEquals(expected, sink.decode(CLUSTER, f, n), "range at cluster " + f);
-          CRC32C crc = new CRC32C();
-          crc.update(expected);
-          assertEquals(crc.getValue(), stats.crc32c(), "crc of range at cluster " + f);
           return stats;
         }));
       }

@@ -18,7 +18,6 @@ import io.zcow.qcow2.ImageGeometry;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -59,7 +58,6 @@ class RangeCompressorTest {
       assertEquals(g.guestClusters(), sink.clustersCovered());
       byte[] expected = TestData.read(f, 0, 13 * clusterSize); // zeros past the end: the padding
       assertArrayEquals(expected, sink.decode(clusterSize, 0, 13));
-      assertEquals(crc(expected), stats.crc32c());
       assertEquals(g.guestClusters(), stats.clusters());
       assertEquals(sink.count(ClusterKind.RAW), stats.rawClusters());
       assertEquals(sink.count(ClusterKind.COMPRESSED), stats.compressedClusters());
@@ -85,7 +83,6 @@ class RangeCompressorTest {
         assertEquals(r[0], sink.events.get(0).first(), "a range starts at its first cluster");
         assertEquals(r[1], sink.clustersCovered());
         assertArrayEquals(expected, sink.decode(cs, r[0], r[1]), "range " + r[0]);
-        assertEquals(crc(expected), stats.crc32c(), "crc of range " + r[0]);
       }
     }
   }
@@ -100,7 +97,7 @@ class RangeCompressorTest {
       RecordingSink sink = new RecordingSink();
       RangeStats stats = rc.compress(0, 11, sink);
       assertEquals(List.of(new RecordingSink.Zeros(0, 11)), sink.events);
-      assertEquals(new RangeStats(11, 0, 0, 10 * cs + 512, 0, crc(new byte[11 * cs])), stats);
+      assertEquals(new RangeStats(11, 0, 0, 10 * cs + 512, 0), stats);
     }
   }
 
@@ -209,7 +206,6 @@ class RangeCompressorTest {
         b = rc.compress(0, 13, blind);
       }
       assertEquals(seeing.events, blind.events);
-      assertEquals(a.crc32c(), b.crc32c());
       assertTrue(a.bytesRead() < b.bytesRead(), "the hole is not read: " + a.bytesRead() + " vs " + b.bytesRead());
     }
   }
@@ -270,7 +266,7 @@ class RangeCompressorTest {
       RangeStats stats = rc.compress(4, 3, sink);
       byte[] expected = TestData.read(f, 4L * cs, 3 * cs);
       assertArrayEquals(expected, sink.decode(cs, 4, 3));
-      assertEquals(crc(expected), stats.crc32c());
+      assertEquals(3, stats.clusters());
     }
   }
 
@@ -318,11 +314,5 @@ class RangeCompressorTest {
   private static void assertMessage(String part, org.junit.jupiter.api.function.Executable call) {
     Exception e = assertThrows(IllegalArgumentException.class, call);
     assertTrue(e.getMessage().contains(part), "message should name " + part + ": " + e.getMessage());
-  }
-
-  private static long crc(byte[] b) {
-    CRC32C c = new CRC32C();
-    c.update(b);
-    return c.getValue();
   }
 }

@@ -2,13 +2,17 @@ package io.zcow.writer;
 
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
+import io.zcow.proto.EntryChecksum;
 import io.zcow.proto.RangeLayout;
-import java.util.zip.CRC32C;
 
 /**
  * Checks a ChunkBatch against its job before anything of it is allocated: its range, and every
- * entry's kind, cluster index (inside the range), count, payload size and CRC32C. Space allocated
- * for a payload that is then refused would never fill and would leak a refcount.
+ * entry's kind, cluster index (inside the range), count, payload size and {@link EntryChecksum}.
+ * Space allocated for a payload that is then refused would never fill and would leak a refcount.
+ *
+ * <p>Every entry's checksum is compared, zero runs included: the chunk consumer skips Kafka's own
+ * CRC, and an index or count changed at rest or in a fetch can still lie inside the range, where
+ * only the checksum over kind, cluster, count and payload tells it from a worker's.
  */
 final class BatchCheck {
   private BatchCheck() {}
@@ -22,7 +26,6 @@ final class BatchCheck {
     long first = layout.firstCluster(range);
     long end = layout.endCluster(range);
     int cs = layout.clusterSize();
-    CRC32C crc = new CRC32C();
     for (int i = 0; i < batch.getEntriesCount(); i++) {
       ChunkEntry e = batch.getEntries(i);
       long c = e.getCluster();
@@ -40,7 +43,6 @@ final class BatchCheck {
           if (n != 0) {
             return "entry " + i + ": zero run carries a " + n + "-byte payload";
           }
-          continue;
         }
         case ENTRY_KIND_RAW -> {
           if (n != cs) {
@@ -56,11 +58,10 @@ final class BatchCheck {
           return "entry " + i + ": unknown kind " + e.getKindValue();
         }
       }
-      crc.reset();
-      crc.update(e.getPayload().asReadOnlyByteBuffer());
-      if ((int) crc.getValue() != e.getCrc32C()) {
-        return String.format("entry %d: CRC32C of cluster %d is %08x, the record says %08x", i, c,
-            (int) crc.getValue(), e.getCrc32C());
+      int sum = EntryChecksum.of(e);
+      if (sum != e.getCrc32C()) {
+        return String.format("entry %d: entry checksum of %s cluster %d is %08x, the record says %08x", i,
+            e.getKind(), c, sum, e.getCrc32C());
       }
     }
     return null;

@@ -8,6 +8,7 @@ import com.google.protobuf.ByteString;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
 import io.zcow.proto.ChunkRecord;
+import io.zcow.proto.EntryChecksum;
 import io.zcow.proto.EntryKind;
 import io.zcow.proto.EventKind;
 import io.zcow.proto.JobEvent;
@@ -62,24 +63,21 @@ class WriterFaultsTest {
       int dataEntry = indexOfData(good);
       // 1: garbage bytes
       h.sendChunk(Wire.rangeKey("bad", 1), new byte[] {1, 2, 3, 4, 5, 6, 7});
-      // 2: CRC mismatch
+      // 2: entry checksum mismatch
       ChunkEntry e = good.getEntries(dataEntry);
       h.sendChunk(Wire.rangeKey("bad", 1), batch(good.toBuilder().setEntries(dataEntry, e.toBuilder().setCrc32C(e.getCrc32C() ^ 1))));
       // 3: unknown job
       h.sendChunk(Wire.rangeKey("nope", 1), batch(good.toBuilder().setJobId("nope")));
       // 4: a cluster of range 2 in a batch of range 1
       h.sendChunk(Wire.rangeKey("bad", 1), batch(good.toBuilder().clearEntries().addEntries(
-          e.toBuilder().setCluster(2 * rc))));
+          EntryChecksum.seal(e.toBuilder().setCluster(2 * rc)))));
       // 5: a cluster past the image
       h.sendChunk(Wire.rangeKey("bad", 3), batch(good.toBuilder().setRangeIndex(3).clearEntries().addEntries(
-          e.toBuilder().setCluster(4 * rc + 5))));
-      // 6: a payload that does not decompress (correct CRC): --verify-payloads refuses it
-      byte[] junk = new byte[100];
-      java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-      crc.update(junk);
-      h.sendChunk(Wire.rangeKey("bad", 1), batch(good.toBuilder().clearEntries().addEntries(ChunkEntry.newBuilder()
-          .setKind(EntryKind.ENTRY_KIND_COMPRESSED).setCluster(e.getCluster()).setPayload(ByteString.copyFrom(junk))
-          .setCrc32C((int) crc.getValue()))));
+          EntryChecksum.seal(e.toBuilder().setCluster(4 * rc + 5)))));
+      // 6: a payload that does not decompress (correct checksum): --verify-payloads refuses it
+      h.sendChunk(Wire.rangeKey("bad", 1), batch(good.toBuilder().clearEntries().addEntries(EntryChecksum.seal(
+          ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_COMPRESSED).setCluster(e.getCluster())
+              .setPayload(ByteString.copyFrom(new byte[100]))))));
       // 7: a format version from the future
       h.sendChunk(Wire.rangeKey("bad", 1), batch(good.toBuilder().setFormatVersion(99)));
       List<JobEvent> rejected = awaitRejections(h, 7);

@@ -6,6 +6,7 @@ import com.google.protobuf.ByteString;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
 import io.zcow.proto.ChunkRecord;
+import io.zcow.proto.EntryChecksum;
 import io.zcow.proto.EntryKind;
 import io.zcow.proto.JobEvent;
 import io.zcow.proto.JobSpec;
@@ -37,7 +38,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import java.util.zip.CRC32C;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -97,6 +97,16 @@ final class WriterHarness implements AutoCloseable {
     return w;
   }
 
+  /** Starts a writer with {@link #config()}, publishes {@code spec} and waits until the writer leads. */
+  Writer startLeading(JobSpec spec) throws InterruptedException {
+    Writer w = startWriter(config());
+    publish(spec);
+    if (!w.awaitLeadership(Duration.ofSeconds(30))) {
+      fail("the writer did not lead within 30 s");
+    }
+    return w;
+  }
+
   JobSpec spec(String id, Path source, int clusterSize, long rangeSize, String target) {
     long size = source.toFile().length();
     return JobSpec.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id).setSourceUri(source.toUri().toString())
@@ -130,27 +140,25 @@ final class WriterHarness implements AutoCloseable {
     long first = range * rangeClusters;
     long count = Math.min(rangeClusters, g.guestClusters() - first);
     List<ChunkRecord> out = new ArrayList<>();
-    CRC32C crc = new CRC32C();
     int[] batches = {0};
     ChunkBatch.Builder[] batch = {newBatch(spec, range, attempt)};
     int[] bytes = {0};
     ClusterSink sink = new ClusterSink() {
       @Override
       public void cluster(long guest, ClusterKind kind, ByteBuffer payload) {
-        crc.reset();
-        crc.update(payload.duplicate());
         if (bytes[0] + payload.remaining() > BATCH_BYTES && batch[0].getEntriesCount() > 0) {
           flush();
         }
-        batch[0].addEntries(ChunkEntry.newBuilder()
+        batch[0].addEntries(EntryChecksum.seal(ChunkEntry.newBuilder()
             .setKind(kind == ClusterKind.RAW ? EntryKind.ENTRY_KIND_RAW : EntryKind.ENTRY_KIND_COMPRESSED)
-            .setCluster(guest).setPayload(ByteString.copyFrom(payload.duplicate())).setCrc32C((int) crc.getValue()));
+            .setCluster(guest).setPayload(ByteString.copyFrom(payload.duplicate()))));
         bytes[0] += payload.remaining();
       }
 
       @Override
       public void zeros(long firstGuest, long n) {
-        batch[0].addEntries(ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_ZERO).setCluster(firstGuest).setCount(n));
+        batch[0].addEntries(EntryChecksum.seal(ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_ZERO)
+            .setCluster(firstGuest).setCount(n)));
       }
 
       void flush() {
@@ -172,7 +180,7 @@ final class WriterHarness implements AutoCloseable {
     out.add(ChunkRecord.newBuilder().setDone(RangeDone.newBuilder().setFormatVersion(Wire.FORMAT_VERSION)
         .setJobId(spec.getJobId()).setRangeIndex(range).setAttemptId(attempt).setZeroClusters(stats.zeroClusters())
         .setRawClusters(stats.rawClusters()).setCompressedClusters(stats.compressedClusters())
-        .setBytesRead(stats.bytesRead()).setPayloadBytes(stats.payloadBytes()).setCrc32C((int) stats.crc32c())
+        .setBytesRead(stats.bytesRead()).setPayloadBytes(stats.payloadBytes())
         .setBatches(batches[0]).setWorker("test")).build());
     return out;
   }

@@ -5,7 +5,7 @@ import static io.zcow.cli.Forgeries.data;
 import static io.zcow.cli.Forgeries.forgedRangeDone;
 import static io.zcow.cli.Forgeries.garbage;
 import static io.zcow.cli.Forgeries.task;
-import static io.zcow.cli.Forgeries.validCrcOverWrongData;
+import static io.zcow.cli.Forgeries.validChecksumOverWrongData;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -39,8 +39,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Fault scenario "hostile producer": every role a process of its own, all with one
  * {@code --auth-key-file}; while the job runs, a producer without the key writes garbage and
- * forged records (wrong job, cluster out of range, oversized payload, forged RangeDone, valid CRC
- * over wrong data, records signed with another key) into the chunks topic and zcow.tasks. The job
+ * forged records (wrong job, cluster out of range, oversized payload, forged RangeDone, valid entry
+ * checksum over wrong data, records signed with another key) into the chunks topic and zcow.tasks. The job
  * must end DONE with an image identical to the source and clean, and the writer and workers must
  * have counted the forgeries as unauthenticated.
  */
@@ -88,8 +88,8 @@ class HostileProducerScenarioTest {
         send(p, chunks, Wire.rangeKey(job, 0), batch(job, 0, data(1_000_000, new byte[100])));
         send(p, chunks, Wire.rangeKey(job, 0), batch(job, 0, data(0, new byte[CS])));
         send(p, chunks, Wire.rangeKey(job, 2), forgedRangeDone(job, 2, RANGE_SIZE / CS));
-        send(p, chunks, Wire.rangeKey(job, LAST), validCrcOverWrongData(job, LAST, lastCluster, CS));
-        p.send(other.record(chunks, Wire.rangeKey(job, LAST), validCrcOverWrongData(job, LAST, lastCluster, CS)))
+        send(p, chunks, Wire.rangeKey(job, LAST), validChecksumOverWrongData(job, LAST, lastCluster, CS));
+        p.send(other.record(chunks, Wire.rangeKey(job, LAST), validChecksumOverWrongData(job, LAST, lastCluster, CS)))
             .get(30, TimeUnit.SECONDS);
         send(p, Topics.TASKS, Wire.rangeKey(job, 1), garbage(300));
         send(p, Topics.TASKS, Wire.rangeKey(job, LAST), task(job, LAST, LAST * RANGE_SIZE, RANGE_SIZE));

@@ -235,8 +235,9 @@ public record KafkaSettings(String bootstrapServers, Map<String, String> extra, 
    * For a consumer of a chunks topic (the writer's): {@code assign} + {@code seek}, no offset
    * reset (a checkpoint says where to start; a missing offset is an error, not a reason to skip
    * data), fetch sizes that take several records of {@link ChunkLimits#topicMaxMessageBytes()},
-   * and {@code check.crcs=false}: every payload carries its own CRC32C, checked by the writer, so
-   * Kafka's second pass over the bytes is pure cost.
+   * and {@code check.crcs=false}: every entry carries its own checksum over its kind, cluster,
+   * count and payload ({@link io.zcow.proto.EntryChecksum}), checked by the writer, so Kafka's
+   * second pass over the bytes is pure cost.
    */
   public Properties chunkConsumer(String clientId) {
     Properties p = assignedConsumer(clientId);

@@ -6,6 +6,7 @@ import io.zcow.RetriableException;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
 import io.zcow.proto.ChunkRecord;
+import io.zcow.proto.EntryChecksum;
 import io.zcow.proto.EntryKind;
 import io.zcow.proto.RangeDone;
 import io.zcow.proto.RangeStarted;
@@ -23,7 +24,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
-import java.util.zip.CRC32C;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.RecordMetadata;
 
@@ -32,7 +32,9 @@ import org.apache.kafka.clients.producer.RecordMetadata;
  * #start}), ChunkBatch records of about {@link ChunkLimits#TARGET_BATCH_BYTES}, then a RangeDone;
  * all keyed "job/range", so they land on one partition in the order sent (the producer is
  * idempotent). The RangeStarted starts the writer's clock for the range: a task still waiting in
- * the queue has none, so a long queue does not look like a stalled range.
+ * the queue has none, so a long queue does not look like a stalled range. Every entry carries its
+ * {@link EntryChecksum}, computed here from the bytes as compressed: whatever changes the entry
+ * after this point — its payload, or where it says to write it — fails the writer's check.
  *
  * <p>{@link #finish} returns only once every record of the attempt is acknowledged by the
  * broker, checking each send's own result ({@code flush()} would return after failed sends too):
@@ -40,7 +42,7 @@ import org.apache.kafka.clients.producer.RecordMetadata;
  * than at the end. Used by one thread; the producer may be shared.
  */
 public final class ChunkSender implements ClusterSink {
-  /** Protobuf framing of one entry beyond its payload: tags, kind, cluster, count, length, CRC. */
+  /** Protobuf framing of one entry beyond its payload: tags, kind, cluster, count, length, checksum. */
   private static final int ENTRY_FRAMING = 32;
 
   private final Producer<String, byte[]> producer;
@@ -51,7 +53,6 @@ public final class ChunkSender implements ClusterSink {
   private final long range;
   private final String attemptId;
   private final BooleanSupplier cancelled;
-  private final CRC32C crc = new CRC32C();
   private final List<Future<RecordMetadata>> sent = new ArrayList<>();
   private final AtomicReference<Throwable> firstFailure = new AtomicReference<>();
   private ChunkBatch.Builder batch;
@@ -109,23 +110,18 @@ public final class ChunkSender implements ClusterSink {
   @Override
   public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload) {
     checkGoing();
-    ByteBuffer p = payload.duplicate();
-    crc.reset();
-    crc.update(p.duplicate());
-    ChunkEntry entry = ChunkEntry.newBuilder()
+    ChunkEntry entry = EntryChecksum.seal(ChunkEntry.newBuilder()
         .setKind(kind == ClusterKind.RAW ? EntryKind.ENTRY_KIND_RAW : EntryKind.ENTRY_KIND_COMPRESSED)
         .setCluster(guestCluster)
-        .setPayload(ByteString.copyFrom(p))
-        .setCrc32C((int) crc.getValue())
-        .build();
+        .setPayload(ByteString.copyFrom(payload.duplicate())));
     add(entry, entry.getPayload().size() + ENTRY_FRAMING);
   }
 
   @Override
   public void zeros(long firstGuestCluster, long count) {
     checkGoing();
-    add(ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_ZERO).setCluster(firstGuestCluster).setCount(count).build(),
-        ENTRY_FRAMING);
+    add(EntryChecksum.seal(ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_ZERO).setCluster(firstGuestCluster)
+        .setCount(count)), ENTRY_FRAMING);
   }
 
   private void add(ChunkEntry entry, int bytes) {
@@ -202,7 +198,6 @@ public final class ChunkSender implements ClusterSink {
         .setCompressedClusters(stats.compressedClusters())
         .setBytesRead(stats.bytesRead())
         .setPayloadBytes(stats.payloadBytes())
-        .setCrc32C((int) stats.crc32c())
         .setBatches(batches)
         .setWorker(worker))
         .build());
