@@ -8,10 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.testkit.NbdServer;
-import io.zcow.testkit.QemuImg;
-import io.zcow.testkit.TestData;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -26,11 +23,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@link NbdSource} against qemu-nbd: raw and qcow2 exports, TCP and Unix sockets, holes, limits. */
 class NbdQemuTest {
-  static final int MIB = 1 << 20;
-  /** Not a multiple of the cluster size: the last bytes sit in a partial block. */
-  static final long SIZE = 48L * MIB + 4096;
-  static final long[] DATA = {8L * MIB, 20L * MIB + 64 * 1024, SIZE - 4096};
-  static final int DATA_LENGTH = 1 << 20;
+  static final int MIB = NbdImages.MIB;
+  static final long SIZE = NbdImages.SIZE;
+  static final long[] DATA = NbdImages.DATA;
+  static final int DATA_LENGTH = NbdImages.DATA_LENGTH;
 
   @TempDir static Path dir;
   static Path raw;
@@ -39,17 +35,10 @@ class NbdQemuTest {
 
   @BeforeAll
   static void images() {
-    QemuImg.assumeAvailable();
-    raw = TestData.sparse(dir.resolve("disk.raw"), SIZE);
-    content = new byte[(int) SIZE];
-    for (int i = 0; i < DATA.length; i++) {
-      int n = (int) Math.min(DATA_LENGTH, SIZE - DATA[i]);
-      byte[] d = TestData.random(i + 1, n);
-      TestData.write(raw, DATA[i], d);
-      System.arraycopy(d, 0, content, (int) DATA[i], n);
-    }
-    qcow2 = dir.resolve("disk.qcow2");
-    QemuImg.convert(raw, qcow2, "zstd", 64 * 1024);
+    NbdImages images = NbdImages.create(dir);
+    raw = images.raw();
+    qcow2 = images.qcow2();
+    content = images.content();
   }
 
   static NbdOptions fast() {
