@@ -13,16 +13,23 @@ import org.slf4j.LoggerFactory;
  * gives it back, so each thread reading at once has a connection of its own, and connections are
  * opened only as threads need them, up to a limit.
  *
+ * <p>A connection left idle for {@link #IDLE_CLOSE} is closed: a source opened to probe an export
+ * (its size, its holes) and then kept must not hold a slot of a server that serves few clients
+ * at once while workers connect.
+ *
  * <p>When another connection cannot be opened while some are open already (qemu-nbd without
  * {@code -e N} greets only one client at a time), the limit drops to what is open and threads
  * share those. A broken connection is closed on return and replaced on demand. Thread safe.
  */
 final class ConnectionPool implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ConnectionPool.class);
+  static final java.time.Duration IDLE_CLOSE = java.time.Duration.ofSeconds(3);
+
+  private record Idle(NbdConnection connection, long since) {}
 
   private final NbdUri uri;
   private final NbdOptions options;
-  private final Deque<NbdConnection> idle = new ArrayDeque<>(); // guarded by this
+  private final Deque<Idle> idle = new ArrayDeque<>(); // guarded by this; the most recently used first
   private int open; // guarded by this: idle and lent
   private int limit; // guarded by this
   private boolean closed; // guarded by this
@@ -32,7 +39,8 @@ final class ConnectionPool implements AutoCloseable {
     this.options = options;
     this.limit = limit;
     this.open = 1;
-    this.idle.push(first);
+    this.idle.push(new Idle(first, System.nanoTime()));
+    Watchdog.later(IDLE_CLOSE, this::closeIdle);
   }
 
   /** An idle connection, a new one, or (at the limit) the next one given back. */
@@ -44,7 +52,7 @@ final class ConnectionPool implements AutoCloseable {
             throw new IllegalStateException(uri.describe() + " is closed");
           }
           if (!idle.isEmpty()) {
-            return idle.pop();
+            return idle.pop().connection();
           }
           if (open < limit) {
             open++;
@@ -84,7 +92,7 @@ final class ConnectionPool implements AutoCloseable {
     synchronized (this) {
       keep = !closed && !c.isBroken();
       if (keep) {
-        idle.push(c);
+        idle.push(new Idle(c, System.nanoTime()));
       } else {
         open--;
       }
@@ -92,7 +100,25 @@ final class ConnectionPool implements AutoCloseable {
     }
     if (!keep) {
       c.close();
+    } else {
+      Watchdog.later(IDLE_CLOSE, this::closeIdle);
     }
+  }
+
+  /** Closes the connections idle for {@link #IDLE_CLOSE} or longer (the oldest sit at the end). */
+  private void closeIdle() {
+    List<NbdConnection> toClose = new ArrayList<>();
+    synchronized (this) {
+      long now = System.nanoTime();
+      while (!idle.isEmpty() && now - idle.peekLast().since() >= IDLE_CLOSE.toNanos()) {
+        toClose.add(idle.pollLast().connection());
+        open--;
+      }
+      if (!toClose.isEmpty()) {
+        notifyAll();
+      }
+    }
+    toClose.forEach(NbdConnection::close);
   }
 
   @Override
@@ -100,7 +126,8 @@ final class ConnectionPool implements AutoCloseable {
     List<NbdConnection> toClose;
     synchronized (this) {
       closed = true;
-      toClose = new ArrayList<>(idle);
+      toClose = new ArrayList<>();
+      idle.forEach(i -> toClose.add(i.connection()));
       open -= idle.size();
       idle.clear();
       notifyAll();

@@ -29,6 +29,11 @@ final class Watchdog implements AutoCloseable {
     }, after.toNanos(), TimeUnit.NANOSECONDS);
   }
 
+  /** Runs {@code action} once after {@code delay}, on the watchdog's thread. */
+  static void later(Duration delay, Runnable action) {
+    TIMER.schedule(action, delay.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
   static Watchdog arm(Duration after, Runnable action) {
     return new Watchdog(after, action);
   }
