@@ -179,4 +179,19 @@ class NbdQemuTest {
       }
     }
   }
+
+  @Test
+  void aSourceLeftIdleFreesAOneClientServerForTheNext() {
+    try (NbdServer server = NbdServer.qemuNbd(raw, "raw").shared(1).start();
+        NbdSource probe = NbdSource.open(NbdUri.parse(server.uri()), fast())) {
+      assertEquals(SIZE, probe.size());
+      long started = System.nanoTime();
+      try (NbdSource worker = NbdSource.open(NbdUri.parse(server.uri()),
+          fast().withTimeouts(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(20)))) {
+        assertArrayEquals(content, readAll(worker, 4 * MIB));
+      }
+      long waited = System.nanoTime() - started;
+      assertTrue(waited >= ConnectionPool.IDLE_CLOSE.toNanos() / 2, "the greeting came once the probe's connection closed");
+    }
+  }
 }
