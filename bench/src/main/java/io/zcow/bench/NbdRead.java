@@ -11,13 +11,17 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * zcow's NBD reading alone, the way nbdcopy reads into {@code null:}: {@code CONNECTIONS}
- * threads, each with its own connection, read the whole export in reads of {@code IN_FLIGHT x
- * REQUEST_SIZE} bytes (one read sends that many requests before awaiting replies), holes included.
+ * threads, each with its own connection, read the whole export, holes included, in reads of
+ * {@link #READ_BYTES}: within one read the connection keeps {@code IN_FLIGHT} requests of
+ * {@code REQUEST_SIZE} in flight (a new one leaves as each reply lands), so only a read's end
+ * drains the pipeline, as nbdcopy's never does.
  *
  * <p>Usage: {@code NbdRead URI CONNECTIONS IN_FLIGHT REQUEST_SIZE}; prints
  * {@code bytes seconds MB/s} on one line.
  */
 public final class NbdRead {
+  /** Bytes per read() call: 32 requests of 1 MiB, the pipeline refilled between them. */
+  static final int READ_BYTES = 32 << 20;
   private NbdRead() {}
 
   public static void main(String[] args) throws Exception {
@@ -31,7 +35,7 @@ public final class NbdRead {
     NbdOptions options = NbdOptions.defaults().withConnections(connections).withRequests(inFlight, requestSize);
     try (NbdSource source = NbdSource.open(NbdUri.parse(args[0]), options)) {
       long size = source.size();
-      int chunk = inFlight * source.requestSize();
+      int chunk = Math.max(READ_BYTES, inFlight * source.requestSize());
       AtomicLong next = new AtomicLong();
       AtomicLong bytes = new AtomicLong();
       long started = System.nanoTime();

@@ -89,6 +89,18 @@ class NbdCommandsTest {
   }
 
   @Test
+  void theResumeIdentityOfAnExportIsThatOfTheDiskItServes() {
+    // The coordinator's SourceFingerprint (size and sampled blocks) sees the same bytes over NBD.
+    try (NbdServer server = NbdServer.qemuNbd(qcow2, "qcow2").start();
+        io.zcow.source.Source nbd = io.zcow.source.Sources.open(server.uri(), io.zcow.source.SourceCache.AUTO,
+            io.zcow.source.nbd.NbdOptions.defaults());
+        io.zcow.source.Source file = io.zcow.source.Sources.open(raw.toString(), io.zcow.source.SourceCache.AUTO,
+            io.zcow.source.nbd.NbdOptions.defaults())) {
+      assertEquals(io.zcow.coordinator.SourceFingerprint.of(file), io.zcow.coordinator.SourceFingerprint.of(nbd));
+    }
+  }
+
+  @Test
   void badUrisAndUnknownExportsAreBadInputWithNothingAtTheTarget() throws Exception {
     Path out = dir.resolve("o.qcow2");
     assertOneLine(CliRun.of("convert", "nbd:///disk", out.toString()), 2, "names no host");
