@@ -25,6 +25,9 @@ import io.zcow.qcow2.TargetCache;
 import io.zcow.qcow2.ZstdClusterCompressor;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
+import io.zcow.source.SourceLocation;
+import io.zcow.source.Sources;
+import io.zcow.worker.kafka.SourcePolicy;
 import io.zcow.worker.kafka.Worker;
 import io.zcow.worker.kafka.WorkerConfig;
 import io.zcow.writer.Writer;
@@ -57,7 +60,7 @@ import picocli.CommandLine.Parameters;
     name = "backup",
     mixinStandardHelpOptions = true,
     description = {
-      "Backs up SOURCE (a block device or a raw disk image) into a zstd-compressed qcow2 image at TARGET.",
+      "Backs up SOURCE (a block device, a raw disk image, or an NBD export: nbd://HOST[:PORT]/EXPORT, nbds://..., nbd+unix:///EXPORT?socket=PATH) into a zstd-compressed qcow2 image at TARGET.",
       "",
       "Without --kafka, this process runs the whole cluster: an embedded Kafka broker and ZooKeeper, the writer and the workers. With --kafka and --zookeeper, the job is submitted to a running cluster and followed; TARGET is then relative to the writer group's target root, and Ctrl-C only detaches.",
       "",
@@ -70,8 +73,10 @@ import picocli.CommandLine.Parameters;
 final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackupCommand.class);
 
-  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device or raw disk image to read.")
-  Path source;
+  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device, raw disk image or NBD URI to read.")
+  String source;
+
+  @picocli.CommandLine.Mixin NbdCliOptions nbd = new NbdCliOptions();
 
   @Parameters(index = "1", paramLabel = "TARGET", description = "qcow2 image to write.")
   Path target;
@@ -174,8 +179,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv(Main.ENV_LOG_LEVEL));
     }
     try (Source src = size != null
-        ? new io.zcow.coordinator.UnseenSource(source.toAbsolutePath().toUri().toString(), size.bytes())
-        : Source.open(source.toAbsolutePath(), SourceCache.AUTO)) {
+        ? new io.zcow.coordinator.UnseenSource(in.source.uri(), size.bytes())
+        : Sources.open(in.source, SourceCache.AUTO, in.nbd)) {
       long size = src.size();
       if (size == 0) {
         throw new BadInputException("source " + source + " is empty");
@@ -184,7 +189,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       Partitioner partitioner = new Partitioner(src, geometry, rangeSize.bytes());
       String id = jobId != null ? jobId : defaultJobId();
       JobSpec spec = JobSpec.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id)
-          .setSourceUri(source.toAbsolutePath().toUri().toString()).setSourceSize(size)
+          .setSourceUri(in.source.uri()).setSourceSize(size)
           .setVirtualSize(geometry.virtualSize()).setClusterSize(in.clusterBytes).setRangeSize(rangeSize.bytes())
           .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(level)
           .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
@@ -207,7 +212,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       }
       int code = Main.EXIT_FAILED;
       try {
-        code = embedded ? runEmbedded(spec, partitioner, w, in.progress, in.auth, err)
+        code = embedded ? runEmbedded(spec, partitioner, w, in, err)
             : runOnCluster(spec, partitioner, w, in.progress, in.auth, err);
         return code;
       } finally {
@@ -258,7 +263,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   /** The options, checked before anything is started. */
   private record Checked(int clusterBytes, WireTargetCache targetCache, boolean writeCache, Progress.Mode progress,
-      RecordAuth auth) {}
+      RecordAuth auth, SourceLocation source, io.zcow.source.nbd.NbdOptions nbd) {}
 
   private Checked check() {
     TargetCache cacheMode = ConvertCommand.targetCacheMode(targetCache);
@@ -296,14 +301,20 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       if (size.bytes() <= 0) {
         throw new BadInputException("--size must be positive: " + size);
       }
-    } else if (!Files.exists(source)) {
-      throw new BadInputException("source " + source + " does not exist");
     }
-    if (size == null && Files.isDirectory(source)) {
-      throw new BadInputException("source " + source + " is a directory");
-    }
-    if (size == null && !Files.isReadable(source)) {
-      throw new BadInputException("source " + source + " is not readable");
+    SourceLocation location = Sources.parse(source);
+    if (location instanceof SourceLocation.LocalFile f) {
+      Path path = f.path().toAbsolutePath();
+      location = new SourceLocation.LocalFile(path);
+      if (size == null && !Files.exists(path)) {
+        throw new BadInputException("source " + source + " does not exist");
+      }
+      if (size == null && Files.isDirectory(path)) {
+        throw new BadInputException("source " + source + " is a directory");
+      }
+      if (size == null && !Files.isReadable(path)) {
+        throw new BadInputException("source " + source + " is not readable");
+      }
     }
     if (kafka == null) {
       if (zookeeper != null) {
@@ -331,7 +342,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       case WRITEBACK -> WireTargetCache.WIRE_TARGET_CACHE_WRITEBACK;
       default -> WireTargetCache.WIRE_TARGET_CACHE_AUTO;
     };
-    return new Checked((int) clusterSize.bytes(), wire, writeCacheOn, progressMode, RecordAuth.fromFile(authKeyFile));
+    return new Checked((int) clusterSize.bytes(), wire, writeCacheOn, progressMode, RecordAuth.fromFile(authKeyFile),
+        location, nbd.options());
   }
 
   private String defaultJobId() {
@@ -343,8 +355,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     return (name.isEmpty() ? "job" : name) + "-" + UUID.randomUUID().toString().substring(0, 8);
   }
 
-  private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, RecordAuth auth,
-      PrintStream err) throws Exception {
+  private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Checked in, PrintStream err) throws Exception {
+    Progress.Mode mode = in.progress;
+    RecordAuth auth = in.auth;
     Path absTarget = target.toAbsolutePath();
     Duration checkpoint = WriterCommand.duration("--checkpoint-interval", checkpointInterval);
     if (force) {
@@ -368,7 +381,11 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       coordinator.setupTopics();
       // Workers first: a new share group's first assignment waits on the broker creating its
       // state topic (about 2 s on a fresh broker), which then overlaps the writer's start.
-      worker = new Worker(WorkerConfig.defaults(settings).withThreads(workers).withOrigin("backup@embedded"),
+      // This process's own workers may read the job's NBD source; any other network source stays refused.
+      SourcePolicy sources = SourcePolicy.allowAllAnd(in.source instanceof SourceLocation.NbdExport e
+          ? List.of(e.nbd()) : List.of());
+      worker = new Worker(WorkerConfig.defaults(settings).withThreads(workers).withOrigin("backup@embedded")
+          .withSources(sources).withNbd(in.nbd),
           new SimpleMeterRegistry(), clock);
       worker.start();
       writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())

@@ -9,6 +9,7 @@ import io.zcow.qcow2.TargetCache;
 import io.zcow.qcow2.ZstdClusterCompressor;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
+import io.zcow.source.Sources;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -16,6 +17,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -24,7 +26,7 @@ import picocli.CommandLine.Parameters;
     name = "convert",
     mixinStandardHelpOptions = true,
     description = {
-      "Converts SOURCE (a block device or a raw disk image) into a zstd-compressed qcow2 image at TARGET, in this process alone: the single-host baseline of 'zcow backup'.",
+      "Converts SOURCE (a block device, a raw disk image, or an NBD export: nbd://HOST[:PORT]/EXPORT, nbds://..., nbd+unix:///EXPORT?socket=PATH) into a zstd-compressed qcow2 image at TARGET, in this process alone: the single-host baseline of 'zcow backup'.",
       "",
       "The image is built in TARGET.part and renamed to TARGET once complete; on failure or Ctrl-C nothing is left behind. Holes of a sparse SOURCE are not read.",
       "",
@@ -33,8 +35,8 @@ import picocli.CommandLine.Parameters;
     },
     sortOptions = false)
 final class ConvertCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device or raw disk image to read.")
-  Path source;
+  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device, raw disk image or NBD URI to read.")
+  String source;
 
   @Parameters(index = "1", paramLabel = "TARGET", description = "qcow2 image to write.")
   Path target;
@@ -68,6 +70,8 @@ final class ConvertCommand implements Callable<Integer> {
   @Option(names = "--progress", paramLabel = "MODE", description = "auto (a bar on a terminal, else lines), plain or none (default: auto).")
   String progress = "auto";
 
+  @Mixin NbdCliOptions nbd = new NbdCliOptions();
+
   @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists. TARGET stays untouched until the new image is complete.")
   boolean force;
 
@@ -89,7 +93,7 @@ final class ConvertCommand implements Callable<Integer> {
       throw new BadInputException("cluster size " + clusterSize.bytes() + " is not supported: use 4k to 2m");
     }
     TargetPaths.check(target, force);
-    try (Source src = Source.open(source, sourceMode)) {
+    try (Source src = Sources.open(source, sourceMode, nbd.options())) {
       ImageGeometry geometry = ImageGeometry.forSource(src.size(), (int) clusterSize.bytes());
       ImageOptions options = ImageOptions.defaults(geometry)
           .withRangeBytes(rangeSize.bytes())

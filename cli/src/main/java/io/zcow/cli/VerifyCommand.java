@@ -2,6 +2,9 @@ package io.zcow.cli;
 
 import io.zcow.BadInputException;
 import io.zcow.qcow2.ImageReader;
+import io.zcow.source.Source;
+import io.zcow.source.SourceCache;
+import io.zcow.source.Sources;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -20,7 +23,7 @@ import picocli.CommandLine.Parameters;
     name = "verify",
     mixinStandardHelpOptions = true,
     description = {
-      "Reads SOURCE (a block device or raw image) and the qcow2 IMAGE side by side and prints 'identical', or the first guest offset where they differ.",
+      "Reads SOURCE (a block device, a raw image or an NBD URI) and the qcow2 IMAGE side by side and prints 'identical', or the first guest offset where they differ.",
       "",
       "Exit codes: 0 identical, 1 different (or IMAGE is corrupt), 2 bad usage or input (missing file, IMAGE not a qcow2 image).",
       ""
@@ -30,16 +33,21 @@ final class VerifyCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device or raw disk image.")
-  Path source;
+  @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device, raw disk image or NBD URI.")
+  String source;
 
   @Parameters(index = "1", paramLabel = "IMAGE", description = "qcow2 image to compare with it.")
   Path image;
 
+  @CommandLine.Mixin NbdCliOptions nbd = new NbdCliOptions();
+
   @Override
   public Integer call() {
     requireQcow2(image);
-    long diff = ImageReader.firstDifference(source, image);
+    long diff;
+    try (Source src = Sources.open(source, SourceCache.WRITEBACK, nbd.options())) {
+      diff = ImageReader.firstDifference(src, image);
+    }
     PrintWriter out = spec.commandLine().getOut();
     if (diff < 0) {
       out.println("identical");

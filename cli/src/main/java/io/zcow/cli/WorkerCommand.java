@@ -7,6 +7,7 @@ import io.zcow.source.SourceCache;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.worker.kafka.MetricsServer;
+import io.zcow.source.nbd.NbdUri;
 import io.zcow.worker.kafka.SourcePolicy;
 import io.zcow.worker.kafka.Worker;
 import io.zcow.worker.kafka.WorkerConfig;
@@ -45,9 +46,11 @@ final class WorkerCommand implements Callable<Integer> {
   @Option(names = "--threads", paramLabel = "N", description = "Ranges compressed at once (default: the number of cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
 
-  @Option(names = "--source-allow", paramLabel = "PREFIX",
-      description = "Absolute path of a directory or device this worker may read under (repeatable). A source must resolve, links and '..' followed, to a path at or below one of them. Default: every source this host can open.")
+  @Option(names = "--source-allow", paramLabel = "PREFIX|NBD-URI",
+      description = "Absolute path of a directory or device this worker may read under, or an NBD export it may read (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH; matched on host, port and export) (repeatable). A path source must resolve, links and '..' followed, to a path at or below a prefix. Default: every local source this host can open, and no NBD export.")
   List<String> sourceAllow = new ArrayList<>();
+
+  @picocli.CommandLine.Mixin NbdCliOptions nbd = new NbdCliOptions();
 
   @Option(names = "--source-cache", paramLabel = "MODE", description = "auto, direct (O_DIRECT) or writeback (page cache) reads of sources (default: auto).")
   String sourceCache = "auto";
@@ -120,7 +123,12 @@ final class WorkerCommand implements Callable<Integer> {
     }
     SourceCache cache = ConvertCommand.enumValue("--source-cache", sourceCache, SourceCache.class);
     List<Path> prefixes = new ArrayList<>();
+    List<NbdUri> exports = new ArrayList<>();
     for (String p : sourceAllow) {
+      if (NbdUri.isNbd(p)) {
+        exports.add(NbdUri.parse(p));
+        continue;
+      }
       Path path;
       try {
         path = Path.of(p);
@@ -132,13 +140,14 @@ final class WorkerCommand implements Callable<Integer> {
       }
       prefixes.add(path);
     }
-    SourcePolicy policy = prefixes.isEmpty() ? SourcePolicy.allowAll() : SourcePolicy.allowing(prefixes);
+    SourcePolicy policy = SourcePolicy.allowing(prefixes, exports);
     if (policy.allowsAll()) {
-      LOG.warn("no --source-allow given: this worker reads any source a job names that this host can open");
+      LOG.warn("no --source-allow given: this worker reads any local source a job names that this host can open");
     }
     return WorkerConfig.defaults(KafkaSettings.of(kafka, kafkaConfig).withAuth(RecordAuth.fromFile(authKeyFile)))
         .withThreads(threads)
         .withSources(policy)
+        .withNbd(nbd.options())
         .withSourceCache(cache)
         .withMaxReadBytesPerSecond(maxReadRate * 1e6)
         .withConnectTimeout(Duration.ofSeconds(connectTimeout));

@@ -5,7 +5,9 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
 /**
- * Something a backup reads from: a regular file or a block device (later: NBD).
+ * Something a backup reads from: a regular file or a block device ({@link FileSource}), or an NBD
+ * export ({@link io.zcow.source.nbd.NbdSource}). {@link Sources#open} opens one from what a user
+ * or a job wrote.
  *
  * <p>Thread safe: every method may be called from several threads at once, since reads are
  * positional and share no cursor. {@link #close()} must not race with other calls. I/O failures

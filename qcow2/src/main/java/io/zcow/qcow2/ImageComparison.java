@@ -1,5 +1,7 @@
 package io.zcow.qcow2;
 
+import io.zcow.RetriableException;
+import io.zcow.source.Source;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 
@@ -11,9 +13,31 @@ final class ImageComparison {
 
   private ImageComparison() {}
 
+  /** Fills a buffer with the raw side's bytes at an offset. */
+  private interface RawReader {
+    void readFully(ByteBuffer b, long offset);
+  }
+
   static long firstDifference(Path raw, Path image) {
-    try (ImageFile source = ImageFile.open(raw); ImageReader reader = ImageReader.open(image)) {
-      long rawSize = source.size();
+    try (ImageFile source = ImageFile.open(raw)) {
+      return firstDifference(source.size(), (b, pos) -> source.readFully(b, pos, "raw data"), image);
+    }
+  }
+
+  static long firstDifference(Source raw, Path image) {
+    return firstDifference(raw.size(), (b, pos) -> {
+      int want = b.remaining();
+      int n = raw.read(b, pos);
+      if (n != want) {
+        throw new RetriableException(raw.describe() + " gave " + n + " of " + want + " bytes at 0x"
+            + Long.toHexString(pos), null);
+      }
+      b.position(b.limit());
+    }, image);
+  }
+
+  private static long firstDifference(long rawSize, RawReader source, Path image) {
+    try (ImageReader reader = ImageReader.open(image)) {
       long virtualSize = reader.virtualSize();
       long common = Math.min(rawSize, virtualSize);
       ByteBuffer expected = ByteBuffer.allocate(CHUNK);
@@ -21,7 +45,7 @@ final class ImageComparison {
       for (long pos = 0; pos < common; pos += CHUNK) {
         int n = (int) Math.min(CHUNK, common - pos);
         expected.clear().limit(n);
-        source.readFully(expected, pos, "raw data");
+        source.readFully(expected, pos);
         actual.clear().limit(n);
         reader.read(pos, actual);
         int m = expected.flip().mismatch(actual.flip());

@@ -88,6 +88,11 @@ public final class ImageReader implements Closeable {
     return ImageComparison.firstDifference(raw, image);
   }
 
+  /** As {@link #firstDifference(Path, Path)}, with any {@link io.zcow.source.Source} (an NBD export) as the raw side. */
+  public static long firstDifference(io.zcow.source.Source raw, Path image) {
+    return ImageComparison.firstDifference(raw, image);
+  }
+
   public Header header() {
     return header;
   }

@@ -10,9 +10,11 @@ import io.zcow.worker.RangeStats;
 import io.zcow.source.ReadRateLimiter;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
+import io.zcow.source.SourceLocation;
+import io.zcow.source.Sources;
 import io.zcow.source.ThrottledSource;
+import io.zcow.source.nbd.NbdOptions;
 import java.io.Closeable;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -39,13 +41,14 @@ final class RangeRunner implements Closeable {
   private final Producer<String, byte[]> producer;
   private final RecordAuth auth;
   private final SourceCache sourceCache;
+  private final NbdOptions nbd;
   private final ReadRateLimiter limiter; // null: no limit
   private final String origin;
   private final Duration sendTimeout;
   private Opened opened; // owned by the range thread
 
   /** What to compress, and where the chunks go. */
-  record Work(JobSpec spec, long range, Path path, ImageGeometry geometry, long firstCluster, long clusterCount,
+  record Work(JobSpec spec, long range, SourceLocation source, ImageGeometry geometry, long firstCluster, long clusterCount,
       String chunksTopic, String attemptId, AtomicBoolean cancelled) {
     String jobId() {
       return spec.getJobId();
@@ -64,9 +67,10 @@ final class RangeRunner implements Closeable {
     record Cancelled() implements Outcome {}
   }
 
-  private record Opened(Path path, long size, int clusterSize, int level, Source source, RangeCompressor compressor) {
+  private record Opened(SourceLocation location, long size, int clusterSize, int level, Source source,
+      RangeCompressor compressor) {
     boolean fits(Work w) {
-      return path.equals(w.path()) && size == w.spec().getSourceSize() && clusterSize == w.geometry().clusterSize()
+      return location.equals(w.source()) && size == w.spec().getSourceSize() && clusterSize == w.geometry().clusterSize()
           && level == w.spec().getLevel();
     }
 
@@ -77,7 +81,7 @@ final class RangeRunner implements Closeable {
   }
 
   RangeRunner(String threadName, Producer<String, byte[]> producer, RecordAuth auth, SourceCache sourceCache,
-      ReadRateLimiter limiter, String origin, Duration sendTimeout) {
+      NbdOptions nbd, ReadRateLimiter limiter, String origin, Duration sendTimeout) {
     this.executor = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, threadName);
       t.setDaemon(true); // a read stuck in the kernel must not keep a stopped JVM alive
@@ -86,6 +90,7 @@ final class RangeRunner implements Closeable {
     this.producer = producer;
     this.auth = auth;
     this.sourceCache = sourceCache;
+    this.nbd = nbd;
     this.limiter = limiter;
     this.origin = origin;
     this.sendTimeout = sendTimeout;
@@ -126,18 +131,18 @@ final class RangeRunner implements Closeable {
       return opened;
     }
     dropOpened();
-    Source source = Source.open(w.path(), sourceCache);
+    Source source = Sources.open(w.source(), sourceCache, nbd);
     try {
       if (limiter != null) {
         source = new ThrottledSource(source, limiter);
       }
       if (source.size() != w.spec().getSourceSize()) {
         // Another host's view, or the source changed since the job began: not this worker's to read.
-        throw new BadInputException("source " + w.path() + " has " + source.size() + " bytes on this host, the job was"
+        throw new BadInputException("source " + w.source() + " has " + source.size() + " bytes on this host, the job was"
             + " submitted for " + w.spec().getSourceSize());
       }
       RangeCompressor c = new RangeCompressor(source, w.geometry(), w.spec().getLevel());
-      opened = new Opened(w.path(), w.spec().getSourceSize(), w.geometry().clusterSize(), w.spec().getLevel(), source, c);
+      opened = new Opened(w.source(), w.spec().getSourceSize(), w.geometry().clusterSize(), w.spec().getLevel(), source, c);
       return opened;
     } catch (RuntimeException e) {
       source.close();
@@ -150,7 +155,7 @@ final class RangeRunner implements Closeable {
       try {
         opened.close();
       } catch (RuntimeException e) {
-        LOG.debug("closing {}: {}", opened.path(), e.toString());
+        LOG.debug("closing {}: {}", opened.location(), e.toString());
       }
       opened = null;
     }

@@ -1,5 +1,8 @@
 package io.zcow.worker.kafka;
 
+import io.zcow.BadInputException;
+import io.zcow.source.SourceLocation;
+import io.zcow.source.nbd.NbdUri;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -9,12 +12,18 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Which sources this worker may read: a task's source must resolve, symbolic links and {@code ..}
  * followed, to a file that is or lies under one of the allowed prefixes. Prefixes are whole path
  * components ({@code /dev/sd} does not allow {@code /dev/sdb}; {@code /dev} does). No prefix at
- * all allows every source.
+ * all allows every local source.
+ *
+ * <p>NBD exports are network sources: a worker reads one only when an allowed export names it,
+ * compared on the parsed URI — host (case aside), port and export name, or Unix socket and export
+ * name — never on the text, so {@code nbd://nas/disk} does not allow {@code nbd://nas/disk2} or
+ * {@code nbd://nas.evil/disk}. TLS or not is the URI's business, not the policy's.
  *
  * <p>The answer tells a worker what to do with the task: {@link Verdict.Readable} (work on it),
  * {@link Verdict.NotHere} (release it: another host may see or be allowed to read it) or {@link
@@ -22,23 +31,38 @@ import java.util.List;
  */
 public final class SourcePolicy {
   private final List<Path> allowed;
+  private final List<NbdUri> exports;
 
   /** What a worker should do with a task's source. */
   public sealed interface Verdict {
-    record Readable(Path path) implements Verdict {}
+    record Readable(SourceLocation location) implements Verdict {}
 
     record NotHere(String reason) implements Verdict {}
 
     record Invalid(String reason) implements Verdict {}
   }
 
-  private SourcePolicy(List<Path> allowed) {
+  private SourcePolicy(List<Path> allowed, List<NbdUri> exports) {
     this.allowed = List.copyOf(allowed);
+    this.exports = List.copyOf(exports);
   }
 
-  /** Allows every source this host can open. */
+  /** Allows every local source this host can open, and no NBD export. */
   public static SourcePolicy allowAll() {
-    return new SourcePolicy(List.of());
+    return new SourcePolicy(List.of(), List.of());
+  }
+
+  /** {@link #allowAll()} plus these NBD exports (the embedded cluster allows its own job's source). */
+  public static SourcePolicy allowAllAnd(List<NbdUri> nbdExports) {
+    return new SourcePolicy(List.of(), nbdExports);
+  }
+
+  /**
+   * Allows local sources under {@code prefixes} and the NBD exports {@code nbdExports}; with no
+   * prefix every local source is allowed, as {@link #allowAll()}.
+   */
+  public static SourcePolicy allowing(List<Path> prefixes, List<NbdUri> nbdExports) {
+    return new SourcePolicy(allowing(prefixes).allowed, nbdExports);
   }
 
   /**
@@ -55,11 +79,15 @@ public final class SourcePolicy {
       }
       real.add(realOrNormal(p.normalize()));
     }
-    return new SourcePolicy(real);
+    return new SourcePolicy(real, List.of());
   }
 
   public List<Path> allowed() {
     return allowed;
+  }
+
+  public List<NbdUri> exports() {
+    return exports;
   }
 
   public boolean allowsAll() {
@@ -67,11 +95,14 @@ public final class SourcePolicy {
   }
 
   /**
-   * Judges a JobSpec's source_uri: a {@code file:} URI or a plain absolute path.
+   * Judges a JobSpec's source_uri: a {@code file:} URI, a plain absolute path, or an NBD URI.
    */
   public Verdict judge(String sourceUri) {
     if (sourceUri == null || sourceUri.isBlank()) {
       return new Verdict.Invalid("the job has no source");
+    }
+    if (NbdUri.isNbd(sourceUri)) {
+      return judgeNbd(sourceUri);
     }
     Path path;
     try {
@@ -99,7 +130,34 @@ public final class SourcePolicy {
     if (!Files.isReadable(real)) {
       return new Verdict.NotHere("source " + path + " is not readable by this worker");
     }
-    return new Verdict.Readable(real);
+    return new Verdict.Readable(new SourceLocation.LocalFile(real));
+  }
+
+  private Verdict judgeNbd(String sourceUri) {
+    NbdUri uri;
+    try {
+      uri = NbdUri.parse(sourceUri);
+    } catch (BadInputException e) {
+      return new Verdict.Invalid(e.getMessage());
+    }
+    for (NbdUri allowedExport : exports) {
+      if (sameExport(allowedExport, uri)) {
+        return new Verdict.Readable(new SourceLocation.NbdExport(uri));
+      }
+    }
+    return new Verdict.NotHere("network source " + uri.describe() + " is not among this worker's allowed NBD exports"
+        + (exports.isEmpty() ? " (none: allow it with --source-allow " + uri + ")" : " " + exports));
+  }
+
+  /** The same server and export: host names compared as DNS does (case aside), Unix sockets by path. */
+  static boolean sameExport(NbdUri a, NbdUri b) {
+    if (!a.export().equals(b.export()) || a.isUnix() != b.isUnix()) {
+      return false;
+    }
+    if (a.isUnix()) {
+      return realOrNormal(a.socket().toAbsolutePath().normalize()).equals(realOrNormal(b.socket().toAbsolutePath().normalize()));
+    }
+    return a.port() == b.port() && a.host().toLowerCase(Locale.ROOT).equals(b.host().toLowerCase(Locale.ROOT));
   }
 
   private boolean isAllowed(Path real) {
@@ -159,6 +217,7 @@ public final class SourcePolicy {
 
   @Override
   public String toString() {
-    return allowed.isEmpty() ? "all sources" : "sources under " + allowed;
+    return (allowed.isEmpty() ? "all local sources" : "sources under " + allowed)
+        + (exports.isEmpty() ? "" : " and NBD exports " + exports);
   }
 }

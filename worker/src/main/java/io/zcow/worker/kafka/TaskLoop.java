@@ -216,7 +216,7 @@ public final class TaskLoop implements Runnable {
       Work w = s.work();
       current = new InFlight(r, w, runner.submit(w), clock.millis() + renewMillis());
       LOG.info("[job={} range={}] started on thread {}: clusters {}+{} of {} (attempt {}, delivery {})", w.jobId(),
-          w.range(), index, w.firstCluster(), w.clusterCount(), w.path(), w.attemptId(),
+          w.range(), index, w.firstCluster(), w.clusterCount(), w.source(), w.attemptId(),
           r.deliveryCount().map(String::valueOf).orElse("?"));
     } else if (d instanceof Decision.Skip s) {
       LOG.info("[job={} range={}] skipped: {}", s.jobId(), s.range(), s.reason());
@@ -314,7 +314,7 @@ public final class TaskLoop implements Runnable {
       return new Decision.Reject(jobId, range, inv.reason());
     }
     String attempt = config.origin() + "/" + index + "/" + UUID.randomUUID().toString().substring(0, 8);
-    return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).path(), geometry,
+    return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).location(), geometry,
         layout.firstCluster(range), layout.clusters(range), Topics.chunks(spec.getWriterGroup()), attempt,
         new AtomicBoolean()));
   }

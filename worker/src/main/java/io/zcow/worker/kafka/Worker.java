@@ -89,8 +89,8 @@ public final class Worker implements Closeable {
       for (int i = 0; i < config.threads(); i++) {
         KafkaShareConsumer<String, byte[]> consumer = new KafkaShareConsumer<>(
             config.kafka().shareConsumer(config.topics().workerGroup(), id + "/" + i));
-        RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.kafka().auth(), config.sourceCache(), limiter,
-            config.origin(), config.sendTimeout());
+        RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.kafka().auth(), config.sourceCache(), config.nbd(),
+            limiter, config.origin(), config.sendTimeout());
         TaskLoop loop = new TaskLoop(i, consumer, runner, jobs, events, metrics, config, clock, quietUntil);
         Thread t = new Thread(loop, "zcow-task-" + i);
         loops.add(loop);

@@ -2,6 +2,7 @@ package io.zcow.worker.kafka;
 
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.source.SourceCache;
+import io.zcow.source.nbd.NbdOptions;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
@@ -28,6 +29,7 @@ import java.util.Objects;
  *     task, so the task goes to another worker rather than back to this one: every delivery counts
  *     against the broker's {@code group.share.delivery.count.limit} (5 by default), after which
  *     the task is archived
+ * @param nbd how NBD sources are reached (timeouts, connections, TLS credentials)
  */
 public record WorkerConfig(
     KafkaSettings kafka,
@@ -43,7 +45,8 @@ public record WorkerConfig(
     Duration connectTimeout,
     Duration jobsTimeout,
     Duration sendTimeout,
-    Duration releaseBackoff) {
+    Duration releaseBackoff,
+    NbdOptions nbd) {
 
   public static final int MAX_THREADS = 1024;
 
@@ -53,6 +56,7 @@ public record WorkerConfig(
     Objects.requireNonNull(sources, "sources");
     Objects.requireNonNull(sourceCache, "sourceCache");
     Objects.requireNonNull(origin, "origin");
+    Objects.requireNonNull(nbd, "nbd");
     if (threads < 1 || threads > MAX_THREADS) {
       throw new IllegalArgumentException("threads must be 1 to " + MAX_THREADS + ": " + threads);
     }
@@ -88,7 +92,8 @@ public record WorkerConfig(
   public static WorkerConfig defaults(KafkaSettings kafka) {
     return new WorkerConfig(kafka, WorkerTopics.defaults(), Runtime.getRuntime().availableProcessors(),
         SourcePolicy.allowAll(), SourceCache.AUTO, 0, "worker@" + hostName(), Duration.ofMillis(500), null,
-        Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofMinutes(2), Duration.ofSeconds(2));
+        Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofMinutes(2), Duration.ofSeconds(2),
+        NbdOptions.defaults());
   }
 
   static String hostName() {
@@ -102,51 +107,56 @@ public record WorkerConfig(
 
   public WorkerConfig withTopics(WorkerTopics t) {
     return new WorkerConfig(kafka, t, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+  }
+
+  public WorkerConfig withNbd(NbdOptions n) {
+    return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, n);
   }
 
   public WorkerConfig withThreads(int n) {
     return new WorkerConfig(kafka, topics, n, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withSources(SourcePolicy p) {
     return new WorkerConfig(kafka, topics, threads, p, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withSourceCache(SourceCache c) {
     return new WorkerConfig(kafka, topics, threads, sources, c, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withMaxReadBytesPerSecond(double rate) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, rate, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withOrigin(String o) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, o, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withRenewInterval(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        d, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        d, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withStopGrace(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, d, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, d, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withConnectTimeout(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, d, jobsTimeout, sendTimeout, releaseBackoff);
+        renewInterval, stopGrace, d, jobsTimeout, sendTimeout, releaseBackoff, nbd);
   }
 
   public WorkerConfig withReleaseBackoff(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, d);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, d, nbd);
   }
 }

@@ -1,0 +1,448 @@
+package io.zcow.source.nbd;
+
+import io.zcow.RetriableException;
+import java.io.Closeable;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One connection in the transmission phase: requests go out from the caller's thread, replies
+ * come back on a reader thread of the connection's own that matches them by cookie, so several
+ * requests can be in flight. Read data lands straight in the caller's buffer.
+ *
+ * <p>Thread safe, but meant for one caller at a time (see {@link ConnectionPool}). Any protocol
+ * violation, lost connection or overdue reply breaks the connection: every request in flight
+ * fails with a {@link RetriableException} naming the server and the offset, and the connection is
+ * never used again. A failed request on a sound connection (an error chunk) fails alone.
+ */
+final class NbdConnection implements Closeable {
+  private static final Logger LOG = LoggerFactory.getLogger(NbdConnection.class);
+  private static final int REQUEST_BYTES = 28;
+  /** Copied into the caller's buffer for OFFSET_HOLE chunks; never written (only duplicates move). */
+  private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(1 << 20);
+
+  private final NbdUri uri;
+  private final Transport transport;
+  private final ExportInfo info;
+  private final Duration requestTimeout;
+  private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
+  private final AtomicLong cookies = new AtomicLong(1);
+  private final Object writeLock = new Object();
+  private final ByteBuffer request = ByteBuffer.allocate(REQUEST_BYTES); // guarded by writeLock
+  private final Thread reader;
+  private volatile String broken; // why the connection is unusable; null while sound
+  private volatile boolean closing;
+
+  /** A request awaiting its reply; its fields other than {@link #done} belong to the reader thread. */
+  private abstract static class Pending {
+    final long offset;
+    final long length;
+    final CompletableFuture<Void> done = new CompletableFuture<>();
+    String error; // the first error chunk's text
+
+    Pending(long offset, long length) {
+      this.offset = offset;
+      this.length = length;
+    }
+
+    abstract String what();
+  }
+
+  private static final class PendingRead extends Pending {
+    final ByteBuffer dst; // exactly length bytes, position 0
+    long covered;
+
+    PendingRead(long offset, ByteBuffer dst) {
+      super(offset, dst.remaining());
+      this.dst = dst;
+    }
+
+    @Override
+    String what() {
+      return "read of " + length + " bytes at 0x" + Long.toHexString(offset);
+    }
+  }
+
+  private static final class PendingStatus extends Pending {
+    final List<Extent> extents = new ArrayList<>();
+
+    PendingStatus(long offset, long length) {
+      super(offset, length);
+    }
+
+    @Override
+    String what() {
+      return "block status of " + length + " bytes at 0x" + Long.toHexString(offset);
+    }
+  }
+
+  private NbdConnection(NbdUri uri, Transport transport, ExportInfo info, Duration requestTimeout) {
+    this.uri = uri;
+    this.transport = transport;
+    this.info = info;
+    this.requestTimeout = requestTimeout;
+    this.reader = new Thread(this::readReplies, "zcow-nbd-reader " + uri.address());
+    this.reader.setDaemon(true);
+  }
+
+  /**
+   * Connects, negotiates and starts the reader thread.
+   *
+   * @throws io.zcow.BadInputException see {@link Transports#connect} and {@link Handshake#run}
+   * @throws RetriableException see {@link Handshake#run}
+   */
+  static NbdConnection open(NbdUri uri, NbdOptions options) {
+    Transport t = Transports.connect(uri, options);
+    Handshake.Result h = Handshake.run(t, uri, options);
+    NbdConnection c = new NbdConnection(uri, h.transport(), h.info(), options.requestTimeout());
+    c.reader.start();
+    return c;
+  }
+
+  ExportInfo info() {
+    return info;
+  }
+
+  boolean isBroken() {
+    return broken != null;
+  }
+
+  /**
+   * Sends NBD_CMD_READ for {@code dst.remaining()} bytes at {@code offset}; the bytes land in dst
+   * from its position on (dst's position and limit are not moved). The caller keeps the length
+   * within the server's maximum payload and minimum block.
+   */
+  CompletableFuture<Void> read(ByteBuffer dst, long offset) {
+    PendingRead p = new PendingRead(offset, dst.slice());
+    send(Nbd.CMD_READ, offset, p.length, p);
+    return p.done;
+  }
+
+  /**
+   * Sends NBD_CMD_BLOCK_STATUS for base:allocation; the extents come back in order from
+   * {@code offset}, and may cover less than asked or run past it.
+   */
+  CompletableFuture<List<Extent>> blockStatus(long offset, long length) {
+    if (!info.hasAllocation()) {
+      throw new IllegalStateException("the server offers no base:allocation");
+    }
+    PendingStatus p = new PendingStatus(offset, length);
+    send(Nbd.CMD_BLOCK_STATUS, offset, length, p);
+    return p.done.thenApply(v -> List.copyOf(p.extents));
+  }
+
+  /**
+   * Waits for a request's reply within the request timeout; an overdue reply breaks the
+   * connection (a late reply must never land in a buffer its caller has moved on from).
+   *
+   * @throws RetriableException naming the server, the request and the reason
+   */
+  <T> T await(CompletableFuture<T> f, String what) {
+    try {
+      return f.get(requestTimeout.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException e) {
+      fail("no reply to the " + what + " within " + requestTimeout.toMillis() + " ms", null);
+      joinReader();
+      throw new RetriableException(uri.describe() + ": no reply to the " + what + " within "
+          + requestTimeout.toMillis() + " ms", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      fail("interrupted while waiting for the " + what, e);
+      joinReader();
+      throw new RetriableException(uri.describe() + ": interrupted while waiting for the " + what, e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RetriableException r) {
+        throw r;
+      }
+      throw new RetriableException(uri.describe() + ": " + what + " failed: " + e.getCause(), e.getCause());
+    }
+  }
+
+  private void send(int type, long offset, long length, Pending p) {
+    String why = broken;
+    if (why != null) {
+      p.done.completeExceptionally(new RetriableException(uri.describe() + ": " + p.what() + " not sent: " + why, null));
+      return;
+    }
+    long cookie = cookies.getAndIncrement();
+    pending.put(cookie, p); // before the request leaves: the reply may beat the write's return
+    synchronized (writeLock) {
+      request.clear();
+      request.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) type).putLong(cookie).putLong(offset)
+          .putInt((int) length).flip();
+      try {
+        transport.write(request);
+      } catch (IOException e) {
+        fail("sending the " + p.what() + " failed: " + e.getMessage(), e);
+      }
+    }
+  }
+
+  /** Breaks the connection: closes it and fails every request in flight with {@code why}. */
+  private void fail(String why, Throwable cause) {
+    if (broken == null) {
+      broken = why;
+    }
+    transport.close();
+    for (Map.Entry<Long, Pending> e : pending.entrySet()) {
+      if (pending.remove(e.getKey(), e.getValue())) {
+        Pending p = e.getValue();
+        p.done.completeExceptionally(new RetriableException(uri.describe() + ": " + p.what() + " failed: " + why, cause));
+      }
+    }
+  }
+
+  private void joinReader() {
+    if (Thread.currentThread() == reader) {
+      return;
+    }
+    try {
+      reader.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  // ---- the reader thread -------------------------------------------------------------------
+
+  private void readReplies() {
+    ByteBuffer header = ByteBuffer.allocate(20);
+    try {
+      while (true) {
+        header.clear().limit(4);
+        transport.readFully(header);
+        int magic = header.getInt(0);
+        if (magic == Nbd.STRUCTURED_REPLY_MAGIC) {
+          header.limit(20);
+          transport.readFully(header);
+          chunk(header.getShort(4) & 0xffff, header.getShort(6) & 0xffff, header.getLong(8),
+              header.getInt(16) & 0xffffffffL);
+        } else if (magic == Nbd.SIMPLE_REPLY_MAGIC) {
+          header.limit(16);
+          transport.readFully(header);
+          simple(header.getInt(4), header.getLong(8));
+        } else {
+          throw new ProtocolViolation("reply magic 0x" + Integer.toHexString(magic));
+        }
+      }
+    } catch (ProtocolViolation e) {
+      LOG.warn("{}: protocol error: {}", uri.describe(), e.getMessage());
+      fail("protocol error: " + e.getMessage(), null);
+    } catch (IOException | RuntimeException e) {
+      if (!closing) {
+        fail(e instanceof EOFException ? "the server closed the connection" : "connection lost: " + e, e);
+      }
+    }
+  }
+
+  private static final class ProtocolViolation extends Exception {
+    ProtocolViolation(String message) {
+      super(message, null, false, false);
+    }
+  }
+
+  private Pending lookup(long cookie) throws ProtocolViolation {
+    Pending p = pending.get(cookie);
+    if (p == null) {
+      throw new ProtocolViolation("a reply with cookie 0x" + Long.toHexString(cookie) + ", which no request in flight has");
+    }
+    return p;
+  }
+
+  private void simple(int error, long cookie) throws IOException, ProtocolViolation {
+    Pending p = lookup(cookie);
+    if (error == 0 && p instanceof PendingRead r) {
+      if (info.structuredReplies()) {
+        throw new ProtocolViolation("a simple reply to the " + p.what() + " (structured replies were negotiated)");
+      }
+      transport.readFully(r.dst.duplicate());
+      r.covered = r.length;
+    } else if (error == 0 && p instanceof PendingStatus) {
+      throw new ProtocolViolation("a simple reply without extents to the " + p.what());
+    } else if (error != 0) {
+      p.error = Nbd.errnoName(error);
+    }
+    finish(cookie, p);
+  }
+
+  private void chunk(int flags, int type, long cookie, long length) throws IOException, ProtocolViolation {
+    if (!info.structuredReplies()) {
+      throw new ProtocolViolation("a structured reply, which was not negotiated");
+    }
+    Pending p = lookup(cookie);
+    switch (type) {
+      case Nbd.REPLY_TYPE_NONE -> {
+        if (length != 0 || (flags & Nbd.REPLY_FLAG_DONE) == 0) {
+          throw new ProtocolViolation("NBD_REPLY_TYPE_NONE of " + length + " bytes, flags " + flags);
+        }
+      }
+      case Nbd.REPLY_TYPE_OFFSET_DATA -> data(p, length);
+      case Nbd.REPLY_TYPE_OFFSET_HOLE -> hole(p, length);
+      case Nbd.REPLY_TYPE_BLOCK_STATUS -> status(p, length);
+      default -> {
+        if ((type & Nbd.REPLY_TYPE_ERROR_BIT) == 0) {
+          throw new ProtocolViolation("reply chunk type " + type + " to the " + p.what());
+        }
+        error(p, type, length);
+      }
+    }
+    if ((flags & Nbd.REPLY_FLAG_DONE) != 0) {
+      finish(cookie, p);
+    }
+  }
+
+  private void data(Pending p, long length) throws IOException, ProtocolViolation {
+    if (!(p instanceof PendingRead r) || length < 9) {
+      throw new ProtocolViolation("NBD_REPLY_TYPE_OFFSET_DATA of " + length + " bytes to the " + p.what());
+    }
+    long offset = readLong();
+    long bytes = length - 8;
+    long at = within(r, offset, bytes, "data");
+    ByteBuffer slice = r.dst.duplicate();
+    slice.position((int) at).limit((int) (at + bytes));
+    transport.readFully(slice);
+    r.covered += bytes;
+  }
+
+  private void hole(Pending p, long length) throws IOException, ProtocolViolation {
+    if (!(p instanceof PendingRead r) || length != 12) {
+      throw new ProtocolViolation("NBD_REPLY_TYPE_OFFSET_HOLE of " + length + " bytes to the " + p.what());
+    }
+    ByteBuffer b = ByteBuffer.allocate(12);
+    transport.readFully(b);
+    long offset = b.getLong(0);
+    long bytes = b.getInt(8) & 0xffffffffL;
+    if (bytes == 0) {
+      throw new ProtocolViolation("an empty hole at 0x" + Long.toHexString(offset));
+    }
+    int at = (int) within(r, offset, bytes, "hole");
+    ByteBuffer z = r.dst.duplicate();
+    z.position(at).limit((int) (at + bytes));
+    while (z.hasRemaining()) {
+      z.put(ZEROS.duplicate().limit(Math.min(z.remaining(), ZEROS.capacity())));
+    }
+    r.covered += bytes;
+  }
+
+  /** The position in the read's buffer of a chunk, which must lie inside the request. */
+  private static long within(PendingRead r, long offset, long bytes, String what) throws ProtocolViolation {
+    long at = offset - r.offset;
+    if (offset < r.offset || at > r.length || bytes > r.length - at) {
+      throw new ProtocolViolation(what + " chunk at 0x" + Long.toHexString(offset) + " of " + bytes
+          + " bytes lies outside the " + r.what());
+    }
+    return at;
+  }
+
+  private void status(Pending p, long length) throws IOException, ProtocolViolation {
+    if (!(p instanceof PendingStatus s) || length < 12 || (length - 4) % 8 != 0) {
+      throw new ProtocolViolation("NBD_REPLY_TYPE_BLOCK_STATUS of " + length + " bytes to the " + p.what());
+    }
+    long count = (length - 4) / 8;
+    if (count > Nbd.MAX_EXTENTS_PER_CHUNK) {
+      throw new ProtocolViolation("an extent list of " + count + " extents (" + length + " bytes) to the " + p.what()
+          + "; at most " + Nbd.MAX_EXTENTS_PER_CHUNK + " are accepted");
+    }
+    ByteBuffer b = ByteBuffer.allocate((int) length);
+    transport.readFully(b);
+    b.flip();
+    long context = b.getInt() & 0xffffffffL;
+    if (context != info.allocationContext()) {
+      return; // a context we did not ask for: ignored, as the spec allows
+    }
+    long at = s.offset + s.extents.stream().mapToLong(Extent::length).sum();
+    for (long i = 0; i < count; i++) {
+      long len = b.getInt() & 0xffffffffL;
+      int flags = b.getInt();
+      if (len == 0) {
+        throw new ProtocolViolation("an empty extent at 0x" + Long.toHexString(at) + " in the reply to the " + p.what());
+      }
+      s.extents.add(new Extent(at, len, (flags & Nbd.STATE_ZERO) != 0));
+      at += len;
+    }
+  }
+
+  private void error(Pending p, int type, long length) throws IOException, ProtocolViolation {
+    if (length < 6 || length > Nbd.MAX_ERROR_CHUNK) {
+      throw new ProtocolViolation("an error chunk of " + length + " bytes to the " + p.what());
+    }
+    ByteBuffer b = ByteBuffer.allocate((int) length);
+    transport.readFully(b);
+    int error = b.getInt(0);
+    int messageLength = b.getShort(4) & 0xffff;
+    if (messageLength > length - 6) {
+      throw new ProtocolViolation("an error chunk whose message (" + messageLength + " bytes) overruns it");
+    }
+    String message = new String(b.array(), 6, messageLength, StandardCharsets.UTF_8);
+    String at = "";
+    if (type == Nbd.REPLY_TYPE_ERROR_OFFSET && length - 6 - messageLength >= 8) {
+      at = " at 0x" + Long.toHexString(b.getLong(6 + messageLength));
+    }
+    if (p.error == null) {
+      p.error = Nbd.errnoName(error) + at + (message.isEmpty() ? "" : ": " + message);
+    }
+  }
+
+  private void finish(long cookie, Pending p) {
+    pending.remove(cookie, p);
+    if (p.error != null) {
+      p.done.completeExceptionally(new RetriableException(uri.describe() + ": the server failed the " + p.what()
+          + ": " + p.error, null));
+    } else if (p instanceof PendingRead r && r.covered != r.length) {
+      p.done.completeExceptionally(new RetriableException(uri.describe() + ": the reply to the " + p.what()
+          + " covered " + r.covered + " bytes, not " + r.length, null));
+    } else if (p instanceof PendingStatus s && s.extents.isEmpty()) {
+      p.done.completeExceptionally(new RetriableException(uri.describe() + ": the reply to the " + p.what()
+          + " carried no base:allocation extents", null));
+    } else {
+      p.done.complete(null);
+    }
+  }
+
+  private long readLong() throws IOException {
+    ByteBuffer b = ByteBuffer.allocate(8);
+    transport.readFully(b);
+    return b.getLong(0);
+  }
+
+  /**
+   * Ends the session: NBD_CMD_DISC when the connection is sound and idle (the polite way the spec
+   * asks for), then closes it.
+   */
+  @Override
+  public void close() {
+    if (closing) {
+      return;
+    }
+    if (broken == null && pending.isEmpty()) {
+      synchronized (writeLock) {
+        request.clear();
+        request.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) Nbd.CMD_DISC)
+            .putLong(cookies.getAndIncrement()).putLong(0).putInt(0).flip();
+        try {
+          closing = true;
+          transport.write(request);
+        } catch (IOException e) {
+          LOG.debug("{}: NBD_CMD_DISC not sent: {}", uri.describe(), e.toString());
+        }
+      }
+    }
+    closing = true;
+    fail("the connection is closed", null);
+    joinReader();
+  }
+}
