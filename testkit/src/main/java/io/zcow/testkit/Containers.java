@@ -21,9 +21,11 @@ import org.testcontainers.utility.DockerImageName;
  * <p>Like {@link QemuImg}, every method skips the calling test when the engine or an image is
  * missing, and fails it instead when the environment variable {@code CI} is {@code true}: CI
  * installs an engine and builds the images first, so a missing one there is a broken build, not a
- * reason to skip. Testcontainers itself needs {@code TESTCONTAINERS_RYUK_DISABLED=true} (there is
- * no ryuk image without a registry) and {@code TESTCONTAINERS_HOST_OVERRIDE=localhost}; the parent
- * pom gives both to every test JVM, and {@code DOCKER_HOST} passes through for podman.
+ * reason to skip. Testcontainers itself needs {@code TESTCONTAINERS_RYUK_DISABLED=true} and
+ * {@code TESTCONTAINERS_CHECKS_DISABLE=true} (without a registry there is neither the ryuk image nor
+ * the tiny image its checks run, and a bind mount would wait for that pull) and {@code
+ * TESTCONTAINERS_HOST_OVERRIDE=localhost}; the parent pom gives all three to every test JVM, and
+ * {@code DOCKER_HOST} passes through for podman.
  */
 public final class Containers {
 
