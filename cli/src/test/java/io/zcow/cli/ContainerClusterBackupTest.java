@@ -3,6 +3,7 @@ package io.zcow.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.github.dockerjava.api.model.Capability;
 import io.zcow.testkit.Containers;
 import io.zcow.testkit.Disks;
 import io.zcow.testkit.QemuImg;
@@ -12,6 +13,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,9 +30,9 @@ import org.testcontainers.utility.DockerImageName;
  * What only containers show: zcow's roles in zcow's own image (localhost/zcow, this checkout's jar
  * on the local JRE image, user 10001), each in a container of its own beside the Kafka and
  * ZooKeeper containers, finding each other by name on a container network, with the source
- * mounted read-only and the target root a volume. A backup through them must read back identical
- * to the source and pass qemu-img check. Skipped without an engine or the images of
- * deploy/images/build.sh; failed instead under CI=true.
+ * mounted read-only and the target root a volume, each role locked down as the deployments run
+ * it. A backup through them must read back identical to the source and pass qemu-img check.
+ * Skipped without an engine or the images of deploy/images/build.sh; failed instead under CI=true.
  */
 class ContainerClusterBackupTest {
   private static final long SOURCE_SIZE = 40L << 20;
@@ -101,12 +103,21 @@ class ContainerClusterBackupTest {
     }
   }
 
-  /** A zcow role: the image's entry point with ARGS, the key mounted where the manifests put it. */
+  /**
+   * A zcow role: the image's entry point with ARGS, the key mounted where the manifests put it,
+   * locked down as compose and Kubernetes run it (read-only root, every capability dropped, no new
+   * privileges, /tmp a tmpfs where zstd-jni and JNA unpack their libraries).
+   */
   @SuppressWarnings("resource") // closed by the caller's try
   private static GenericContainer<?> role(DockerImageName image, Network network, Path key, String... args) {
     return new GenericContainer<>(image)
         .withNetwork(network)
         .withCommand(args)
+        .withTmpFs(Map.of("/tmp", "rw,exec"))
+        .withCreateContainerCmdModifier(cmd -> cmd.getHostConfig()
+            .withReadonlyRootfs(true)
+            .withCapDrop(Capability.ALL)
+            .withSecurityOpts(List.of("no-new-privileges:true")))
         .withFileSystemBind(key.toString(), KEY, BindMode.READ_ONLY)
         .withEnv(Main.ENV_LOG_LEVEL, "info")
         .withEnv("JAVA_TOOL_OPTIONS", "-Xmx384m");
