@@ -26,6 +26,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -46,6 +47,9 @@ import picocli.CommandLine;
 class DeployManifestsTest {
   /** Where every zcow container finds the record-authentication key (the Secret zcow-auth). */
   static final String AUTH_DIR = "/etc/zcow/auth";
+  /** The images deploy/images/build.sh builds (testkit's zcow-images.properties, filtered by Maven). */
+  static final Properties IMAGES = images();
+  static final String ZCOW_IMAGE = IMAGES.getProperty("zcow");
   static final String AUTH_SECRET = "zcow-auth";
   /** Environment variables a zcow container may set: what zcow or the JVM reads. */
   static final Set<String> ZCOW_ENV = Set.of(Main.ENV_LOG_LEVEL, Main.ENV_DEBUG, "JAVA_TOOL_OPTIONS");
@@ -193,7 +197,7 @@ class DeployManifestsTest {
   /** Examples in comments (compose, Dockerfile) and in docs/OPERATIONS.md parse too. */
   @Test
   void exampleCommandLinesInCommentsAndOperationsParse() throws IOException {
-    Pattern example = Pattern.compile("(?:-jar \\S*zcow\\.jar|docker run --rm zcow|docker compose run --rm backup)"
+    Pattern example = Pattern.compile("(?:-jar \\S*zcow\\.jar|docker run --rm (?:localhost/)?zcow|docker[ -]compose run --rm backup)"
         + "[ \\t]+([a-z][a-z-]*[^\\n`]*)");
     List<Path> files = new ArrayList<>();
     try (var s = Files.walk(DeployFiles.deploy())) {
@@ -400,7 +404,7 @@ class DeployManifestsTest {
     int services = 0;
     for (var e : composeServices().entrySet()) {
       Map<String, Object> s = e.getValue();
-      if (!"zcow:latest".equals(s.get("image"))) {
+      if (!ZCOW_IMAGE.equals(s.get("image"))) {
         continue;
       }
       services++;
@@ -420,13 +424,28 @@ class DeployManifestsTest {
     assertEquals(strings(services.get("writer-1").get("volumes")), strings(services.get("writer-2").get("volumes")));
     Map<String, Object> kafkaEnv = map(services.get("kafka"), "environment");
     assertTrue(String.valueOf(kafkaEnv.get("KAFKA_ADVERTISED_LISTENERS")).contains("//kafka:9092"));
-    assertTrue(String.valueOf(services.get("kafka").get("image")).matches("apache/kafka:4\\.([2-9]|\\d\\d).*"));
+    assertTrue(String.valueOf(services.get("kafka").get("image")).matches("localhost/zcow-kafka:4\\.([2-9]|\\d\\d).*"));
     assertTrue(((Number) kafkaEnv.get("KAFKA_LOG_RETENTION_CHECK_INTERVAL_MS")).longValue() <= 60_000);
     for (CommandLineAt c : commandLines()) {
       if (c.origin().equals("compose")) {
         assertEquals(c.value("--kafka") == null ? null : "kafka:9092", c.value("--kafka"), c.where());
         assertEquals(c.value("--zookeeper") == null ? null : "zookeeper:2181", c.value("--zookeeper"), c.where());
       }
+    }
+  }
+
+  @Test
+  void composeRunsTheLocalImagesAndChecksHealthWithWhatTheyHold() throws IOException {
+    Map<String, Map<String, Object>> services = composeServices();
+    assertEquals(IMAGES.getProperty("kafka"), services.get("kafka").get("image"));
+    assertEquals(IMAGES.getProperty("zookeeper"), services.get("zookeeper").get("image"));
+    for (String name : List.of("kafka", "zookeeper")) {
+      List<String> test = strings(at(services.get(name), "healthcheck.test"));
+      assertEquals("CMD", test.get(0), name + ": a healthcheck runs a command of the image, no shell");
+      Path script = DeployFiles.deploy().resolve("images/" + name + "/" + test.get(1));
+      assertTrue(Files.isExecutable(script), name + ": the healthcheck " + test.get(1) + " is not in deploy/images/" + name);
+      assertTrue(Files.readString(DeployFiles.deploy().resolve("images/" + name + "/Dockerfile")).contains(test.get(1)),
+          name + ": its Dockerfile does not copy " + test.get(1));
     }
   }
 
@@ -460,12 +479,16 @@ class DeployManifestsTest {
   void theDockerfileRunsTheShadedJarOnJava17AsNonRoot() throws IOException {
     String df = Files.readString(DeployFiles.deploy().resolve("docker/Dockerfile"));
     List<String> froms = lines(df, "FROM ");
-    assertTrue(froms.get(froms.size() - 1).matches("FROM \\S*(temurin|openjdk|jre)\\S*:17\\S*jre\\S*"), froms.toString());
-    assertTrue(df.contains("/cli/target/zcow.jar"), "copies the jar the cli module builds");
+    assertEquals(List.of("FROM ${BASE_IMAGE}"), froms, "one stage, on the base image given as a build argument");
+    List<String> base = lines(df, "ARG BASE_IMAGE=");
+    assertEquals(1, base.size(), "a default base image");
+    assertTrue(base.get(0).matches("ARG BASE_IMAGE=\\S*(temurin|openjdk|jre)\\S*:17\\S*"), base.toString());
     assertTrue(dockerfileUid() > 0);
     Matcher entry = Pattern.compile("(?m)^ENTRYPOINT \\[\"java\", \"-jar\", \"([^\"]+)\"]$").matcher(df);
     assertTrue(entry.find(), "ENTRYPOINT java -jar JAR");
-    assertTrue(df.contains("COPY --from=build /src/cli/target/zcow.jar " + entry.group(1)));
+    assertTrue(df.contains("COPY zcow.jar " + entry.group(1)), "copies zcow.jar of the build context");
+    String build = Files.readString(DeployFiles.deploy().resolve("images/build.sh"));
+    assertTrue(build.contains("jar=$root/cli/target/zcow.jar"), "build.sh puts the jar the cli module builds in the context");
   }
 
   // ---- kustomize --------------------------------------------------------------------------
@@ -658,6 +681,17 @@ class DeployManifestsTest {
     return false;
   }
 
+  private static Properties images() {
+    Properties p = new Properties();
+    try (var in = DeployManifestsTest.class.getResourceAsStream("/zcow-images.properties")) {
+      assertNotNull(in, "testkit's zcow-images.properties");
+      p.load(in);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return p;
+  }
+
   @SuppressWarnings("unchecked")
   static Map<String, Map<String, Object>> composeServices() {
     List<Doc> docs = DeployFiles.read(DeployFiles.deploy().resolve("compose/compose.yaml"));
@@ -697,7 +731,7 @@ class DeployManifestsTest {
       }
     }
     composeServices().forEach((name, s) -> {
-      if ("zcow:latest".equals(s.get("image")) && s.get("command") != null) {
+      if (ZCOW_IMAGE.equals(s.get("image")) && s.get("command") != null) {
         out.add(new CommandLineAt("compose service " + name, "compose", strings(s.get("command"))));
       }
     });

@@ -1,69 +1,44 @@
 package io.zcow.testkit;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.time.Duration;
-import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Properties;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.testcontainers.junit.jupiter.Container;
-import org.testcontainers.junit.jupiter.Testcontainers;
 import org.testcontainers.kafka.KafkaContainer;
 
 /**
- * The same Kafka contract against the released broker image (apache/kafka at kafka.version),
- * configured with {@link EmbeddedKafka#brokerConfig()}: proves the embedded broker behaves as a
- * real one. Skipped where there is no Docker.
+ * The same Kafka contract against a broker in its own container (the image of
+ * deploy/images/build.sh, Kafka at kafka.version from Maven Central jars), configured with {@link
+ * EmbeddedKafka#brokerConfig()}: proves the embedded broker behaves as a real one. Skipped where
+ * there is no container engine or no image, failed instead under CI=true ({@link Containers}).
  */
-@Testcontainers(disabledWithoutDocker = true)
 class ContainerKafkaContractTest extends KafkaContract {
 
-  @Container
-  static final KafkaContainer BROKER = new KafkaContainer(image()).withEnv(environment());
-
+  private static KafkaContainer broker;
   private static ContainerKafka kafka;
 
   @BeforeAll
-  static void connect() {
-    kafka = new ContainerKafka(BROKER.getBootstrapServers());
+  static void start() {
+    broker = Containers.kafka();
+    broker.start();
+    kafka = new ContainerKafka(broker.getBootstrapServers());
   }
 
   @AfterAll
-  static void disconnect() {
+  static void stop() {
     if (kafka != null) {
       kafka.admin().close(Duration.ofSeconds(5));
+    }
+    if (broker != null) {
+      broker.stop();
     }
   }
 
   @Override
   KafkaFixture kafka() {
     return kafka;
-  }
-
-  private static String image() {
-    Properties properties = new Properties();
-    try (InputStream in = ContainerKafkaContractTest.class.getResourceAsStream("/kafka-image.properties")) {
-      if (in == null) {
-        throw new IllegalStateException("kafka-image.properties missing: build with Maven");
-      }
-      properties.load(in);
-    } catch (IOException e) {
-      throw new IllegalStateException("could not read kafka-image.properties", e);
-    }
-    return properties.getProperty("image");
-  }
-
-  /** The apache/kafka image turns KAFKA_FOO_BAR into the broker setting foo.bar. */
-  private static Map<String, String> environment() {
-    Map<String, String> env = new LinkedHashMap<>();
-    EmbeddedKafka.brokerConfig()
-        .forEach((key, value) -> env.put("KAFKA_" + key.toUpperCase(Locale.ROOT).replace('.', '_'), value));
-    return env;
   }
 
   /** A {@link KafkaFixture} over a broker reached by address only. */
