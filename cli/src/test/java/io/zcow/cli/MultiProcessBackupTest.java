@@ -6,9 +6,12 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.zcow.cli.faults.LoopbackCluster;
 import io.zcow.cli.faults.Role;
 import io.zcow.testkit.Disks;
+import io.zcow.testkit.NbdServer;
 import io.zcow.testkit.QemuImg;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
@@ -67,6 +70,30 @@ class MultiProcessBackupTest {
     QemuImg.assertIdentical(source, image);
     int[] summary = summary(backup);
     assertEquals(RANGES, summary[0] + summary[1], "every range issued or a hole: " + backup.describe());
+  }
+
+  /** A source no worker host has as a file: every worker reads it over TCP from one qemu-nbd export. */
+  @Test
+  void backupOfAnNbdExportReadByWorkerProcessesOverTcpIsIdentical() throws Exception {
+    Path raw = Disks.mixed(dir.resolve("source-nbd.raw"), SOURCE_SIZE, 12);
+    try (NbdServer server = NbdServer.qemuNbd(raw, "raw").shared(8).start()) {
+      // The cluster's other workers may not read network sources: they hand the tasks back.
+      List<Role> nbdWorkers = new ArrayList<>();
+      for (int i = 1; i <= 2; i++) {
+        nbdWorkers.add(cluster.startWorker("nbd-worker-" + i, "--source-allow", server.uri()));
+      }
+      try {
+        List<String> args = cluster.backupArgs(raw, "nbd-image.qcow2", "mp-nbd");
+        args.set(args.size() - 2, server.uri());
+        Role backup = cluster.startBackup("backup-nbd", args);
+        assertEquals(Main.EXIT_OK, backup.await(Duration.ofSeconds(120)), backup.describe());
+      } finally {
+        nbdWorkers.forEach(Role::kill);
+      }
+    }
+    Path image = cluster.targetRoot().resolve("nbd-image.qcow2");
+    QemuImg.assertClean(image);
+    QemuImg.assertIdentical(raw, image);
   }
 
   private static int[] summary(Role run) {
