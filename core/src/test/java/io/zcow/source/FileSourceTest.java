@@ -1,16 +1,16 @@
 package io.zcow.source;
 
-import io.zcow.testkit.TestData;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.zcow.BadInputException;
 import io.zcow.io.Aligned;
+import io.zcow.testkit.TestData;
+import io.zcow.testkit.Unprivileged;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -148,12 +148,37 @@ class FileSourceTest {
     assertBadInput("source /dev/null is not a regular file or block device", devNull, SourceCache.AUTO);
   }
 
+  /** Root reads every file: as root, the check runs in a child JVM as nobody (setpriv). */
   @Test
   void refusesAnUnreadableFile() throws IOException {
-    assumeFalse("root".equals(System.getProperty("user.name")), "root reads every file: cannot test here");
     Path f = fileOf(new byte[10]);
     Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("-w-------"));
-    assertBadInput("source " + f + " is not readable", f, SourceCache.AUTO);
+    String expected = "source " + f + " is not readable";
+    if (!Unprivileged.isRoot()) {
+      assertBadInput(expected, f, SourceCache.AUTO);
+      return;
+    }
+    Unprivileged.openToOthers(dir);
+    Unprivileged.Result r = Unprivileged.run(OpenSource.class, f.toString());
+    assertEquals(2, r.exitCode(), r.stdout() + r.stderr());
+    assertEquals(expected, r.stdout().strip());
+    // The same file, readable to others: the child opens it, so the refusal above was the permission's.
+    Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
+    Unprivileged.Result readable = Unprivileged.run(OpenSource.class, f.toString());
+    assertEquals(0, readable.exitCode(), readable.stdout() + readable.stderr());
+    assertEquals("opened: 10 bytes", readable.stdout().strip());
+  }
+
+  /** The child of {@link #refusesAnUnreadableFile}: opens a source and says what happened. */
+  static final class OpenSource {
+    public static void main(String[] args) {
+      try (Source s = Source.open(Path.of(args[0]), SourceCache.AUTO)) {
+        System.out.println("opened: " + s.size() + " bytes");
+      } catch (BadInputException e) {
+        System.out.println(e.getMessage());
+        System.exit(2);
+      }
+    }
   }
 
   /** /proc files are regular files that refuse O_DIRECT (EINVAL at open). */
