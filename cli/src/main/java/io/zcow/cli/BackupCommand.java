@@ -1,11 +1,7 @@
 package io.zcow.cli;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.zcow.BadInputException;
-import io.zcow.cli.embedded.DevCluster;
-import io.zcow.cli.embedded.HostPort;
 import io.zcow.coordinator.Coordinator;
-import io.zcow.coordinator.JobStatus;
 import io.zcow.coordinator.Partitioner;
 import io.zcow.coordinator.SourceFingerprint;
 import io.zcow.coordinator.TopicSetup;
@@ -27,30 +23,23 @@ import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
 import io.zcow.source.SourceLocation;
 import io.zcow.source.Sources;
-import io.zcow.worker.kafka.SourcePolicy;
-import io.zcow.worker.kafka.Worker;
 import io.zcow.worker.kafka.WorkerConfig;
-import io.zcow.writer.Writer;
 import io.zcow.writer.WriterConfig;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.ToLongFunction;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -212,7 +201,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       }
       int code = Main.EXIT_FAILED;
       try {
-        code = embedded ? runEmbedded(spec, partitioner, w, in, err)
+        code = embedded ? EmbeddedBackup.run(this, spec, partitioner, w, in, err)
             : runOnCluster(spec, partitioner, w, in.progress, in.auth, err);
         return code;
       } finally {
@@ -262,7 +251,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /** The options, checked before anything is started. */
-  private record Checked(int clusterBytes, WireTargetCache targetCache, boolean writeCache, Progress.Mode progress,
+  record Checked(int clusterBytes, WireTargetCache targetCache, boolean writeCache, Progress.Mode progress,
       RecordAuth auth, SourceLocation source, io.zcow.source.nbd.NbdOptions nbd) {}
 
   private Checked check() {
@@ -355,93 +344,10 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     return (name.isEmpty() ? "job" : name) + "-" + UUID.randomUUID().toString().substring(0, 8);
   }
 
-  private int runEmbedded(JobSpec spec, Partitioner partitioner, int w, Checked in, PrintStream err) throws Exception {
-    Progress.Mode mode = in.progress;
-    RecordAuth auth = in.auth;
-    Path absTarget = target.toAbsolutePath();
-    Duration checkpoint = WriterCommand.duration("--checkpoint-interval", checkpointInterval);
-    if (force) {
-      TargetPaths.clearStalePart(absTarget, true);
-      Files.deleteIfExists(absTarget);
-    }
-    HostPort kafkaListen = listen == null ? HostPort.loopbackAnyPort() : HostPort.parse(listen);
-    Clock clock = Clock.systemUTC();
-    boolean done = false;
-    Coordinator coordinator = null;
-    Writer writer = null;
-    Worker worker = null;
-    CountDownLatch finished = new CountDownLatch(1);
-    Thread hook = null;
-    DevCluster cluster = DevCluster.start(kafkaListen, HostPort.loopbackAnyPort(), stateDir);
-    try {
-      String bootstrap = cluster.broker().bootstrapServers();
-      KafkaSettings settings = kafkaSettings(bootstrap, auth);
-      ProgressListener listener = new ProgressListener(spec.getJobId(), err);
-      coordinator = new Coordinator(coordinatorConfig(settings, w), spec, partitioner, listener, clock);
-      coordinator.setupTopics();
-      // Workers first: a new share group's first assignment waits on the broker creating its
-      // state topic (about 2 s on a fresh broker), which then overlaps the writer's start.
-      // This process's own workers may read the job's NBD source; any other network source stays refused.
-      SourcePolicy sources = SourcePolicy.allowAllAnd(in.source instanceof SourceLocation.NbdExport e
-          ? List.of(e.nbd()) : List.of());
-      worker = new Worker(WorkerConfig.defaults(settings).withThreads(workers).withOrigin("backup@embedded")
-          .withSources(sources).withNbd(in.nbd),
-          new SimpleMeterRegistry(), clock);
-      worker.start();
-      writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
-          .group(writerGroup).kafkaProperties(settings.extra()).checkpointInterval(checkpoint).auth(auth)
-          .jobCacheBytes(256L << 20).build(), clock) // one job: the whole budget
-          .start();
-      Coordinator c = coordinator;
-      Runnable interrupt = () -> {
-        c.cancel();
-        try {
-          finished.await(60, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-      };
-      interrupter = interrupt;
-      hook = new Thread(interrupt, "zcow-backup-interrupt");
-      Runtime.getRuntime().addShutdownHook(hook);
-      if (mode != Progress.Mode.NONE) {
-        err.println("zcow backup: job " + spec.getJobId() + ", embedded Kafka at " + bootstrap + ", " + workers
-            + " worker threads");
-      }
-      Coordinator.Outcome outcome = follow(coordinator, listener, partitioner, mode, err);
-      done = outcome != null && outcome.done();
-      return report(outcome, coordinator, spec, err, mode);
-    } finally {
-      closeTogether(coordinator, worker, writer);
-      cluster.close();
-      if (!done && stateDir == null && Files.exists(ImageWriter.partPath(absTarget))) {
-        removePartial(absTarget);
-        err.println("zcow: removed " + ImageWriter.partPath(absTarget).getFileName()
-            + ": without --state-dir the embedded cluster's state is gone, so the job cannot be resumed");
-      }
-      finished.countDown();
-      interrupter = null;
-      removeHook(hook);
-    }
-  }
-
-  /** What Ctrl-C does to the embedded run in progress (tests call it in place of a signal). */
-  private static volatile Runnable interrupter;
-
-  /** Stops the embedded backup in progress as SIGINT would; false when none runs. */
-  static boolean interruptRunning() {
-    Runnable r = interrupter;
-    if (r == null) {
-      return false;
-    }
-    r.run();
-    return true;
-  }
-
   private int runOnCluster(JobSpec spec, Partitioner partitioner, int w, Progress.Mode mode, RecordAuth auth,
       PrintStream err) throws IOException {
     KafkaSettings settings = kafkaSettings(kafka, auth);
-    ProgressListener listener = new ProgressListener(spec.getJobId(), err);
+    BackupFollow.ProgressListener listener = new BackupFollow.ProgressListener(spec.getJobId(), err);
     CountDownLatch finished = new CountDownLatch(1);
     try (Coordinator coordinator = new Coordinator(coordinatorConfig(settings, w), spec, partitioner, listener,
         Clock.systemUTC())) {
@@ -461,96 +367,21 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
         if (mode != Progress.Mode.NONE) {
           err.println("zcow backup: job " + spec.getJobId() + " on Kafka at " + kafka + ", writer group " + writerGroup);
         }
-        Coordinator.Outcome outcome = follow(coordinator, listener, partitioner, mode, err);
-        return report(outcome, coordinator, spec, err, mode);
+        Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, mode, err);
+        return BackupFollow.report(outcome, coordinator, spec, err, mode, null);
       } finally {
         finished.countDown();
-        removeHook(hook);
+        BackupFollow.removeHook(hook);
       }
     }
   }
 
-  /**
-   * Closes the in-process roles at once: each waits on its own clients (share sessions released,
-   * producers flushed), about a second apiece, and none depends on another being closed first —
-   * the writer's state is durable at its checkpoints, whatever the workers still send.
-   */
-  private static void closeTogether(AutoCloseable... roles) {
-    List<Thread> closing = new ArrayList<>();
-    for (AutoCloseable role : roles) {
-      if (role == null) {
-        continue;
-      }
-      Thread t = new Thread(() -> {
-        try {
-          role.close();
-        } catch (Exception e) {
-          LOG.warn("closing {}: {}", role.getClass().getSimpleName(), e.toString());
-        }
-      }, "zcow-close-" + role.getClass().getSimpleName());
-      t.start();
-      closing.add(t);
-    }
-    for (Thread t : closing) {
-      try {
-        t.join();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return;
-      }
-    }
-  }
-
-  private Coordinator.Outcome follow(Coordinator coordinator, ProgressListener listener, Partitioner partitioner,
-      Progress.Mode mode, PrintStream err) {
-    try (Progress p = new Progress(mode, "backup", partitioner.geometry().virtualSize(), listener.guestBytes::get,
-        listener.hostBytes::get, err)) {
-      Coordinator.Outcome outcome = coordinator.run();
-      p.close(outcome != null && outcome.done());
-      return outcome;
-    }
-  }
-
-  private int report(Coordinator.Outcome outcome, Coordinator coordinator, JobSpec spec, PrintStream err,
-      Progress.Mode mode) throws IOException {
-    if (outcome == null) {
-      err.println("zcow: job " + spec.getJobId() + " interrupted");
-      return Main.EXIT_FAILED;
-    }
-    if (!outcome.done()) {
-      err.println("zcow: job " + spec.getJobId() + " " + outcome.state().name().substring("JOB_STATE_".length())
-          .toLowerCase(Locale.ROOT) + ": " + outcome.reason());
-      return Main.EXIT_FAILED;
-    }
-    if (mode != Progress.Mode.NONE) {
-      if (kafka == null && Files.exists(target)) {
-        long out = Files.size(target);
-        err.printf(Locale.ROOT, "wrote %s: %s from %s (%.2fx)%n", target, Progress.human(out),
-            Progress.human(spec.getSourceSize()), (double) spec.getSourceSize() / Math.max(1, out));
-      } else {
-        err.println("job " + spec.getJobId() + " done");
-      }
-      if (!coordinator.submitted()) {
-        err.println("job " + spec.getJobId() + " was submitted before: followed, not submitted again");
-      }
-      io.zcow.proto.Progress p = coordinator.lastProgress();
-      err.printf(Locale.ROOT, "job %s: %d ranges, %d hole ranges, %d tasks issued, at most %d ranges in flight"
-          + " (window %d)%n", spec.getJobId(), rangesOf(spec), coordinator.zeroRanges(), p.getTasksIssued(),
-          p.getMaxOutstanding(), coordinator.window());
-    }
-    return Main.EXIT_OK;
-  }
-
-  private static int rangesOf(JobSpec spec) {
-    return io.zcow.proto.RangeLayout.of(spec).ranges();
-  }
-
-  private KafkaSettings kafkaSettings(String bootstrap, RecordAuth auth) {
+  KafkaSettings kafkaSettings(String bootstrap, RecordAuth auth) {
     KafkaSettings s = kafkaConfig == null ? KafkaSettings.of(bootstrap) : KafkaSettings.of(bootstrap, kafkaConfig);
     return s.withCallTimeout(Duration.ofSeconds(connectTimeout)).withAuth(auth);
   }
 
-  private Coordinator.Config coordinatorConfig(KafkaSettings settings, int w) {
+  Coordinator.Config coordinatorConfig(KafkaSettings settings, int w) {
     Coordinator.Config d = Coordinator.Config.defaults(settings, writerGroup, w);
     int maxCluster = Math.max((int) clusterSize.bytes(), d.plan().maxClusterSize());
     TopicSetup.Plan plan = new TopicSetup.Plan(writerGroup, d.plan().taskPartitions(), d.plan().chunkPartitions(),
@@ -558,54 +389,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     return new Coordinator.Config(settings, plan, w, d.pollTimeout(), d.stallAfter());
   }
 
-  /** Without --state-dir nothing can resume the job: what the writer left of it goes too. */
-  static void removePartial(Path target) {
-    Path part = ImageWriter.partPath(target);
-    try {
-      Files.deleteIfExists(part);
-      try (DirectoryStream<Path> ds = Files.newDirectoryStream(part.getParent(), part.getFileName() + ".state-*")) {
-        for (Path p : ds) {
-          Files.deleteIfExists(p);
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
-  private static void removeHook(Thread hook) {
-    if (hook == null) {
-      return;
-    }
-    try {
-      Runtime.getRuntime().removeShutdownHook(hook);
-    } catch (IllegalStateException shuttingDown) {
-      // the hook is running
-    }
-  }
-
-  /** Keeps the latest status for the progress bar and says when a job stalls. */
-  static final class ProgressListener implements Coordinator.Listener {
-    final AtomicLong guestBytes = new AtomicLong();
-    final AtomicLong hostBytes = new AtomicLong();
-    private final String jobId;
-    private final PrintStream err;
-
-    ProgressListener(String jobId, PrintStream err) {
-      this.jobId = jobId;
-      this.err = err;
-    }
-
-    @Override
-    public void progress(JobStatus s) {
-      guestBytes.set(s.guestBytesDone());
-      hostBytes.set(s.hostBytes());
-    }
-
-    @Override
-    public void stalled(JobStatus s) {
-      err.printf(Locale.ROOT, "%nzcow: job %s has made no progress for %d s (%d of %d ranges done): are workers running?%n",
-          jobId, s.sinceProgress().toSeconds(), s.rangesDone(), s.rangesTotal());
-    }
+  /** Stops the embedded backup in progress as SIGINT would; false when none runs. */
+  static boolean interruptRunning() {
+    return EmbeddedBackup.interruptRunning();
   }
 }

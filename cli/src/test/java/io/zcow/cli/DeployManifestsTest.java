@@ -494,6 +494,14 @@ class DeployManifestsTest {
   // ---- kustomize --------------------------------------------------------------------------
 
   @Test
+  void theKustomizationMapsTheZcowImageToTheOneBuiltHere() {
+    Doc k = DeployFiles.read(DeployFiles.deploy().resolve("k8s/base/kustomization.yaml")).get(0);
+    Map<String, Object> zcow = maps(k.body().get("images")).stream().filter(i -> "zcow".equals(i.get("name")))
+        .findFirst().orElseThrow(() -> new AssertionError("no images entry for zcow in " + k.where()));
+    assertEquals(ZCOW_IMAGE, zcow.get("newName") + ":" + zcow.get("newTag"), k.where());
+  }
+
+  @Test
   void overlaysAndComponentsRenderWithKubectlKustomize(@TempDir Path tmp) throws Exception {
     assumeTrue(kubectl(), "kubectl is not installed");
     Path k8s = DeployFiles.deploy().resolve("k8s");

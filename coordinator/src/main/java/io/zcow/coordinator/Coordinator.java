@@ -245,7 +245,9 @@ public final class Coordinator implements AutoCloseable {
       return null; // cancel()
     }
     JobSpec now = book.get(jobId).orElse(null);
-    if (now != null && JobSpecs.isTerminal(now.getState()) && (submitted ? now.getCreatedAtMs() == createdAt() : true)) {
+    // The book was read to its end before this run submitted, and holds what it published since:
+    // a terminal state here is this submission's (or, when following, the job's latest).
+    if (now != null && JobSpecs.isTerminal(now.getState())) {
       if (now.getState() == JobState.JOB_STATE_DONE) {
         rangesDone = partitioner.rangeCount();
       }
@@ -278,10 +280,6 @@ public final class Coordinator implements AutoCloseable {
     while (stateSeen != end && System.nanoTime() - deadline < 0) {
       events.poll(Duration.ofMillis(50), this::onEvent);
     }
-  }
-
-  private long createdAt() {
-    return book.get(jobId).map(JobSpec::getCreatedAtMs).orElse(0L);
   }
 
   /** Runs until the job ends or {@link #cancel()}; null when cancelled. */
