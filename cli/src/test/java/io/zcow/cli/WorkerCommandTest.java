@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.ServerSocket;
@@ -50,5 +51,21 @@ class WorkerCommandTest {
     assertEquals(1, run.exitCode(), run.err());
     assertTrue(run.err().contains("zcow: failed: cannot reach Kafka at localhost:" + port + " within 2 s"), run.err());
     assertTrue(secs < 20, "took " + secs + " s");
+  }
+
+  /** zstd-jni unpacks its library into java.io.tmpdir: where it cannot, the worker stops at once. */
+  @Test
+  void aWorkerWhoseZstdCannotLoadStopsAtOnceWithOneLine() throws Exception {
+    Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+    Process p = new ProcessBuilder(javaBin.toString(), "-Djava.io.tmpdir=" + dir.resolve("missing"),
+        "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+        "worker", "--kafka", "localhost:9", "--connect-timeout", "30", "--threads", "1")
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(false).start();
+    String err = new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the worker stopped");
+    assertEquals(1, p.exitValue(), err);
+    assertTrue(err.contains("zcow: failed: zstd cannot load its native library"), err);
+    assertTrue(err.contains(dir.resolve("missing") + ") must be writable and allow execution"), err);
+    assertFalse(err.contains("cannot reach Kafka"), "checked before the cluster: " + err);
   }
 }

@@ -2,6 +2,7 @@ package io.zcow.qcow2;
 
 import com.github.luben.zstd.ZstdCompressCtx;
 import com.github.luben.zstd.ZstdException;
+import io.zcow.ZcowException;
 import java.nio.ByteBuffer;
 
 /**
@@ -30,6 +31,23 @@ public final class ZstdClusterCompressor implements AutoCloseable {
     ctx.setLevel(level);
     ctx.setChecksum(false);
     ctx.setContentSize(true);
+  }
+
+  /**
+   * Fails at once, with one line, when zstd-jni cannot load its native library (it unpacks it into
+   * {@code java.io.tmpdir}, which must be writable and allow execution). Without this check a
+   * worker would take tasks, fail each one and hand it back, for ever.
+   *
+   * @throws ZcowException naming the cause
+   */
+  public static void requireNative() {
+    try (ZstdCompressCtx probe = new ZstdCompressCtx()) {
+      probe.compress(new byte[16]);
+    } catch (LinkageError e) {
+      throw new ZcowException("zstd cannot load its native library (" + e.getClass().getSimpleName() + ": "
+          + e.getMessage() + "); java.io.tmpdir (" + System.getProperty("java.io.tmpdir")
+          + ") must be writable and allow execution", e);
+    }
   }
 
   /** Largest payload stored compressed; anything longer is stored raw (QEMU's rule). */

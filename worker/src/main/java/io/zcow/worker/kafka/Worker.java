@@ -2,6 +2,7 @@ package io.zcow.worker.kafka;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.zcow.RetriableException;
+import io.zcow.qcow2.ZstdClusterCompressor;
 import io.zcow.source.ReadRateLimiter;
 import java.io.Closeable;
 import java.time.Clock;
@@ -77,6 +78,7 @@ public final class Worker implements Closeable {
       throw new IllegalStateException("a worker starts once; this one is " + state.get());
     }
     try {
+      ZstdClusterCompressor.requireNative();
       checkReachable();
       String id = config.origin();
       producer = new KafkaProducer<>(config.kafka().producer(id + "/producer"));
