@@ -60,7 +60,8 @@ import picocli.CommandLine.Parameters;
     },
     sortOptions = false)
 final class BackupCommand implements java.util.concurrent.Callable<Integer> {
-  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(BackupCommand.class);
+  /** How long a signal waits for the follower to let go before the process exits. */
+  private static final Duration DETACH_WAIT = Duration.ofMillis(1500);
 
   @Parameters(index = "0", paramLabel = "SOURCE", description = "Block device, raw disk image or NBD URI to read.")
   String source;
@@ -354,13 +355,19 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       Thread hook = new Thread(() -> {
         coordinator.cancel();
         try {
-          finished.await(10, TimeUnit.SECONDS);
+          // Following stops at once; a call still waiting on an unreachable cluster is not waited for.
+          finished.await(DETACH_WAIT.toMillis(), TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
         }
-        System.err.println("zcow backup: detached; job " + spec.getJobId() + " goes on. Re-attach with: zcow backup --kafka "
-            + kafka + (zookeeper == null ? "" : " --zookeeper " + zookeeper) + " --writer-group " + writerGroup
-            + " --job-id " + spec.getJobId() + " " + source + " " + target);
+        if (coordinator.onCluster()) {
+          System.err.println("zcow backup: detached; job " + spec.getJobId() + " goes on. Re-attach with: zcow backup --kafka "
+              + kafka + (zookeeper == null ? "" : " --zookeeper " + zookeeper) + " --writer-group " + writerGroup
+              + " --job-id " + spec.getJobId() + " " + source + " " + target);
+        } else {
+          System.err.println("zcow backup: stopped before job " + spec.getJobId() + " reached the cluster: nothing"
+              + " was submitted");
+        }
       }, "zcow-backup-detach");
       Runtime.getRuntime().addShutdownHook(hook);
       try {

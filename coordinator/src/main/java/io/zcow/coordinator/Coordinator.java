@@ -106,6 +106,7 @@ public final class Coordinator implements AutoCloseable {
   private volatile boolean cancelled;
   private int zeroRanges;
   private boolean submitted;
+  private volatile boolean onCluster; // the job is on the jobs topic: found there, or published by start()
 
   private long startedMs;
   private long lastMoveMs;
@@ -168,10 +169,12 @@ public final class Coordinator implements AutoCloseable {
     if (was == JobState.JOB_STATE_DONE) {
       LOG.info("[job={}] is done already", jobId);
       outcome = new Outcome(JobState.JOB_STATE_DONE, "");
+      onCluster = true;
       return;
     }
     if (was == JobState.JOB_STATE_SUBMITTED || was == JobState.JOB_STATE_RUNNING || was == JobState.JOB_STATE_QUEUED) {
       LOG.info("[job={}] is {} already: following it", jobId, was);
+      onCluster = true;
       return;
     }
     JobSpec published = spec.toBuilder().setCreatedAtMs(clock.millis()).setState(JobState.JOB_STATE_SUBMITTED)
@@ -196,6 +199,7 @@ public final class Coordinator implements AutoCloseable {
     }
     book.put(published);
     submitted = true;
+    onCluster = true;
     LOG.info("[job={}] submitted: {} ranges, {} of them holes, window {}", jobId, partitioner.rangeCount(),
         zeroRanges, config.window());
   }
@@ -363,6 +367,14 @@ public final class Coordinator implements AutoCloseable {
   /** Whether this coordinator published the job (false when it found it running and only follows). */
   public boolean submitted() {
     return submitted;
+  }
+
+  /**
+   * Whether the job is on the cluster: {@link #start()} found it there or published it. Until then
+   * nothing runs, and a detaching caller has nothing to leave behind. Any thread may ask.
+   */
+  public boolean onCluster() {
+    return onCluster;
   }
 
   /** The writer's latest figures of the job (tasks issued, most ranges outstanding, …). */
