@@ -7,11 +7,13 @@ import io.zcow.proto.JobState;
 import java.io.PrintWriter;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
@@ -23,6 +25,8 @@ import picocli.CommandLine.Parameters;
     mixinStandardHelpOptions = true,
     description = {
       "Shows every job of the cluster (or only JOB): its state, how many ranges and bytes are done, the rate, and whether it is stalled (no event for " + StatusCommand.STALLED_MINUTES + " minutes while not finished).",
+      "",
+      "--output json prints one JSON object for scripts and monitoring (byte counts and times in bytes and epoch milliseconds; null where text says nothing).",
       "",
       "Exit codes: 0 shown, 1 the cluster could not be read, 2 bad usage or unknown JOB.",
       ""
@@ -42,18 +46,32 @@ final class StatusCommand implements Callable<Integer> {
   /** Tests replace it to age events. */
   static Clock clock = Clock.systemUTC();
 
+  @Option(names = "--output", paramLabel = "FORMAT", description = "text (a line per job) or json (one object: {\"jobs\": [...], \"unauthenticated_records\": N}) (default: ${DEFAULT-VALUE}).")
+  String output = "text";
+
   @Override
   public Integer call() {
+    boolean json = switch (output) {
+      case "text" -> false;
+      case "json" -> true;
+      default -> throw new BadInputException("--output must be text or json: " + output);
+    };
     JobLog log = JobLog.read(kafka.settings());
     PrintWriter out = spec.commandLine().getOut();
     long now = clock.millis();
+    List<JobView> views;
     if (jobId != null) {
       JobLog.Job job = log.job(jobId).orElseThrow(() -> new BadInputException("no job " + jobId + " on " + kafka.kafka));
-      out.println(line(job, now));
-    } else if (log.jobs().isEmpty()) {
+      views = List.of(JobView.of(job, now));
+    } else {
+      views = log.jobs().values().stream().map(j -> JobView.of(j, now)).toList();
+    }
+    if (json) {
+      out.println(json(views, log.unauthenticated()));
+    } else if (views.isEmpty()) {
       out.println("no jobs");
     } else {
-      log.jobs().values().forEach(j -> out.println(line(j, now)));
+      views.forEach(v -> out.println(v.line()));
     }
     out.flush();
     if (log.unauthenticated() > 0) {
@@ -65,33 +83,81 @@ final class StatusCommand implements Callable<Integer> {
     return Main.EXIT_OK;
   }
 
-  static String line(JobLog.Job job, long nowMs) {
-    StringBuilder s = new StringBuilder();
-    JobState state = job.state();
-    s.append(job.spec().getJobId()).append("  ").append(name(state));
-    JobEvent last = job.lastProgress();
-    if (last != null) {
-      var p = last.getProgress();
-      s.append(String.format(Locale.ROOT, "  ranges %d/%d  guest %s of %s  image %s", p.getRangesDone(),
-          p.getRangesTotal(), Progress.human(p.getGuestBytesDone()), Progress.human(job.spec().getVirtualSize()),
-          Progress.human(p.getHostBytes())));
-      JobEvent first = job.firstProgress();
-      long ms = last.getTimeMs() - first.getTimeMs();
-      long bytes = p.getGuestBytesDone() - first.getProgress().getGuestBytesDone();
-      if (ms > 0 && bytes > 0) {
-        s.append("  ").append(Progress.human(bytes * 1000 / ms)).append("/s");
+  /**
+   * What status says of one job, computed once for both outputs. Rate and stall are absent (-1)
+   * when there is nothing to say: no two PROGRESS events apart, or a job that is not silent.
+   */
+  record JobView(String jobId, JobState state, boolean hasProgress, long rangesDone, long rangesTotal,
+      long guestBytesDone, long virtualSize, long imageBytes, long bytesPerSecond, String reason,
+      long stalledMinutes, long lastSeenMs) {
+    static JobView of(JobLog.Job job, long nowMs) {
+      JobState state = job.state();
+      JobEvent last = job.lastProgress();
+      long done = 0;
+      long total = 0;
+      long guest = 0;
+      long image = 0;
+      long rate = -1;
+      if (last != null) {
+        var p = last.getProgress();
+        done = p.getRangesDone();
+        total = p.getRangesTotal();
+        guest = p.getGuestBytesDone();
+        image = p.getHostBytes();
+        JobEvent first = job.firstProgress();
+        long ms = last.getTimeMs() - first.getTimeMs();
+        long bytes = guest - first.getProgress().getGuestBytesDone();
+        if (ms > 0 && bytes > 0) {
+          rate = bytes * 1000 / ms;
+        }
       }
-    } else {
-      s.append("  no progress yet");
+      boolean explains = state == JobState.JOB_STATE_FAILED || state == JobState.JOB_STATE_QUEUED;
+      Duration idle = Duration.ofMillis(nowMs - job.lastSeenMs());
+      boolean stalled = !JobSpecs.isTerminal(state) && state != JobState.JOB_STATE_QUEUED
+          && idle.toMinutes() >= STALLED_MINUTES;
+      return new JobView(job.spec().getJobId(), state, last != null, done, total, guest, job.spec().getVirtualSize(),
+          image, rate, explains ? job.spec().getReason() : "", stalled ? idle.toMinutes() : -1, job.lastSeenMs());
     }
-    if ((state == JobState.JOB_STATE_FAILED || state == JobState.JOB_STATE_QUEUED) && !job.spec().getReason().isEmpty()) {
-      s.append("  (").append(job.spec().getReason()).append(')');
+
+    String line() {
+      StringBuilder s = new StringBuilder();
+      s.append(jobId).append("  ").append(name(state));
+      if (hasProgress) {
+        s.append(String.format(Locale.ROOT, "  ranges %d/%d  guest %s of %s  image %s", rangesDone, rangesTotal,
+            Progress.human(guestBytesDone), Progress.human(virtualSize), Progress.human(imageBytes)));
+        if (bytesPerSecond >= 0) {
+          s.append("  ").append(Progress.human(bytesPerSecond)).append("/s");
+        }
+      } else {
+        s.append("  no progress yet");
+      }
+      if (!reason.isEmpty()) {
+        s.append("  (").append(reason).append(')');
+      }
+      if (stalledMinutes >= 0) {
+        s.append("  stalled: nothing for ").append(stalledMinutes).append(" min");
+      }
+      return s.toString();
     }
-    Duration idle = Duration.ofMillis(nowMs - job.lastSeenMs());
-    if (!JobSpecs.isTerminal(state) && state != JobState.JOB_STATE_QUEUED && idle.toMinutes() >= STALLED_MINUTES) {
-      s.append("  stalled: nothing for ").append(idle.toMinutes()).append(" min");
+
+    String json() {
+      return "{\"job_id\":" + Json.string(jobId) + ",\"state\":" + Json.string(name(state))
+          + ",\"ranges_done\":" + rangesDone + ",\"ranges_total\":" + rangesTotal
+          + ",\"guest_bytes_done\":" + guestBytesDone + ",\"virtual_size\":" + virtualSize
+          + ",\"image_bytes\":" + imageBytes
+          + ",\"bytes_per_second\":" + (bytesPerSecond >= 0 ? Long.toString(bytesPerSecond) : "null")
+          + ",\"reason\":" + (reason.isEmpty() ? "null" : Json.string(reason))
+          + ",\"stalled_minutes\":" + (stalledMinutes >= 0 ? Long.toString(stalledMinutes) : "null")
+          + ",\"last_seen_ms\":" + lastSeenMs + "}";
     }
-    return s.toString();
+  }
+
+  static String json(List<JobView> views, long unauthenticated) {
+    StringBuilder s = new StringBuilder("{\"jobs\":[");
+    for (int i = 0; i < views.size(); i++) {
+      s.append(i == 0 ? "" : ",").append(views.get(i).json());
+    }
+    return s.append("],\"unauthenticated_records\":").append(unauthenticated).append('}').toString();
   }
 
   static String name(JobState s) {

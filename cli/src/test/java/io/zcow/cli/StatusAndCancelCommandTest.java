@@ -112,6 +112,51 @@ class StatusAndCancelCommandTest {
   }
 
   @Test
+  void jsonOutputCarriesTheSameFactsForScripts() throws Exception {
+    String id = kafka.uniqueName("status-json");
+    String failed = kafka.uniqueName("status-json-failed");
+    publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_RUNNING, 1).toByteArray());
+    publish(Topics.EVENTS, id, progress(id, 2, 0, T0 + 2000).toByteArray());
+    publish(Topics.EVENTS, id, progress(id, 10, 4, T0 + 12_000).toByteArray());
+    publish(Topics.JOBS, failed, spec(failed, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.JOBS, failed, byWriter(failed, JobState.JOB_STATE_FAILED, 1).toBuilder()
+        .setReason("range 3: \"disk\" said EIO\n").build().toByteArray());
+    at(T0 + 13_000);
+
+    Out run = run("status", "--kafka", kafka.bootstrapServers(), "--output", "json");
+
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(1, run.out().strip().lines().count(), "one line: " + run.out());
+    com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(run.out());
+    com.fasterxml.jackson.databind.JsonNode job = null;
+    com.fasterxml.jackson.databind.JsonNode bad = null;
+    for (com.fasterxml.jackson.databind.JsonNode j : root.get("jobs")) {
+      if (j.get("job_id").asText().equals(id)) {
+        job = j;
+      } else if (j.get("job_id").asText().equals(failed)) {
+        bad = j;
+      }
+    }
+    assertTrue(job != null && bad != null, run.out());
+    assertEquals("RUNNING", job.get("state").asText());
+    assertEquals(4, job.get("ranges_done").asLong());
+    assertEquals(10, job.get("ranges_total").asLong());
+    assertEquals(4L << 20, job.get("guest_bytes_done").asLong());
+    assertEquals(10L << 20, job.get("virtual_size").asLong());
+    assertEquals(4L * (1 << 20) * 1000 / 10_000, job.get("bytes_per_second").asLong());
+    assertTrue(job.get("reason").isNull() && job.get("stalled_minutes").isNull(), job.toString());
+    assertEquals("FAILED", bad.get("state").asText());
+    assertEquals("range 3: \"disk\" said EIO\n", bad.get("reason").asText(), "escaped and read back whole");
+    assertTrue(bad.get("bytes_per_second").isNull(), bad.toString());
+    assertEquals(0, root.get("unauthenticated_records").asLong());
+
+    Out wrong = run("status", "--kafka", kafka.bootstrapServers(), "--output", "yaml");
+    assertEquals(2, wrong.exitCode());
+    assertTrue(wrong.err().contains("--output must be text or json: yaml"), wrong.err());
+  }
+
+  @Test
   void aJobWithoutEventsIsSubmitted() {
     String id = kafka.uniqueName("status-new");
     publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
