@@ -415,10 +415,12 @@ class ClusterFillCacheTest {
   void aFullFileSystemReleasesAProducerWaitingForASlotWithATypedFailure() throws Exception {
     int cs = 4096;
     try (DirectFile f = newFile(TargetCache.DIRECT);
-        ClusterFillCache cache = new ClusterFillCache(f, cs, 4, cs, 1)) {
+        // Runs of two clusters: the ready clusters 0 and 2 are not neighbours, so no write starts
+        // before a producer needs a slot (a write failing earlier would fail an earlier call).
+        ClusterFillCache cache = new ClusterFillCache(f, cs, 8, 2 * cs, 1)) {
       DirectFile.SPACE_LEFT.put(f.path().toAbsolutePath().normalize().getParent(), new java.util.concurrent.atomic.AtomicLong(0));
       try {
-        for (long h = 0; h < 4; h++) {
+        for (long h = 0; h < 4; h += 2) {
           cache.open(h, false);
           cache.allocate(h, cs);
           cache.close(h);
@@ -426,7 +428,7 @@ class ClusterFillCacheTest {
         }
         // Slot 0 is needed again: the producer waits for cluster 0's write, which fails.
         io.zcow.TargetFullException e = assertTimeoutPreemptively(java.time.Duration.ofSeconds(WAIT_SECONDS),
-            () -> assertThrows(io.zcow.TargetFullException.class, () -> cache.open(4, false)));
+            () -> assertThrows(io.zcow.TargetFullException.class, () -> cache.open(8, false)));
         assertTrue(e.getMessage().startsWith("target file system is full: write of"), e.getMessage());
         assertThrows(io.zcow.TargetFullException.class, cache::flush);
       } finally {
