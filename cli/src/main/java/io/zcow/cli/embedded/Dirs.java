@@ -24,11 +24,29 @@ final class Dirs {
     }
   }
 
-  /** Removes a directory tree, best effort: a leftover temp file must not fail a shutdown. */
+  /** Walks of {@link #deleteQuietly} before it gives up. */
+  private static final int DELETE_ATTEMPTS = 20;
+
+  /**
+   * Removes a directory tree, best effort: a leftover temp file must not fail a shutdown. A server
+   * thread that ends late may still add a file while the tree is walked (the directory is then not
+   * empty): the walk is repeated, 50 ms apart, up to {@link #DELETE_ATTEMPTS} times.
+   */
   static void deleteQuietly(Path root) {
-    if (root == null || !Files.exists(root)) {
-      return;
+    for (int attempt = 0; attempt < DELETE_ATTEMPTS && root != null && Files.exists(root); attempt++) {
+      if (attempt > 0) {
+        try {
+          Thread.sleep(50);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
+      deleteOnce(root);
     }
+  }
+
+  private static void deleteOnce(Path root) {
     try {
       Files.walkFileTree(root, new SimpleFileVisitor<>() {
         @Override
