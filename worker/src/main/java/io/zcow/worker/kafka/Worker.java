@@ -15,9 +15,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.clients.consumer.ShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.common.KafkaException;
@@ -82,18 +84,20 @@ public final class Worker implements Closeable {
       checkReachable();
       String id = config.origin();
       producer = new KafkaProducer<>(config.kafka().producer(id + "/producer"));
-      jobs = JobDirectory.start(config.kafka(), id + "/jobs", config.topics().jobs());
+      jobs = JobDirectory.start(config.kafka(), id + "/jobs", config.topics().jobs(), config.topics().events());
       EventSender events = new EventSender(producer, config.kafka().auth(), config.topics().events(),
           config.origin(), clock);
       ReadRateLimiter limiter = config.maxReadBytesPerSecond() > 0
           ? new ReadRateLimiter(config.maxReadBytesPerSecond()) : null;
       AtomicLong quietUntil = new AtomicLong();
       for (int i = 0; i < config.threads(); i++) {
-        KafkaShareConsumer<String, byte[]> consumer = new KafkaShareConsumer<>(
-            config.kafka().shareConsumer(config.topics().workerGroup(), id + "/" + i));
+        String clientId = id + "/" + i;
+        // A loop makes a new consumer whenever its last one no longer works (ConsumerHealth).
+        Supplier<ShareConsumer<String, byte[]>> consumers = () -> new KafkaShareConsumer<>(
+            config.kafka().shareConsumer(config.topics().workerGroup(), clientId));
         RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.kafka().auth(), config.sourceCache(), config.nbd(),
             limiter, config.origin(), config.sendTimeout());
-        TaskLoop loop = new TaskLoop(i, consumer, runner, jobs, events, metrics, config, clock, quietUntil);
+        TaskLoop loop = new TaskLoop(i, consumers, runner, jobs, events, metrics, config, clock, quietUntil);
         Thread t = new Thread(loop, "zcow-task-" + i);
         loops.add(loop);
         threads.add(t);
