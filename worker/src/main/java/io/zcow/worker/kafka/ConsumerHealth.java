@@ -78,11 +78,10 @@ final class ConsumerHealth {
     this.activeMs = nowMs.getAsLong();
   }
 
-  /** A new consumer: healthy, and its idle time starts now. */
+  /** A new consumer: healthy, and its idle time starts now (work waiting is the jobs' fact: kept). */
   void reset() {
     verdict = null;
     activeMs = nowMs.getAsLong();
-    waitingSinceMs = -1;
   }
 
   /** A commit of acknowledgements failed, was refused or timed out. */
