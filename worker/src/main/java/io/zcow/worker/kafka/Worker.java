@@ -16,6 +16,7 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
@@ -48,6 +49,7 @@ public final class Worker implements Closeable {
   private final List<Thread> threads = new ArrayList<>();
   private Producer<String, byte[]> producer;
   private JobDirectory jobs;
+  private volatile UnaryOperator<ShareConsumer<String, byte[]>> consumerWrapper = UnaryOperator.identity();
 
   public Worker(WorkerConfig config, MeterRegistry registry, Clock clock) {
     this.config = Objects.requireNonNull(config, "config");
@@ -65,6 +67,11 @@ public final class Worker implements Closeable {
 
   public WorkerConfig config() {
     return config;
+  }
+
+  /** For fault tests: every share consumer the loops make goes through {@code wrapper}. Before start. */
+  void wrapConsumers(UnaryOperator<ShareConsumer<String, byte[]>> wrapper) {
+    this.consumerWrapper = Objects.requireNonNull(wrapper, "wrapper");
   }
 
   /**
@@ -93,8 +100,8 @@ public final class Worker implements Closeable {
       for (int i = 0; i < config.threads(); i++) {
         String clientId = id + "/" + i;
         // A loop makes a new consumer whenever its last one no longer works (ConsumerHealth).
-        Supplier<ShareConsumer<String, byte[]>> consumers = () -> new KafkaShareConsumer<>(
-            config.kafka().shareConsumer(config.topics().workerGroup(), clientId));
+        Supplier<ShareConsumer<String, byte[]>> consumers = () -> consumerWrapper.apply(new KafkaShareConsumer<>(
+            config.kafka().shareConsumer(config.topics().workerGroup(), clientId)));
         RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.kafka().auth(), config.sourceCache(), config.nbd(),
             limiter, config.origin(), config.sendTimeout());
         TaskLoop loop = new TaskLoop(i, consumers, runner, jobs, events, metrics, config, clock, quietUntil);
