@@ -99,7 +99,8 @@ final class JobRun {
   Progress progress() {
     Progress.Builder p = Progress.newBuilder().setRejected(rejected).setRequeued(requeued);
     if (pacer != null) {
-      p.setTasksIssued(pacer.tasksIssued()).setMaxOutstanding(pacer.maxOutstanding());
+      p.setTasksIssued(pacer.tasksIssued()).setMaxOutstanding(pacer.maxOutstanding())
+          .setRangesWaiting(pacer.waitingCount());
     }
     if (layout == null) {
       return p.build();

@@ -22,11 +22,36 @@ import java.util.Map;
  * share group archived at its delivery limit would otherwise never run. A range issued more than
  * the attempt limit allows fails its job.
  *
+ * <p>A re-issue made while the whole worker group was silent — no range started and no cluster
+ * arrived, in any job, since the range's clock last moved — is an outage's doing, not the range's:
+ * it is <em>free</em> and does not count against the attempt limit, up to {@link
+ * Timing#maxFreeRequeues()} free re-issues per range, after which re-issues count again (a range
+ * no worker can ever take does not loop for ever). A range no worker has started is only issued
+ * again once the group has been silent for the start timeout, so that re-issue is always free.
+ *
  * <p>Times are milliseconds of a monotonic clock. Not thread safe: the term's thread.
  */
 final class RangePacer {
-  /** Clock and limits of re-issues. */
-  record Timing(long rangeTimeoutMs, long startTimeoutMs, int maxRequeues) {}
+  /**
+   * Clock and limits of re-issues.
+   *
+   * @param maxRequeues re-issues that count (no progress while other ranges progressed, bad data)
+   *     before the range fails its job
+   * @param maxFreeRequeues re-issues made while the whole group was silent that are not counted
+   */
+  record Timing(long rangeTimeoutMs, long startTimeoutMs, int maxRequeues, int maxFreeRequeues) {
+    Timing {
+      if (maxRequeues < 0 || maxFreeRequeues < 0) {
+        throw new IllegalArgumentException("maxRequeues and maxFreeRequeues must not be negative: " + maxRequeues
+            + ", " + maxFreeRequeues);
+      }
+    }
+
+    /** As many free re-issues as counted ones. */
+    Timing(long rangeTimeoutMs, long startTimeoutMs, int maxRequeues) {
+      this(rangeTimeoutMs, startTimeoutMs, maxRequeues, maxRequeues);
+    }
+  }
 
   /** What a check found for one range. */
   sealed interface Due {
@@ -45,15 +70,21 @@ final class RangePacer {
 
   private static final class Outstanding {
     final long range;
-    int attempt;
+    int attempt; // issues so far: the task's attempt number
+    int free; // of them, re-issues during a silence of the whole group
     boolean started;
     long sinceMs;
     long lastBadMs = Long.MIN_VALUE;
 
-    Outstanding(long range, int attempt, long now) {
+    Outstanding(long range, int attempt, int free, long now) {
       this.range = range;
       this.attempt = attempt;
+      this.free = free;
       this.sinceMs = now;
+    }
+
+    int counted() {
+      return attempt - free;
     }
   }
 
@@ -93,7 +124,8 @@ final class RangePacer {
     for (IssuedRange i : issued) {
       long r = i.getRangeIndex();
       if (layout.contains(r) && !complete.get((int) r)) {
-        outstanding.put(r, new Outstanding(r, i.getAttempt(), now));
+        int free = Math.min(i.getFreeRequeues(), i.getAttempt());
+        outstanding.put(r, new Outstanding(r, i.getAttempt(), free, now));
       }
     }
   }
@@ -102,7 +134,7 @@ final class RangePacer {
   List<IssuedRange> issued() {
     List<IssuedRange> out = new ArrayList<>(outstanding.size());
     for (Outstanding o : outstanding.values()) {
-      out.add(IssuedRange.newBuilder().setRangeIndex(o.range).setAttempt(o.attempt).build());
+      out.add(IssuedRange.newBuilder().setRangeIndex(o.range).setAttempt(o.attempt).setFreeRequeues(o.free).build());
     }
     return out;
   }
@@ -113,6 +145,17 @@ final class RangePacer {
 
   int outstandingCount() {
     return outstanding.size();
+  }
+
+  /** Outstanding ranges no worker has started yet: work waiting for a worker. */
+  int waitingCount() {
+    int n = 0;
+    for (Outstanding o : outstanding.values()) {
+      if (!o.started) {
+        n++;
+      }
+    }
+    return n;
   }
 
   /** Tasks issued so far (re-issues included). */
@@ -133,7 +176,7 @@ final class RangePacer {
       if (zero.get(r) || complete.get(r) || outstanding.containsKey((long) r)) {
         continue;
       }
-      outstanding.put((long) r, new Outstanding(r, 0, now));
+      outstanding.put((long) r, new Outstanding(r, 0, 0, now));
       tasks.add(layout.task(jobId, r, 0));
     }
     tasksIssued += tasks.size();
@@ -168,9 +211,13 @@ final class RangePacer {
     List<Due> due = new ArrayList<>();
     for (Outstanding o : List.copyOf(outstanding.values())) {
       if (o.started && now - o.sinceMs >= timing.rangeTimeoutMs()) {
-        due.add(reissue(o, now, "no progress for " + timing.rangeTimeoutMs() + " ms"));
+        // Nothing from any worker since this range last moved: the group was silent (an outage).
+        boolean silent = groupActiveMs <= o.sinceMs;
+        due.add(reissue(o, now, "no progress for " + timing.rangeTimeoutMs() + " ms"
+            + (silent ? " while the whole group was silent" : ""), silent));
       } else if (!o.started && now - Math.max(o.sinceMs, groupActiveMs) >= timing.startTimeoutMs()) {
-        due.add(reissue(o, now, "no worker started it while the group was idle for " + timing.startTimeoutMs() + " ms"));
+        due.add(reissue(o, now, "no worker started it while the group was idle for " + timing.startTimeoutMs() + " ms",
+            true));
       }
     }
     return due;
@@ -183,19 +230,25 @@ final class RangePacer {
   List<Due> badData(long range, long now) {
     Outstanding o = outstanding.get(range);
     if (o == null) {
-      o = new Outstanding(range, 0, now); // data of a range this term did not issue (an earlier term did)
+      o = new Outstanding(range, 0, 0, now); // data of a range this term did not issue (an earlier term did)
       outstanding.put(range, o);
     }
     if (o.lastBadMs != Long.MIN_VALUE && now - o.lastBadMs < timing.rangeTimeoutMs()) {
       return List.of();
     }
     o.lastBadMs = now;
-    return List.of(reissue(o, now, "bad data received"));
+    return List.of(reissue(o, now, "bad data received", false));
   }
 
-  private Due reissue(Outstanding o, long now, String why) {
-    if (o.attempt >= timing.maxRequeues()) {
-      return new Due.Exhausted(o.range, o.attempt, why);
+  /** @param silent whether the whole group was silent while the range waited: free, within the bound */
+  private Due reissue(Outstanding o, long now, String why, boolean silent) {
+    boolean free = silent && o.free < timing.maxFreeRequeues();
+    if (!free && o.counted() >= timing.maxRequeues()) {
+      return new Due.Exhausted(o.range, o.counted(), why);
+    }
+    if (free) {
+      o.free++;
+      why = why + " (not counted: " + o.free + " of " + timing.maxFreeRequeues() + " free re-issues)";
     }
     o.attempt++;
     tasksIssued++;

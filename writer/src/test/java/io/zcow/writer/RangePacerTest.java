@@ -84,13 +84,83 @@ class RangePacerTest {
     for (int attempt = 1; attempt <= 3; attempt++) {
       p.started(0, t);
       assertEquals(List.of(), p.due(t + 999, t + 999 - 10_000));
-      RangePacer.Due d = p.due(t + 1_000, t).get(0);
+      // Other ranges (of this or another job) progressed meanwhile: the group was not silent.
+      RangePacer.Due d = p.due(t + 1_000, t + 500).get(0);
       assertEquals(attempt, assertInstanceOf(RangePacer.Due.Reissue.class, d).task().getAttempt());
       t += 1_000;
     }
     p.started(0, t);
-    RangePacer.Due last = p.due(t + 1_000, t).get(0);
+    RangePacer.Due last = p.due(t + 1_000, t + 500).get(0);
     assertEquals(3, assertInstanceOf(RangePacer.Due.Exhausted.class, last).attempts());
+  }
+
+  @Test
+  void reissuesWhileTheWholeGroupWasSilentAreNotCountedUpToTheirOwnLimit() {
+    RangePacer p = new RangePacer(spec(1, 1), RangeLayout.of(spec(1, 1)), 8, new RangePacer.Timing(1_000, 5_000, 2, 3));
+    p.fill(new BitSet(), 0);
+    long t = 0;
+    // An outage: the range started, then nothing from any worker (group last active at its start).
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      p.started(0, t);
+      RangePacer.Due.Reissue re = assertInstanceOf(RangePacer.Due.Reissue.class, p.due(t + 1_000, t).get(0));
+      assertEquals(attempt, re.task().getAttempt(), "the task's attempt number still grows");
+      assertTrue(re.why().contains("not counted: " + attempt + " of 3"), re.why());
+      t += 1_000;
+    }
+    // Free re-issues are used up: silent re-issues count now, two of them, then the job fails.
+    for (int attempt = 4; attempt <= 5; attempt++) {
+      p.started(0, t);
+      RangePacer.Due.Reissue re = assertInstanceOf(RangePacer.Due.Reissue.class, p.due(t + 1_000, t).get(0));
+      assertEquals(attempt, re.task().getAttempt());
+      t += 1_000;
+    }
+    p.started(0, t);
+    assertEquals(2, assertInstanceOf(RangePacer.Due.Exhausted.class, p.due(t + 1_000, t).get(0)).attempts());
+  }
+
+  @Test
+  void anOutageDoesNotUseUpTheAttemptsACountedFailureLeft() {
+    RangePacer p = new RangePacer(spec(1, 1), RangeLayout.of(spec(1, 1)), 8, new RangePacer.Timing(1_000, 5_000, 1, 5));
+    p.fill(new BitSet(), 0);
+    p.started(0, 0);
+    assertInstanceOf(RangePacer.Due.Reissue.class, p.due(1_000, 500).get(0), "counted: the group was active at 500 ms");
+    p.started(0, 1_000);
+    // Three outages in a row: the range would have failed on the first without free re-issues.
+    for (long t = 1_000; t < 4_000; t += 1_000) {
+      assertInstanceOf(RangePacer.Due.Reissue.class, p.due(t + 1_000, t).get(0), "at " + t);
+      p.started(0, t + 1_000);
+    }
+    assertEquals(List.of(IssuedRange.newBuilder().setRangeIndex(0).setAttempt(4).setFreeRequeues(3).build()), p.issued(),
+        "a checkpoint keeps the free re-issues apart");
+    assertInstanceOf(RangePacer.Due.Exhausted.class, p.due(5_000, 4_500).get(0), "a second counted failure ends it");
+  }
+
+  @Test
+  void freeReissuesSurviveACheckpointAndAnUnstartedRangeIsReissuedFree() {
+    RangePacer p = new RangePacer(spec(2, 2), RangeLayout.of(spec(2, 2)), 8, new RangePacer.Timing(1_000, 5_000, 2, 2));
+    p.restore(List.of(IssuedRange.newBuilder().setRangeIndex(1).setAttempt(3).setFreeRequeues(2).build()), new BitSet(), 0);
+    assertEquals(List.of(0L), ranges(p.fill(new BitSet(), 0)));
+    assertEquals(2, p.waitingCount(), "two ranges issued, none started");
+    p.started(1, 0);
+    assertEquals(1, p.waitingCount());
+    // Range 0 was never started and the group has been idle for the start timeout: free.
+    List<RangePacer.Due> due = p.due(5_000, 0);
+    assertEquals(2, due.size());
+    RangePacer.Due.Reissue unstarted = assertInstanceOf(RangePacer.Due.Reissue.class, due.get(1));
+    assertEquals(0, unstarted.range());
+    assertTrue(unstarted.why().contains("not counted"), unstarted.why());
+    // Range 1 used its free re-issues and one counted before the checkpoint: this one counts, and is its last.
+    RangePacer.Due.Reissue counted = assertInstanceOf(RangePacer.Due.Reissue.class, due.get(0));
+    assertEquals(1, counted.range());
+    assertTrue(!counted.why().contains("not counted"), counted.why());
+    assertEquals(4, counted.task().getAttempt());
+    p.started(1, 5_000);
+    assertInstanceOf(RangePacer.Due.Exhausted.class, p.due(6_000, 5_000).get(0));
+  }
+
+  private static JobSpec spec(int ranges, int window) {
+    return JobSpec.newBuilder().setJobId("j").setSourceSize(ranges * MIB).setClusterSize(65536).setRangeSize(MIB)
+        .setPlan(JobPlan.newBuilder().setWindow(window)).build();
   }
 
   @Test

@@ -1,9 +1,12 @@
 package io.zcow.worker.kafka;
 
 import io.zcow.RetriableException;
+import io.zcow.proto.JobEvent;
 import io.zcow.proto.JobSpec;
+import io.zcow.proto.JobState;
 import io.zcow.proto.RangeKey;
 import io.zcow.proto.Topics;
+import io.zcow.proto.Wire;
 import io.zcow.proto.kafka.JobBook;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
@@ -37,17 +40,27 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Before calling a job unknown, ask {@link #refreshed}: it answers only once everything
  * published before the call has been read, since a task can arrive before the follower has read
- * its job's spec. One thread ("zcow-jobs") owns the reader; lookups are thread safe.
+ * its job's spec.
+ *
+ * <p>Given an events topic, it also follows that from its end, for the writers' progress
+ * reports: {@link #workWaiting()} says whether a running job has ranges issued that no worker has
+ * started ({@link WaitingRanges}). One thread ("zcow-jobs") owns both readers; lookups are thread
+ * safe.
  */
-public final class JobDirectory implements Closeable {
+public final class JobDirectory implements JobView, Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(JobDirectory.class);
-  private static final Duration IDLE_POLL = Duration.ofMillis(500);
+  private static final Duration IDLE_POLL = Duration.ofMillis(400);
+  private static final Duration EVENTS_POLL = Duration.ofMillis(100);
+  private static final long EVENTS_ASSIGN_RETRY_MS = 5_000;
   private static final Duration SYNC_POLL = Duration.ofMillis(20);
   private static final Duration METADATA_TIMEOUT = Duration.ofSeconds(5);
 
   private final TopicReader reader; // owned by thread
+  private final TopicReader eventsReader; // owned by thread; null: no events followed
   private final String topic;
   private final JobBook book;
+  private final RecordAuth auth;
+  private final WaitingRanges waiting = new WaitingRanges();
   private final ReportLimiter unauthenticatedLog = new ReportLimiter(10_000);
   private final LinkedBlockingQueue<CompletableFuture<Void>> syncRequests = new LinkedBlockingQueue<>();
   private final Thread thread;
@@ -56,13 +69,21 @@ public final class JobDirectory implements Closeable {
   private boolean assigned;
   private final List<PendingSync> pending = new ArrayList<>();
   private long lastMissingTopicLog;
+  private boolean eventsAssigned;
+  private long eventsAssignAtMs;
 
   private record PendingSync(CompletableFuture<Void> done, Map<TopicPartition, Long> ends) {}
 
-  JobDirectory(Consumer<String, byte[]> consumer, String topic, RecordAuth auth) {
+  /**
+   * @param eventsConsumer reads {@code eventsTopic} from its end; null to follow no events
+   */
+  JobDirectory(Consumer<String, byte[]> consumer, String topic, Consumer<String, byte[]> eventsConsumer,
+      String eventsTopic, RecordAuth auth) {
     this.reader = new TopicReader(consumer, topic, METADATA_TIMEOUT);
+    this.eventsReader = eventsConsumer == null ? null : new TopicReader(eventsConsumer, eventsTopic, METADATA_TIMEOUT);
     this.topic = topic;
     this.book = new JobBook(auth);
+    this.auth = auth;
     this.thread = new Thread(this::follow, "zcow-jobs");
     this.thread.setDaemon(true);
   }
@@ -73,15 +94,38 @@ public final class JobDirectory implements Closeable {
    * without a valid MAC is ignored (logged, at most every 10 s).
    */
   public static JobDirectory start(KafkaSettings settings, String clientId, String topic) {
-    JobDirectory d = new JobDirectory(new KafkaConsumer<>(settings.assignedConsumer(clientId)), topic,
+    JobDirectory d = new JobDirectory(new KafkaConsumer<>(settings.assignedConsumer(clientId)), topic, null, null,
         settings.auth());
     d.thread.start();
     return d;
   }
 
+  /**
+   * As {@link #start(KafkaSettings, String, String)}, and follows {@code eventsTopic} ({@link
+   * Topics#EVENTS} in production) from its end for {@link #workWaiting()}.
+   */
+  public static JobDirectory start(KafkaSettings settings, String clientId, String topic, String eventsTopic) {
+    JobDirectory d = new JobDirectory(new KafkaConsumer<>(settings.assignedConsumer(clientId)), topic,
+        new KafkaConsumer<>(settings.assignedConsumer(clientId + "/events")), eventsTopic, settings.auth());
+    d.thread.start();
+    return d;
+  }
+
   /** The latest spec of {@code jobId} read so far (a deposed writer's older-epoch state excluded). */
+  @Override
   public Optional<JobSpec> get(String jobId) {
     return book.get(jobId);
+  }
+
+  /**
+   * Whether a job this directory knows as running has ranges issued that no worker has started,
+   * by its writer's progress report of the last {@link WaitingRanges#FRESH_MS}. Always false
+   * without an events topic.
+   */
+  @Override
+  public boolean workWaiting() {
+    return waiting.any(monotonicMs(), id -> book.get(id).map(s -> s.getState() == JobState.JOB_STATE_RUNNING)
+        .orElse(false));
   }
 
   /**
@@ -89,6 +133,7 @@ public final class JobDirectory implements Closeable {
    *
    * @throws RetriableException when the topic cannot be read to its end in {@code timeout}
    */
+  @Override
   public Optional<JobSpec> refreshed(String jobId, Duration timeout) {
     awaitCaughtUp(timeout);
     return get(jobId);
@@ -99,6 +144,7 @@ public final class JobDirectory implements Closeable {
    *
    * @throws RetriableException when that takes longer than {@code timeout}
    */
+  @Override
   public void awaitCaughtUp(Duration timeout) {
     if (closed) {
       throw new IllegalStateException("JobDirectory is closed");
@@ -134,6 +180,9 @@ public final class JobDirectory implements Closeable {
     } finally {
       try {
         reader.close();
+        if (eventsReader != null) {
+          eventsReader.close();
+        }
       } catch (RuntimeException e) {
         LOG.debug("closing the {} consumer: {}", topic, e.toString());
       }
@@ -173,6 +222,34 @@ public final class JobDirectory implements Closeable {
         it.remove();
       }
     }
+    followEvents();
+  }
+
+  /** Reads the events published since the last look (from the end at the first). */
+  private void followEvents() {
+    if (eventsReader == null) {
+      return;
+    }
+    long now = monotonicMs();
+    if (!eventsAssigned) {
+      if (now < eventsAssignAtMs) {
+        return;
+      }
+      eventsAssignAtMs = now + EVENTS_ASSIGN_RETRY_MS;
+      if (!eventsReader.assign(true)) {
+        return; // the coordinator has not created it yet
+      }
+      eventsAssigned = true;
+    }
+    eventsReader.poll(pending.isEmpty() ? EVENTS_POLL : Duration.ZERO, r -> {
+      if (auth.verify(r).ok() && Wire.jobEvent(r.value()) instanceof Wire.Decoded.Ok<JobEvent> ok) {
+        waiting.apply(ok.value(), monotonicMs());
+      }
+    });
+  }
+
+  private static long monotonicMs() {
+    return System.nanoTime() / 1_000_000;
   }
 
   private void missingTopic() {
@@ -214,6 +291,9 @@ public final class JobDirectory implements Closeable {
     }
     closed = true;
     reader.wakeup();
+    if (eventsReader != null) {
+      eventsReader.wakeup();
+    }
     try {
       thread.join(10_000);
     } catch (InterruptedException e) {

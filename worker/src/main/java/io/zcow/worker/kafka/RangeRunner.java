@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * cancel flag, checked at every cluster, never by interrupting the thread: an interrupt closes
  * the source's FileChannel for every thread reading it.
  */
-final class RangeRunner implements Closeable {
+final class RangeRunner implements RangeExecutor, Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(RangeRunner.class);
 
   private final ExecutorService executor;
@@ -97,7 +97,8 @@ final class RangeRunner implements Closeable {
   }
 
   /** Queues a range; ranges run one after another, in submission order. */
-  CompletableFuture<Outcome> submit(Work w) {
+  @Override
+  public CompletableFuture<Outcome> submit(Work w) {
     return CompletableFuture.supplyAsync(() -> run(w), executor);
   }
 
@@ -162,7 +163,8 @@ final class RangeRunner implements Closeable {
   }
 
   /** Lets the range at work finish (within {@code wait}), then closes the cached source. */
-  void close(Duration wait) {
+  @Override
+  public void close(Duration wait) {
     executor.shutdown();
     try {
       if (executor.awaitTermination(wait.toMillis(), TimeUnit.MILLISECONDS)) {

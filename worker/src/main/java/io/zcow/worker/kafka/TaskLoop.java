@@ -1,40 +1,26 @@
 package io.zcow.worker.kafka;
 
-import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.proto.JobSpec;
-import io.zcow.proto.JobIds;
 import io.zcow.proto.JobSpecs;
-import io.zcow.proto.RangeKey;
-import io.zcow.proto.RangeLayout;
-import io.zcow.proto.RangeTask;
-import io.zcow.proto.Topics;
-import io.zcow.proto.WireCodec;
-import io.zcow.proto.Wire;
-import io.zcow.proto.kafka.RecordAuth;
-import io.zcow.qcow2.ImageGeometry;
-import io.zcow.qcow2.ZstdClusterCompressor;
 import io.zcow.worker.kafka.RangeRunner.Outcome;
 import io.zcow.worker.kafka.RangeRunner.Work;
+import io.zcow.worker.kafka.TaskTriage.Decision;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ShareConsumer;
-import org.apache.kafka.common.KafkaException;
-import org.apache.kafka.common.TopicIdPartition;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -47,7 +33,14 @@ import org.slf4j.LoggerFactory;
  * <p>While a range runs, the loop renews the task's acquisition lock ({@link AcknowledgeType#RENEW})
  * every {@link WorkerConfig#renewInterval()}, so a slow range is not handed to a second worker
  * for want of time. A renewed record comes back from {@code poll}: the loop matches it to the
- * running task by partition and offset and never starts it again.
+ * running task by partition and offset and never starts it again. A normal range ends well inside
+ * its first lock and needs no RENEW; a RENEW that fails, is refused or does not complete within
+ * {@link TaskConsumer#COMMIT_TIMEOUT} counts the lock as lost: the range runs to its end and is
+ * not acknowledged (the writer keeps the first copy of every cluster).
+ *
+ * <p>The loop keeps its share consumer only while {@link ConsumerHealth} finds it healthy: an
+ * unhealthy one is closed and a new one made from the factory, between ranges only — closing
+ * releases the records the consumer holds and spends their delivery counts.
  *
  * <p>The body of the loop is {@link #runOnce()}; every field but the stop flag is owned by the
  * loop's thread (the share consumer is not thread safe). {@link #stop()} may be called from any
@@ -58,12 +51,12 @@ public final class TaskLoop implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(TaskLoop.class);
   private static final long DEFAULT_RENEW_MILLIS = 15_000;
   private static final long WAIT_SLICE_MILLIS = 200;
-  private static final Duration COMMIT_TIMEOUT = Duration.ofSeconds(30);
 
   private final int index;
-  private final ShareConsumer<String, byte[]> consumer;
-  private final RangeRunner runner;
-  private final JobDirectory jobs;
+  private final TaskConsumer tasks;
+  private final TaskTriage triage;
+  private final RangeExecutor runner;
+  private final JobView jobs;
   private final EventSender events;
   private final WorkerMetrics metrics;
   private final WorkerMetrics.ThreadMeters threadMeters;
@@ -77,7 +70,6 @@ public final class TaskLoop implements Runnable {
   private final ArrayDeque<ConsumerRecord<String, byte[]>> queued = new ArrayDeque<>();
   private long stopDeadline = -1;
   private boolean jobsRead;
-  private boolean subscribed;
 
   /** A task whose range is running. */
   private static final class InFlight {
@@ -99,24 +91,17 @@ public final class TaskLoop implements Runnable {
     }
   }
 
-  /** What to do with a task, decided before any work. */
-  private sealed interface Decision {
-    record Start(Work work) implements Decision {}
-
-    record Skip(String jobId, long range, String reason) implements Decision {}
-
-    record Release(String jobId, long range, String reason) implements Decision {}
-
-    record Reject(String jobId, long range, String reason) implements Decision {}
-
-    /** No valid MAC (the cluster has a key): rejected, counted, reported at a limited rate. */
-    record Unauthenticated(String jobId, long range, String reason) implements Decision {}
-  }
-
-  TaskLoop(int index, ShareConsumer<String, byte[]> consumer, RangeRunner runner, JobDirectory jobs, EventSender events,
-      WorkerMetrics metrics, WorkerConfig config, Clock clock, AtomicLong quietUntil) {
+  /**
+   * @param consumers makes the loop's share consumer, and a new one whenever the last is unhealthy
+   * @param clock the loop's one time source: renewals, stop grace, back-off and consumer health
+   */
+  TaskLoop(int index, Supplier<ShareConsumer<String, byte[]>> consumers, RangeExecutor runner, JobView jobs,
+      EventSender events, WorkerMetrics metrics, WorkerConfig config, Clock clock, AtomicLong quietUntil) {
     this.index = index;
-    this.consumer = consumer;
+    ConsumerHealth health = new ConsumerHealth(clock::millis, config.idleBound().toMillis(), jobs::workWaiting);
+    this.tasks = new TaskConsumer(consumers, config.topics().tasks(), health, metrics,
+        config.origin() + " thread " + index);
+    this.triage = new TaskTriage(index, jobs, config);
     this.runner = runner;
     this.jobs = jobs;
     this.events = events;
@@ -181,9 +166,8 @@ public final class TaskLoop implements Runnable {
       }
       return true;
     }
-    if (!subscribed) {
-      consumer.subscribe(List.of(config.topics().tasks()));
-      subscribed = true;
+    if (!tasks.subscribed()) {
+      tasks.subscribe();
       LOG.debug("{} thread {}: jobs read, taking tasks from {}", config.origin(), index, config.topics().tasks());
     }
     if (current != null) {
@@ -193,15 +177,17 @@ public final class TaskLoop implements Runnable {
     if (stopping) {
       return false; // shutDown() releases what is queued
     }
+    if (tasks.replaceIfUnhealthy(queued.size()).isPresent()) {
+      queued.clear(); // the old consumer's close gave them back
+      return true;
+    }
     long quiet = quietUntil.get() - clock.millis();
     if (queued.isEmpty() && quiet > 0) {
       pause(Math.min(quiet, WAIT_SLICE_MILLIS)); // let another worker take what we released
       return true;
     }
     if (queued.isEmpty()) {
-      for (ConsumerRecord<String, byte[]> r : consumer.poll(config.pollTimeout())) {
-        queued.add(r);
-      }
+      queued.addAll(tasks.poll(config.pollTimeout()));
     }
     ConsumerRecord<String, byte[]> next = queued.poll();
     if (next != null) {
@@ -211,7 +197,7 @@ public final class TaskLoop implements Runnable {
   }
 
   private void begin(ConsumerRecord<String, byte[]> r) {
-    Decision d = decide(r);
+    Decision d = triage.decide(r);
     if (d instanceof Decision.Start s) {
       Work w = s.work();
       current = new InFlight(r, w, runner.submit(w), clock.millis() + renewMillis());
@@ -220,11 +206,11 @@ public final class TaskLoop implements Runnable {
           r.deliveryCount().map(String::valueOf).orElse("?"));
     } else if (d instanceof Decision.Skip s) {
       LOG.info("[job={} range={}] skipped: {}", s.jobId(), s.range(), s.reason());
-      acknowledge(r, AcknowledgeType.ACCEPT, "[job=" + s.jobId() + " range=" + s.range() + "]");
+      tasks.acknowledge(r, AcknowledgeType.ACCEPT, "[job=" + s.jobId() + " range=" + s.range() + "]");
       metrics.skipped();
     } else if (d instanceof Decision.Release rel) {
       LOG.info("[job={} range={}] released for another worker: {}", rel.jobId(), rel.range(), rel.reason());
-      acknowledge(r, AcknowledgeType.RELEASE, "[job=" + rel.jobId() + " range=" + rel.range() + "]");
+      tasks.acknowledge(r, AcknowledgeType.RELEASE, "[job=" + rel.jobId() + " range=" + rel.range() + "]");
       events.taskReleased(rel.jobId(), rel.range(), config.origin() + " cannot do it: " + rel.reason());
       metrics.released();
       backOff();
@@ -237,86 +223,16 @@ public final class TaskLoop implements Runnable {
       } else {
         LOG.debug("[job={} range={}] task {} rejected: {}", u.jobId(), u.range(), where, u.reason());
       }
-      acknowledge(r, AcknowledgeType.REJECT, "[job=" + u.jobId() + " range=" + u.range() + "]");
+      tasks.acknowledge(r, AcknowledgeType.REJECT, "[job=" + u.jobId() + " range=" + u.range() + "]");
       metrics.rejected();
       metrics.unauthenticated();
     } else if (d instanceof Decision.Reject rej) {
       LOG.warn("[job={} range={}] rejected: {}", rej.jobId(), rej.range(), rej.reason());
-      acknowledge(r, AcknowledgeType.REJECT, "[job=" + rej.jobId() + " range=" + rej.range() + "]");
+      tasks.acknowledge(r, AcknowledgeType.REJECT, "[job=" + rej.jobId() + " range=" + rej.range() + "]");
       events.taskRejected(rej.jobId(), rej.range(), rej.reason() + " (" + config.origin() + ", " + r.topic() + "-"
           + r.partition() + "@" + r.offset() + ")");
       metrics.rejected();
     }
-  }
-
-  private Decision decide(ConsumerRecord<String, byte[]> r) {
-    RecordAuth.Verdict verdict = config.kafka().auth().verify(r);
-    if (!verdict.ok()) {
-      // Nothing of an unauthenticated record is trusted; its key does not get to size our events.
-      return new Decision.Unauthenticated(RangeKey.claimedJob(r.key()), RangeKey.claimedRange(r.key()),
-          verdict.reason());
-    }
-    Wire.Decoded<RangeTask> decoded = Wire.rangeTask(r.value());
-    if (decoded instanceof Wire.Decoded.Bad<RangeTask> bad) {
-      return new Decision.Reject(RangeKey.claimedJob(r.key()), RangeKey.claimedRange(r.key()),
-          "malformed task: " + bad.reason());
-    }
-    RangeTask task = ((Wire.Decoded.Ok<RangeTask>) decoded).value();
-    String jobId = task.getJobId();
-    long range = task.getRangeIndex();
-    String idProblem = JobIds.problem(jobId);
-    if (idProblem != null) {
-      return new Decision.Reject(RangeKey.claimedJob(r.key()), range, "malformed task: " + idProblem);
-    }
-    Optional<JobSpec> known = jobs.get(jobId);
-    if (known.isEmpty()) {
-      try {
-        known = jobs.refreshed(jobId, config.jobsTimeout());
-      } catch (RetriableException e) {
-        return new Decision.Release(jobId, range, e.getMessage());
-      }
-    }
-    if (known.isEmpty()) {
-      return new Decision.Reject(jobId, range, "unknown job (not in " + config.topics().jobs() + ")");
-    }
-    JobSpec spec = known.get();
-    if (JobSpecs.isTerminal(spec.getState())) {
-      return new Decision.Skip(jobId, range, "the job is " + spec.getState());
-    }
-    String jobProblem = JobSpecs.problem(spec);
-    if (jobProblem != null) {
-      return new Decision.Reject(jobId, range, "bad job: " + jobProblem);
-    }
-    if (spec.getCodec() != WireCodec.WIRE_CODEC_ZSTD) {
-      return new Decision.Reject(jobId, range, "codec " + spec.getCodec() + " is not one this worker writes (zstd)");
-    }
-    if (spec.getLevel() < ZstdClusterCompressor.MIN_LEVEL || spec.getLevel() > ZstdClusterCompressor.MAX_LEVEL) {
-      return new Decision.Reject(jobId, range, "zstd level " + spec.getLevel() + " is outside "
-          + ZstdClusterCompressor.MIN_LEVEL + ".." + ZstdClusterCompressor.MAX_LEVEL);
-    }
-    RangeLayout layout = RangeLayout.of(spec);
-    if (layout.rangeAt(task.getOffset(), task.getLength()) != range) {
-      return new Decision.Reject(jobId, range, "range at " + task.getOffset() + " of " + task.getLength()
-          + " bytes is not range " + range + " of the job (" + layout.ranges() + " ranges of " + spec.getRangeSize()
-          + " bytes over " + spec.getSourceSize() + ")");
-    }
-    ImageGeometry geometry;
-    try {
-      geometry = ImageGeometry.forSource(spec.getSourceSize(), spec.getClusterSize());
-    } catch (BadInputException | IllegalArgumentException e) {
-      return new Decision.Reject(jobId, range, "bad job: " + e.getMessage());
-    }
-    SourcePolicy.Verdict v = config.sources().judge(spec.getSourceUri());
-    if (v instanceof SourcePolicy.Verdict.NotHere n) {
-      return new Decision.Release(jobId, range, n.reason());
-    }
-    if (v instanceof SourcePolicy.Verdict.Invalid inv) {
-      return new Decision.Reject(jobId, range, inv.reason());
-    }
-    String attempt = config.origin() + "/" + index + "/" + UUID.randomUUID().toString().substring(0, 8);
-    return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).location(), geometry,
-        layout.firstCluster(range), layout.clusters(range), Topics.chunks(spec.getWriterGroup()), attempt,
-        new AtomicBoolean()));
   }
 
   private void backOff() {
@@ -345,9 +261,10 @@ public final class TaskLoop implements Runnable {
     if (spec.isPresent() && JobSpecs.isTerminal(spec.get().getState())) {
       f.work.cancelled().set(true);
       current = null;
+      tasks.rangeEnded();
       LOG.info("{} cancelled mid-range: the job is {}", f.tag(), spec.get().getState());
       if (!f.lockLost) {
-        acknowledge(f.record, AcknowledgeType.ACCEPT, f.tag());
+        tasks.acknowledge(f.record, AcknowledgeType.ACCEPT, f.tag());
       }
       metrics.skipped();
       return;
@@ -374,6 +291,7 @@ public final class TaskLoop implements Runnable {
 
   private void conclude(InFlight f) {
     current = null;
+    tasks.rangeEnded();
     Outcome o;
     try {
       o = f.result.join();
@@ -387,7 +305,7 @@ public final class TaskLoop implements Runnable {
             + " the writer keeps the first copy)", f.tag());
         return;
       }
-      boolean ok = acknowledge(f.record, AcknowledgeType.ACCEPT, f.tag());
+      boolean ok = tasks.acknowledge(f.record, AcknowledgeType.ACCEPT, f.tag());
       LOG.info("{} done{}: {} zero / {} compressed / {} raw clusters, {} bytes read, {} bytes out, {} MB/s", f.tag(),
           ok ? "" : " (acknowledgement failed: it may be done again)", d.stats().zeroClusters(),
           d.stats().compressedClusters(), d.stats().rawClusters(), d.stats().bytesRead(), d.stats().payloadBytes(),
@@ -396,7 +314,7 @@ public final class TaskLoop implements Runnable {
       String reason = o instanceof Outcome.Release r ? r.reason() : "cancelled";
       LOG.warn("{} released for another worker: {}", f.tag(), reason);
       if (!f.lockLost) {
-        acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
+        tasks.acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
       }
       events.taskReleased(f.work.jobId(), f.work.range(), config.origin() + " could not finish it: " + reason);
       metrics.released();
@@ -407,9 +325,10 @@ public final class TaskLoop implements Runnable {
   private void giveUp(InFlight f, String why) {
     f.work.cancelled().set(true);
     current = null;
+    tasks.rangeEnded();
     LOG.info("{} released unfinished: {}", f.tag(), why);
     if (!f.lockLost) {
-      acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
+      tasks.acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
     }
     metrics.released();
   }
@@ -423,19 +342,17 @@ public final class TaskLoop implements Runnable {
     List<ConsumerRecord<String, byte[]>> held = new ArrayList<>();
     held.add(f.record);
     held.addAll(queued);
-    for (ConsumerRecord<String, byte[]> r : held) {
-      consumer.acknowledge(r, AcknowledgeType.RENEW);
+    if (!tasks.acknowledgeAll(held, AcknowledgeType.RENEW, f.tag() + " renewal")) {
+      // Failed, refused or not in time: whether the broker renewed the lock is unknown. Counting
+      // it lost is the safe side; the consumer is replaced once the range has ended.
+      lockLost(f, "its renewal did not succeed");
+      return;
     }
-    commit(f.tag() + " renewal");
-    List<ConsumerRecord<String, byte[]>> back = new ArrayList<>();
-    for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ZERO)) {
-      back.add(r);
-    }
+    List<ConsumerRecord<String, byte[]>> back = new ArrayList<>(tasks.poll(Duration.ZERO));
     ConsumerRecord<String, byte[]> mine = take(back, f.record);
     if (mine == null) {
-      f.lockLost = true;
-      LOG.warn("{} acquisition lock could not be renewed: the range goes on, unacknowledged (another worker may"
-          + " get it too)", f.tag());
+      lockLost(f, "the renewed record did not come back");
+      tasks.lockLost(f.tag() + ": the renewed record did not come back from poll");
     } else {
       f.record = mine;
       metrics.renewed();
@@ -454,6 +371,12 @@ public final class TaskLoop implements Runnable {
     f.renewAt = clock.millis() + renewMillis();
   }
 
+  private void lockLost(InFlight f, String why) {
+    f.lockLost = true;
+    LOG.warn("{} acquisition lock lost ({}): the range goes on, unacknowledged (another worker may get it too;"
+        + " the writer keeps the first copy)", f.tag(), why);
+  }
+
   private static ConsumerRecord<String, byte[]> take(List<ConsumerRecord<String, byte[]>> records,
       ConsumerRecord<String, byte[]> like) {
     for (int i = 0; i < records.size(); i++) {
@@ -465,40 +388,11 @@ public final class TaskLoop implements Runnable {
     return null;
   }
 
-  /** Acknowledges one record and commits; false when the broker refused the acknowledgement. */
-  private boolean acknowledge(ConsumerRecord<String, byte[]> r, AcknowledgeType type, String tag) {
-    try {
-      consumer.acknowledge(r, type);
-    } catch (IllegalStateException e) {
-      LOG.warn("{} cannot be acknowledged ({}): {}", tag, type, e.getMessage());
-      return false;
-    }
-    return commit(tag + " " + type);
-  }
-
-  private boolean commit(String what) {
-    Map<TopicIdPartition, Optional<KafkaException>> result;
-    try {
-      result = consumer.commitSync(COMMIT_TIMEOUT);
-    } catch (KafkaException e) {
-      LOG.warn("{}: commit failed: {}", what, e.toString());
-      return false;
-    }
-    boolean ok = true;
-    for (Map.Entry<TopicIdPartition, Optional<KafkaException>> e : result.entrySet()) {
-      if (e.getValue().isPresent()) {
-        ok = false;
-        LOG.warn("{}: refused by the broker for {}: {}", what, e.getKey(), e.getValue().get().toString());
-      }
-    }
-    return ok;
-  }
-
   private long renewMillis() {
     if (config.renewInterval() != null) {
       return config.renewInterval().toMillis();
     }
-    Optional<Integer> lock = consumer.acquisitionLockTimeoutMs();
+    Optional<Integer> lock = tasks.acquisitionLockTimeoutMs();
     return lock.map(ms -> Math.max(500L, ms / 2L)).orElse(DEFAULT_RENEW_MILLIS);
   }
 
@@ -508,13 +402,8 @@ public final class TaskLoop implements Runnable {
         if (current != null) {
           giveUp(current, "the worker thread ended");
         }
-        boolean any = false;
-        for (ConsumerRecord<String, byte[]> r : queued) {
-          consumer.acknowledge(r, AcknowledgeType.RELEASE);
-          any = true;
-        }
-        if (any) {
-          commit("release of queued tasks");
+        if (!queued.isEmpty() && tasks.subscribed()) {
+          tasks.acknowledgeAll(List.copyOf(queued), AcknowledgeType.RELEASE, "release of queued tasks");
         }
       } else if (current != null) {
         current.work.cancelled().set(true);
@@ -524,11 +413,7 @@ public final class TaskLoop implements Runnable {
     } catch (RuntimeException e) {
       LOG.warn("worker thread {}: releasing its tasks failed: {}", index, e.toString());
     } finally {
-      try {
-        consumer.close(); // releases whatever is still acquired
-      } catch (RuntimeException e) {
-        LOG.warn("worker thread {}: closing its consumer failed: {}", index, e.toString());
-      }
+      tasks.close(); // releases whatever is still acquired
       runner.close(abandoning ? Duration.ZERO : Duration.ofSeconds(5));
     }
   }

@@ -15,9 +15,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.clients.consumer.ShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.common.KafkaException;
@@ -46,6 +49,7 @@ public final class Worker implements Closeable {
   private final List<Thread> threads = new ArrayList<>();
   private Producer<String, byte[]> producer;
   private JobDirectory jobs;
+  private volatile UnaryOperator<ShareConsumer<String, byte[]>> consumerWrapper = UnaryOperator.identity();
 
   public Worker(WorkerConfig config, MeterRegistry registry, Clock clock) {
     this.config = Objects.requireNonNull(config, "config");
@@ -65,6 +69,11 @@ public final class Worker implements Closeable {
     return config;
   }
 
+  /** For fault tests: every share consumer the loops make goes through {@code wrapper}. Before start. */
+  void wrapConsumers(UnaryOperator<ShareConsumer<String, byte[]>> wrapper) {
+    this.consumerWrapper = Objects.requireNonNull(wrapper, "wrapper");
+  }
+
   /**
    * Checks that the cluster answers, then starts the task loops. They read the jobs topic to its
    * end before taking a task.
@@ -82,18 +91,20 @@ public final class Worker implements Closeable {
       checkReachable();
       String id = config.origin();
       producer = new KafkaProducer<>(config.kafka().producer(id + "/producer"));
-      jobs = JobDirectory.start(config.kafka(), id + "/jobs", config.topics().jobs());
+      jobs = JobDirectory.start(config.kafka(), id + "/jobs", config.topics().jobs(), config.topics().events());
       EventSender events = new EventSender(producer, config.kafka().auth(), config.topics().events(),
           config.origin(), clock);
       ReadRateLimiter limiter = config.maxReadBytesPerSecond() > 0
           ? new ReadRateLimiter(config.maxReadBytesPerSecond()) : null;
       AtomicLong quietUntil = new AtomicLong();
       for (int i = 0; i < config.threads(); i++) {
-        KafkaShareConsumer<String, byte[]> consumer = new KafkaShareConsumer<>(
-            config.kafka().shareConsumer(config.topics().workerGroup(), id + "/" + i));
+        String clientId = id + "/" + i;
+        // A loop makes a new consumer whenever its last one no longer works (ConsumerHealth).
+        Supplier<ShareConsumer<String, byte[]>> consumers = () -> consumerWrapper.apply(new KafkaShareConsumer<>(
+            config.kafka().shareConsumer(config.topics().workerGroup(), clientId)));
         RangeRunner runner = new RangeRunner("zcow-range-" + i, producer, config.kafka().auth(), config.sourceCache(), config.nbd(),
             limiter, config.origin(), config.sendTimeout());
-        TaskLoop loop = new TaskLoop(i, consumer, runner, jobs, events, metrics, config, clock, quietUntil);
+        TaskLoop loop = new TaskLoop(i, consumers, runner, jobs, events, metrics, config, clock, quietUntil);
         Thread t = new Thread(loop, "zcow-task-" + i);
         loops.add(loop);
         threads.add(t);

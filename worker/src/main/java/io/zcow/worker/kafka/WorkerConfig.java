@@ -30,6 +30,8 @@ import java.util.Objects;
  *     against the broker's {@code group.share.delivery.count.limit} (5 by default), after which
  *     the task is archived
  * @param nbd how NBD sources are reached (timeouts, connections, TLS credentials)
+ * @param idleBound how long a task loop may take no task while running jobs show ranges no worker
+ *     has started, before it replaces its share consumer (see {@link ConsumerHealth})
  */
 public record WorkerConfig(
     KafkaSettings kafka,
@@ -46,9 +48,11 @@ public record WorkerConfig(
     Duration jobsTimeout,
     Duration sendTimeout,
     Duration releaseBackoff,
-    NbdOptions nbd) {
+    NbdOptions nbd,
+    Duration idleBound) {
 
   public static final int MAX_THREADS = 1024;
+  public static final Duration DEFAULT_IDLE_BOUND = Duration.ofSeconds(60);
 
   public WorkerConfig {
     Objects.requireNonNull(kafka, "kafka");
@@ -76,6 +80,7 @@ public record WorkerConfig(
     if (releaseBackoff == null || releaseBackoff.isNegative()) {
       throw new IllegalArgumentException("releaseBackoff must not be negative: " + releaseBackoff);
     }
+    positive("idleBound", idleBound);
   }
 
   private static void positive(String name, Duration d) {
@@ -87,13 +92,14 @@ public record WorkerConfig(
   /**
    * One thread per core, every source allowed, O_DIRECT where possible, no rate limit, lock
    * renewed at half its duration, 30 s to finish a range on close, 2 s without tasks after a
-   * release.
+   * release, a new share consumer after 60 s without a task while work waits (the task lock's
+   * length: by then a task another consumer held but did not start is started or back).
    */
   public static WorkerConfig defaults(KafkaSettings kafka) {
     return new WorkerConfig(kafka, WorkerTopics.defaults(), Runtime.getRuntime().availableProcessors(),
         SourcePolicy.allowAll(), SourceCache.AUTO, 0, "worker@" + hostName(), Duration.ofMillis(500), null,
         Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofSeconds(30), Duration.ofMinutes(2), Duration.ofSeconds(2),
-        NbdOptions.defaults());
+        NbdOptions.defaults(), DEFAULT_IDLE_BOUND);
   }
 
   static String hostName() {
@@ -107,56 +113,61 @@ public record WorkerConfig(
 
   public WorkerConfig withTopics(WorkerTopics t) {
     return new WorkerConfig(kafka, t, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withNbd(NbdOptions n) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, n);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, n, idleBound);
   }
 
   public WorkerConfig withThreads(int n) {
     return new WorkerConfig(kafka, topics, n, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withSources(SourcePolicy p) {
     return new WorkerConfig(kafka, topics, threads, p, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withSourceCache(SourceCache c) {
     return new WorkerConfig(kafka, topics, threads, sources, c, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withMaxReadBytesPerSecond(double rate) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, rate, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withOrigin(String o) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, o, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withRenewInterval(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        d, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        d, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withStopGrace(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, d, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, d, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withConnectTimeout(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, d, jobsTimeout, sendTimeout, releaseBackoff, nbd);
+        renewInterval, stopGrace, d, jobsTimeout, sendTimeout, releaseBackoff, nbd, idleBound);
   }
 
   public WorkerConfig withReleaseBackoff(Duration d) {
     return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
-        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, d, nbd);
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, d, nbd, idleBound);
+  }
+
+  public WorkerConfig withIdleBound(Duration d) {
+    return new WorkerConfig(kafka, topics, threads, sources, sourceCache, maxReadBytesPerSecond, origin, pollTimeout,
+        renewInterval, stopGrace, connectTimeout, jobsTimeout, sendTimeout, releaseBackoff, nbd, d);
   }
 }

@@ -11,7 +11,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * sources [zcow_worker_read_bytes_total], clusters by kind [zcow_worker_clusters_total{kind}],
  * payload bytes produced [zcow_worker_payload_bytes_total], tasks by outcome
  * [zcow_worker_tasks_total{outcome=done|released|rejected|skipped}], lock renewals
- * [zcow_worker_renewals_total], tasks refused for their MAC when the cluster has a key (also
+ * [zcow_worker_renewals_total], share consumers replaced because they no longer worked
+ * [zcow_worker_consumer_replacements_total{reason=ack_failed|lock_lost|poll_failed|idle}], tasks refused for their MAC when the cluster has a key (also
  * counted as rejected) [zcow_worker_unauthenticated_tasks_total], and per thread the bytes read and the read rate of its last range
  * in MB/s (10^6 bytes) [zcow_worker_thread_read_bytes_total{thread},
  * zcow_worker_thread_read_rate{thread}]. Counted when a range is complete. Thread safe.
@@ -105,6 +106,19 @@ public final class WorkerMetrics {
 
   void renewed() {
     renewals.increment();
+  }
+
+  /** A task loop replaced its share consumer; {@code reason} is a {@link ConsumerHealth.Trigger} tag. */
+  void consumerReplaced(String reason) {
+    Counter.builder("zcow.worker.consumer.replacements")
+        .description("Share consumers closed and made anew because they no longer worked, by reason")
+        .tag("reason", reason).register(registry).increment();
+  }
+
+  /** Share consumers replaced so far, for every reason. */
+  public long consumerReplacements() {
+    return (long) registry.find("zcow.worker.consumer.replacements").counters().stream()
+        .mapToDouble(Counter::count).sum();
   }
 
   void unauthenticated() {

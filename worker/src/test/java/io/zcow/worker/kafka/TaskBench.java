@@ -135,6 +135,14 @@ final class TaskBench implements AutoCloseable {
     }
   }
 
+  /** A writer's progress report for the job: {@code rangesWaiting} issued, not started by any worker. */
+  void publishProgress(String jobId, long rangesWaiting) throws Exception {
+    JobEvent e = JobEvent.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(jobId)
+        .setKind(EventKind.EVENT_KIND_PROGRESS).setState(JobState.JOB_STATE_RUNNING).setOrigin("test-writer")
+        .setProgress(io.zcow.proto.Progress.newBuilder().setRangesWaiting(rangesWaiting)).build();
+    producer.send(new ProducerRecord<>(topics.events(), jobId, e.toByteArray())).get();
+  }
+
   void publishRaw(String key, byte[] value) throws Exception {
     producer.send(new ProducerRecord<>(topics.tasks(), key, value)).get();
   }
