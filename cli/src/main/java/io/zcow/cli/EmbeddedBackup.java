@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.cli.embedded.DevCluster;
 import io.zcow.cli.embedded.HostPort;
 import io.zcow.coordinator.Coordinator;
@@ -70,13 +71,15 @@ final class EmbeddedBackup {
       // This process's own workers may read the job's NBD source; any other network source stays refused.
       SourcePolicy sources = SourcePolicy.allowAllAnd(in.source() instanceof SourceLocation.NbdExport e
           ? List.of(e.nbd()) : List.of());
+      // One registry for the process: the embedded worker and writer meter into it side by side.
+      PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       worker = new Worker(WorkerConfig.defaults(settings).withThreads(cmd.workers).withOrigin("backup@embedded")
           .withSources(sources).withNbd(in.nbd()),
-          new SimpleMeterRegistry(), clock);
+          registry, clock);
       worker.start();
       writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
           .group(cmd.writerGroup).kafkaProperties(settings.extra()).checkpointInterval(checkpoint).auth(auth)
-          .jobCacheBytes(256L << 20).build(), clock) // one job: the whole budget
+          .jobCacheBytes(256L << 20).build(), clock, registry) // one job: the whole budget
           .start();
       Coordinator c = coordinator;
       Runnable interrupt = () -> {

@@ -3,10 +3,10 @@ package io.zcow.cli;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.BadInputException;
+import io.zcow.metrics.MetricsEndpoint;
 import io.zcow.source.SourceCache;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
-import io.zcow.worker.kafka.MetricsServer;
 import io.zcow.source.nbd.NbdUri;
 import io.zcow.worker.kafka.SourcePolicy;
 import io.zcow.worker.kafka.Worker;
@@ -74,10 +74,10 @@ final class WorkerCommand implements Callable<Integer> {
   public Integer call() throws InterruptedException {
     WorkerConfig config = config();
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    MetricsServer metrics = null;
+    MetricsEndpoint metrics = null;
     if (metricsPort != null) {
       try {
-        metrics = MetricsServer.start(metricsPort, registry);
+        metrics = MetricsEndpoint.serve(metricsPort, registry);
       } catch (UncheckedIOException e) {
         throw new BadInputException("--metrics-port " + metricsPort + " cannot be used: " + e.getCause().getMessage(), e);
       }

@@ -1,10 +1,14 @@
 package io.zcow.cli;
 
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.BadInputException;
+import io.zcow.metrics.MetricsEndpoint;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.writer.Writer;
 import io.zcow.writer.WriterConfig;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -77,7 +81,7 @@ final class WriterCommand implements Callable<Integer> {
         .checkpointInterval(duration("--checkpoint-interval", checkpointInterval))
         .rangeTimeout(duration("--range-timeout", rangeTimeout)).startTimeout(duration("--start-timeout", startTimeout))
         .cacheBytes(cacheSize.bytes()).jobCacheBytes(jobCache == null ? 0 : jobCache.bytes()).verifyPayloads(verifyPayloads)
-        .kafkaProperties(KafkaSettings.of(kafka, kafkaConfig).extra()).metricsPort(metricsPort)
+        .kafkaProperties(KafkaSettings.of(kafka, kafkaConfig).extra())
         .auth(RecordAuth.fromFile(authKeyFile)).build();
     if (!Files.isDirectory(targetRoot)) {
       throw new BadInputException("--target-root " + targetRoot + " is not a directory");
@@ -88,9 +92,23 @@ final class WriterCommand implements Callable<Integer> {
     if (session.isZero() || session.isNegative()) {
       throw new BadInputException("--zookeeper-session-timeout must be positive: " + sessionTimeout);
     }
-    Writer writer = new Writer(config, Clock.systemUTC()).sessionTimeout(session).onDeath(stopped::countDown).start();
+    if (metricsPort < 0 || metricsPort > 65535) {
+      throw new BadInputException("--metrics-port must be 0 to 65535: " + metricsPort);
+    }
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    MetricsEndpoint endpoint;
+    try {
+      endpoint = metricsPort > 0 ? MetricsEndpoint.serve(metricsPort, registry) : null;
+    } catch (UncheckedIOException e) {
+      throw new BadInputException("--metrics-port " + metricsPort + " cannot be used: " + e.getCause().getMessage(), e);
+    }
+    Writer writer = new Writer(config, Clock.systemUTC(), registry).sessionTimeout(session).onDeath(stopped::countDown)
+        .start();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       writer.close();
+      if (endpoint != null) {
+        endpoint.close();
+      }
       stopped.countDown();
     }, "zcow-writer-shutdown"));
     System.err.println("zcow writer: group " + group + ", target root " + targetRoot.toAbsolutePath()

@@ -193,11 +193,18 @@ final class CrdSchemas {
       "advanced", ANY,
       "triggers", listOf(TRIGGER)));
 
+  /** The Prometheus Operator's rule groups (monitoring.coreos.com/v1 PrometheusRule). */
+  private static final Node PROMETHEUS_RULE = resource("monitoring.coreos.com/v1", "PrometheusRule", obj(
+      "groups", listOf(obj("name", STR, "interval", STR, "limit", INT, "partial_response_strategy", STR,
+          "rules", listOf(obj("alert", STR, "record", STR, "expr", STR, "for", STR, "keep_firing_for", STR,
+              "labels", STRINGS, "annotations", STRINGS))))));
+
   private static final Map<String, Node> ALL = Map.of(
       "kafka.strimzi.io/v1beta2/Kafka", KAFKA,
       "kafka.strimzi.io/v1beta2/KafkaNodePool", KAFKA_NODE_POOL,
       "kafka.strimzi.io/v1beta2/KafkaTopic", KAFKA_TOPIC,
-      "keda.sh/v1alpha1/ScaledObject", SCALED_OBJECT);
+      "keda.sh/v1alpha1/ScaledObject", SCALED_OBJECT,
+      "monitoring.coreos.com/v1/PrometheusRule", PROMETHEUS_RULE);
 
   /** The schema of "apiVersion/kind", or null. */
   static Node of(String type) {

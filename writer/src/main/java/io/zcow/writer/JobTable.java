@@ -106,6 +106,11 @@ final class JobTable {
     return queued.containsKey(job);
   }
 
+  /** How many jobs wait for room in the cache budget. */
+  int queuedCount() {
+    return queued.size();
+  }
+
   /** Opens queued jobs while the budget has room: jobs that ran before first, then in order. */
   void admitQueued() {
     while (!queued.isEmpty() && admitted() < config.maxRunningJobs()) {

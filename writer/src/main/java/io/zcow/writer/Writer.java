@@ -1,5 +1,7 @@
 package io.zcow.writer;
 
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.RetriableException;
 import java.io.Closeable;
 import java.time.Clock;
@@ -64,8 +66,14 @@ public final class Writer implements Closeable {
   private volatile long lastTickNanos;
   private long freezeLimitNanos;
 
+  /** A writer with a registry of its own (see {@link #metrics()}). */
   public Writer(WriterConfig config, Clock clock) {
-    this(config, clock, System::nanoTime, WriterClients::of);
+    this(config, clock, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+  }
+
+  /** A writer whose meters join {@code registry}, the process's one registry that its endpoint serves. */
+  public Writer(WriterConfig config, Clock clock, PrometheusMeterRegistry registry) {
+    this(config, clock, System::nanoTime, WriterClients::of, registry);
   }
 
   /**
@@ -73,11 +81,16 @@ public final class Writer implements Closeable {
    * Kafka clients each term gets.
    */
   Writer(WriterConfig config, Clock clock, LongSupplier nanoTime, Function<WriterConfig, WriterClients> clients) {
+    this(config, clock, nanoTime, clients, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+  }
+
+  private Writer(WriterConfig config, Clock clock, LongSupplier nanoTime, Function<WriterConfig, WriterClients> clients,
+      PrometheusMeterRegistry registry) {
     this.config = config;
     this.clock = clock;
     this.nanoTime = nanoTime;
     this.clients = clients;
-    this.metrics = new WriterMetrics(config.group());
+    this.metrics = new WriterMetrics(config.group(), config.targetRoot(), registry);
   }
 
   /**
@@ -89,7 +102,6 @@ public final class Writer implements Closeable {
     if (!lifecycle.compareAndSet(Lifecycle.LATENT, Lifecycle.STARTED)) {
       throw new IllegalStateException("Writer.start() called in state " + lifecycle.get());
     }
-    metrics.serve(config.metricsPort());
     freezeLimitNanos = sessionTimeout.toNanos() / 2;
     lastTickNanos = nanoTime.getAsLong();
     ticker = new Thread(this::tick, "zcow-writer-ticker-" + config.group());
@@ -157,6 +169,7 @@ public final class Writer implements Closeable {
       try {
         epoch = zk.bumpEpoch();
         role = Role.LEADER;
+        metrics.leading(true);
         LOG.info("[group={}] leader with epoch {}", config.group(), epoch);
         loop = new WriterTerm(config, zk, clients.apply(config), clock, nanoTime,
             () -> awake() && lifecycle.get() == Lifecycle.STARTED && connected && generation == interruptions.get()
@@ -174,7 +187,7 @@ public final class Writer implements Closeable {
         sleep(1000);
       } finally {
         role = Role.STANDBY;
-        metrics.gauges(java.util.List.of()); // a writer that does not lead has nothing pending
+        metrics.leading(false); // a writer that does not lead has no jobs and nothing pending
         if (loop != null) {
           loop.close();
         }
@@ -290,7 +303,6 @@ public final class Writer implements Closeable {
       LOG.warn("[group={}] leaving the election: {}", config.group(), e.toString());
     }
     client.close();
-    metrics.close();
   }
 
   private static void sleep(long ms) {

@@ -105,11 +105,6 @@ public final class WriterConfig {
     return b.kafkaProperties;
   }
 
-  /** Prometheus text on http://0.0.0.0:PORT/metrics; 0 for none. */
-  public int metricsPort() {
-    return b.metricsPort;
-  }
-
   /** Parent of the groups' znodes. */
   public String zkRoot() {
     return b.zkRoot;
@@ -169,7 +164,6 @@ public final class WriterConfig {
     private Duration startTimeout = Duration.ofMinutes(2);
     private boolean verifyPayloads;
     private Map<String, String> kafkaProperties = Map.of();
-    private int metricsPort;
     private String zkRoot = DEFAULT_ZK_ROOT;
     private String jobsTopic = Topics.JOBS;
     private String tasksTopic = Topics.TASKS;
@@ -194,7 +188,6 @@ public final class WriterConfig {
       c.startTimeout = startTimeout;
       c.verifyPayloads = verifyPayloads;
       c.kafkaProperties = kafkaProperties;
-      c.metricsPort = metricsPort;
       c.zkRoot = zkRoot;
       c.jobsTopic = jobsTopic;
       c.tasksTopic = tasksTopic;
@@ -246,11 +239,6 @@ public final class WriterConfig {
       return this;
     }
 
-    public Builder metricsPort(int port) {
-      this.metricsPort = port;
-      return this;
-    }
-
     public Builder zkRoot(String root) {
       this.zkRoot = root;
       return this;
@@ -294,9 +282,6 @@ public final class WriterConfig {
       }
       if (maxRequeues < 1) {
         throw new BadInputException("maxRequeues must be at least 1: " + maxRequeues);
-      }
-      if (metricsPort < 0 || metricsPort > 65535) {
-        throw new BadInputException("metrics port must be 0..65535: " + metricsPort);
       }
       return new WriterConfig(copy());
     }

@@ -1,33 +1,35 @@
 package io.zcow.writer;
 
-import com.sun.net.httpserver.HttpServer;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.io.Closeable;
+import io.zcow.proto.Progress;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * The writer's metrics (Micrometer), served as Prometheus text on {@code /metrics} when a port is
- * given. Thread safe.
+ * The writer's meters, in the process's registry (which {@link io.zcow.metrics.MetricsEndpoint}
+ * serves), every one tagged with the writer's {@code group}. Thread safe.
  *
  * <p>{@value #RANGES_PENDING} is what worker autoscaling reads (deploy/k8s): the ranges of the
  * leader's open jobs that are not complete yet, submitted or not. A standby, and a writer between
- * terms, reports 0, so the sum over a group's writers is the group's backlog.
+ * terms, reports 0 for it and for every job gauge, so sums over a group's writers are the group's.
+ * deploy/monitoring's dashboard and alert rules are built on these names (a test checks they exist).
  */
-public final class WriterMetrics implements Closeable {
+public final class WriterMetrics {
   /** The pending-ranges gauge, by its Prometheus name. */
   public static final String RANGES_PENDING = "zcow_writer_ranges_pending";
 
-  private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final PrometheusMeterRegistry registry;
+  private final String group;
   private final Counter bytesIn;
   private final Counter writes;
   private final Counter duplicates;
@@ -36,53 +38,78 @@ public final class WriterMetrics implements Closeable {
   private final Counter skippedQueued;
   private final Counter unauthenticatedMissing;
   private final Counter unauthenticatedBad;
+  private final Counter terms;
   private final Timer checkpoints;
-  private final AtomicLong openJobs = new AtomicLong();
+  private final AtomicLong leader = new AtomicLong();
+  private final AtomicLong runningJobs = new AtomicLong();
+  private final AtomicLong queuedJobs = new AtomicLong();
   private final AtomicLong hostBytes = new AtomicLong();
   private final AtomicLong rangesDone = new AtomicLong();
   private final AtomicLong rangesPending = new AtomicLong();
-  private HttpServer server;
+  private final AtomicLong chunkLag = new AtomicLong();
+  private final MultiGauge jobRangesDone;
+  private final MultiGauge jobRanges;
+  private final MultiGauge jobGuestBytesDone;
 
-  public WriterMetrics(String group) {
-    bytesIn = Counter.builder("zcow_writer_chunk_bytes_in").tag("group", group).register(registry);
-    writes = Counter.builder("zcow_writer_clusters_written").tag("group", group).register(registry);
-    duplicates = Counter.builder("zcow_writer_duplicate_clusters").tag("group", group).register(registry);
-    rejects = Counter.builder("zcow_writer_rejected_records").tag("group", group).register(registry);
-    requeues = Counter.builder("zcow_writer_requeued_ranges").tag("group", group).register(registry);
-    skippedQueued = Counter.builder("zcow_writer_queued_job_records_skipped").tag("group", group).register(registry);
-    unauthenticatedMissing = Counter.builder("zcow_writer_unauthenticated_records").tag("group", group)
-        .tag("reason", "missing").register(registry);
-    unauthenticatedBad = Counter.builder("zcow_writer_unauthenticated_records").tag("group", group)
-        .tag("reason", "bad").register(registry);
-    checkpoints = Timer.builder("zcow_writer_checkpoint").tag("group", group).register(registry);
-    registry.gauge("zcow_writer_open_jobs", List.of(io.micrometer.core.instrument.Tag.of("group", group)), openJobs);
-    registry.gauge("zcow_writer_host_bytes", List.of(io.micrometer.core.instrument.Tag.of("group", group)), hostBytes);
-    registry.gauge("zcow_writer_ranges_done", List.of(io.micrometer.core.instrument.Tag.of("group", group)), rangesDone);
-    registry.gauge(RANGES_PENDING, List.of(io.micrometer.core.instrument.Tag.of("group", group)), rangesPending);
+  /**
+   * Registers the writer's meters of {@code group}; {@code targetRoot}'s file system is watched for
+   * free space at each scrape.
+   */
+  public WriterMetrics(String group, Path targetRoot, PrometheusMeterRegistry registry) {
+    this.registry = registry;
+    this.group = group;
+    Tags g = Tags.of("group", group);
+    bytesIn = Counter.builder("zcow.writer.chunk.bytes.in").tags(g)
+        .description("Chunk record bytes read from the chunks topic").register(registry);
+    writes = Counter.builder("zcow.writer.clusters.written").tags(g)
+        .description("Guest clusters written to images").register(registry);
+    duplicates = Counter.builder("zcow.writer.duplicate.clusters").tags(g)
+        .description("Clusters that arrived again (a re-issued range) and were dropped").register(registry);
+    rejects = Counter.builder("zcow.writer.rejected.records").tags(g)
+        .description("Chunk records refused by validation (bad bytes, checksum, indexes)").register(registry);
+    requeues = Counter.builder("zcow.writer.requeued.ranges").tags(g)
+        .description("Ranges issued again after their timer ran out or a worker released them").register(registry);
+    skippedQueued = Counter.builder("zcow.writer.queued.job.records.skipped").tags(g)
+        .description("Chunk records of QUEUED jobs skipped").register(registry);
+    unauthenticatedMissing = Counter.builder("zcow.writer.unauthenticated.records").tags(g).tag("reason", "missing")
+        .description("Records refused for their MAC").register(registry);
+    unauthenticatedBad = Counter.builder("zcow.writer.unauthenticated.records").tags(g).tag("reason", "bad")
+        .description("Records refused for their MAC").register(registry);
+    terms = Counter.builder("zcow.writer.terms").tags(g)
+        .description("Terms this writer began as leader (each one after the first is a failover or re-election)")
+        .register(registry);
+    checkpoints = Timer.builder("zcow.writer.checkpoint").tags(g).description("Checkpoint rounds").register(registry);
+    gauge("zcow.writer.leader", g, leader, "1 while this writer leads its group");
+    gauge("zcow.writer.jobs", g.and("state", "running"), runningJobs, "Jobs the leader is writing");
+    gauge("zcow.writer.jobs", g.and("state", "queued"), queuedJobs, "Jobs waiting for room in the cache budget");
+    gauge("zcow.writer.host.bytes", g, hostBytes, "Bytes of the open jobs' images");
+    gauge("zcow.writer.ranges.done", g, rangesDone, "Complete ranges of the open jobs");
+    gauge(RANGES_PENDING, g, rangesPending, "Ranges of the open jobs not complete yet");
+    gauge("zcow.writer.chunk.lag.records", g, chunkLag,
+        "Chunk records on the broker the leader has not read yet");
+    Gauge.builder("zcow.writer.target.free.bytes", targetRoot, WriterMetrics::usableBytes).tags(g)
+        .description("Free bytes of the target root's file system (NaN when it cannot be read)").baseUnit("bytes")
+        .register(registry);
+    jobRangesDone = MultiGauge.builder("zcow.writer.job.ranges.done").description("Complete ranges of a job")
+        .register(registry);
+    jobRanges = MultiGauge.builder("zcow.writer.job.ranges").description("Ranges of a job").register(registry);
+    jobGuestBytesDone = MultiGauge.builder("zcow.writer.job.guest.bytes.done")
+        .description("Guest bytes of a job's complete clusters").register(registry);
   }
 
-  /** Serves {@code /metrics} on {@code port} (0 = none). */
-  public WriterMetrics serve(int port) {
-    if (port == 0) {
-      return this;
-    }
+  private void gauge(String name, Tags tags, AtomicLong value, String description) {
+    Gauge.builder(name, value, AtomicLong::get).tags(tags).description(description).register(registry);
+  }
+
+  private static double usableBytes(Path root) {
     try {
-      server = HttpServer.create(new InetSocketAddress(port), 0);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot serve metrics on port " + port + ": " + e.getMessage(), e);
+      return Files.getFileStore(root).getUsableSpace();
+    } catch (IOException | RuntimeException e) {
+      return Double.NaN;
     }
-    server.createContext("/metrics", exchange -> {
-      byte[] body = registry.scrape().getBytes(StandardCharsets.UTF_8);
-      exchange.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      exchange.sendResponseHeaders(200, body.length);
-      try (OutputStream out = exchange.getResponseBody()) {
-        out.write(body);
-      }
-    });
-    server.start();
-    return this;
   }
 
+  /** The Prometheus text of the whole registry (tests read it). */
   public String scrape() {
     return registry.scrape();
   }
@@ -137,27 +164,45 @@ public final class WriterMetrics implements Closeable {
     checkpoints.record(nanos, TimeUnit.NANOSECONDS);
   }
 
-  void gauges(List<JobRun> open) {
-    openJobs.set(open.size());
+  /** This writer began a term as leader ({@code true}) or left it: a standby has no jobs. */
+  void leading(boolean now) {
+    leader.set(now ? 1 : 0);
+    if (now) {
+      terms.increment();
+    } else {
+      gauges(List.of(), 0, 0);
+    }
+  }
+
+  /**
+   * The leader's view after a turn: its open jobs, how many wait QUEUED, and the chunk records on
+   * the broker it has not read yet.
+   */
+  void gauges(List<JobRun> open, int queued, long lag) {
+    runningJobs.set(open.size());
+    queuedJobs.set(queued);
+    chunkLag.set(lag);
     long host = 0;
     long done = 0;
     long pending = 0;
+    List<MultiGauge.Row<?>> doneRows = new ArrayList<>();
+    List<MultiGauge.Row<?>> totalRows = new ArrayList<>();
+    List<MultiGauge.Row<?>> bytesRows = new ArrayList<>();
     for (JobRun r : open) {
-      var s = r.image.stats();
-      host += s.hostBytes();
-      done += s.rangesComplete();
-      pending += Math.max(0, r.layout.ranges() - s.rangesComplete());
+      Progress p = r.progress();
+      host += p.getHostBytes();
+      done += p.getRangesDone();
+      pending += Math.max(0, p.getRangesTotal() - p.getRangesDone());
+      Tags t = Tags.of("group", group, "job_id", r.id);
+      doneRows.add(MultiGauge.Row.of(t, p.getRangesDone()));
+      totalRows.add(MultiGauge.Row.of(t, p.getRangesTotal()));
+      bytesRows.add(MultiGauge.Row.of(t, p.getGuestBytesDone()));
     }
     hostBytes.set(host);
     rangesDone.set(done);
     rangesPending.set(pending);
-  }
-
-  @Override
-  public void close() {
-    if (server != null) {
-      server.stop(0);
-    }
-    registry.close();
+    jobRangesDone.register(doneRows, true);
+    jobRanges.register(totalRows, true);
+    jobGuestBytesDone.register(bytesRows, true);
   }
 }

@@ -205,11 +205,20 @@ public final class WriterTerm implements Closeable {
       for (JobRun run : jobs.open()) {
         out.event(run.id, EventKind.EVENT_KIND_PROGRESS, JobState.JOB_STATE_RUNNING, -1, "", run.progress(), null);
       }
-      metrics.gauges(jobs.open());
+      metrics.gauges(jobs.open(), jobs.queuedCount(), chunkLag());
     }
     if (now - lastCheckpointMs >= config.checkpointInterval().toMillis()) {
       checkpointAll();
     }
+  }
+
+  /** Chunk records on the broker past this term's position (what the consumer last heard; 0 if unknown). */
+  private long chunkLag() {
+    long lag = 0;
+    for (TopicPartition tp : chunks.assignment()) {
+      lag += chunks.currentLag(tp).orElse(0);
+    }
+    return lag;
   }
 
   /** Runs {@link #runOnce()} until leadership is lost (DeposedException) or the thread is interrupted. */

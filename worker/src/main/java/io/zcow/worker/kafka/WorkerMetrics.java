@@ -49,6 +49,15 @@ public final class WorkerMetrics {
         .register(registry);
     unauthenticated = Counter.builder("zcow.worker.unauthenticated.tasks")
         .description("Tasks rejected for a missing or bad MAC (--auth-key-file)").register(registry);
+    for (ConsumerHealth.Trigger t : ConsumerHealth.Trigger.values()) {
+      replacements(t.tag()); // at 0 from the start, so dashboards and alerts see the series
+    }
+  }
+
+  private Counter replacements(String reason) {
+    return Counter.builder("zcow.worker.consumer.replacements")
+        .description("Share consumers closed and made anew because they no longer worked, by reason")
+        .tag("reason", reason).register(registry);
   }
 
   private Counter clusters(String kind) {
@@ -110,9 +119,7 @@ public final class WorkerMetrics {
 
   /** A task loop replaced its share consumer; {@code reason} is a {@link ConsumerHealth.Trigger} tag. */
   void consumerReplaced(String reason) {
-    Counter.builder("zcow.worker.consumer.replacements")
-        .description("Share consumers closed and made anew because they no longer worked, by reason")
-        .tag("reason", reason).register(registry).increment();
+    replacements(reason).increment();
   }
 
   /** Share consumers replaced so far, for every reason. */

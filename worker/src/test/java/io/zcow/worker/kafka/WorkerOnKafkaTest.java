@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.zcow.metrics.MetricsEndpoint;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.EventKind;
 import io.zcow.proto.JobEvent;
@@ -48,7 +49,7 @@ class WorkerOnKafkaTest {
     Path disk = Disks.mixed(dir.resolve("mixed.img"), (24L << 20) + 333, 7);
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     try (TaskBench bench = new TaskBench(kafka, 2, 2);
-        MetricsServer metrics = MetricsServer.start(0, registry)) {
+        MetricsEndpoint metrics = MetricsEndpoint.serve(0, registry)) {
       JobSpec job = bench.job("job-a", disk, CLUSTER);
       List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
