@@ -546,6 +546,11 @@ class DeployManifestsTest {
     for (Doc d : single) {
       assertTrue(K8sObjects.problems(d.body()).isEmpty(), d.where() + ": " + K8sObjects.problems(d.body()));
     }
+    List<Doc> monitoring = render(withComponent(tmp, rel, "monitoring"));
+    assertNotNull(object(monitoring, "PrometheusRule", "zcow"));
+    Map<String, Object> dashboard = object(monitoring, "ConfigMap", "zcow-dashboard");
+    assertEquals("1", at(dashboard, "metadata.labels.grafana_dashboard"), "found by Grafana's dashboard sidecar");
+    assertTrue(String.valueOf(map(dashboard, "data").get("zcow-dashboard.json")).contains("zcow-overview"));
   }
 
   private static Path withComponent(Path tmp, Path relK8s, String component) throws IOException {
