@@ -15,10 +15,7 @@ import io.zcow.proto.WireTargetCache;
 import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
-import io.zcow.qcow2.ImageOptions;
 import io.zcow.qcow2.ImageWriter;
-import io.zcow.qcow2.TargetCache;
-import io.zcow.qcow2.ZstdClusterCompressor;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
 import io.zcow.source.SourceLocation;
@@ -27,7 +24,6 @@ import io.zcow.worker.kafka.WorkerConfig;
 import io.zcow.writer.WriterConfig;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -35,12 +31,11 @@ import java.time.Duration;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.function.ToLongFunction;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -80,23 +75,10 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--window", paramLabel = "N", description = "Ranges the writer keeps issued to workers and not yet complete, at most (1 to 4096; default: twice the workers, at least 4).")
   Integer window;
 
-  @Option(names = "--range-size", paramLabel = "SIZE", description = "Unit of work and completion; a multiple of the cluster size (default: 512m).")
-  SizeValue rangeSize = new SizeValue(ImageOptions.DEFAULT_RANGE_BYTES);
-
-  @Option(names = "--cluster-size", paramLabel = "SIZE", description = "qcow2 cluster size, 4k to 2m (default: 64k).")
-  SizeValue clusterSize = new SizeValue(64 << 10);
-
-  @Option(names = "--level", paramLabel = "L", description = "zstd level, -7 to 22 (default: ${DEFAULT-VALUE}, QEMU's).")
-  int level = 3;
-
-  @Option(names = "--target-cache", paramLabel = "MODE", description = "direct or writeback (default: direct where the file system allows it).")
-  String targetCache;
-
-  @Option(names = "--write-cache", paramLabel = "on|off", description = "off writes every payload at once instead of through the cluster-fill cache. Default: on.")
-  String writeCache = "on";
+  @Mixin ImageCliOptions image = new ImageCliOptions();
 
   @Option(names = "--progress", paramLabel = "MODE", description = "auto (a bar on a terminal, else lines), plain or none (default: auto).")
-  String progress = "auto";
+  Progress.Mode progress = Progress.Mode.AUTO;
 
   @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists (embedded cluster only). Unlike convert, the old TARGET is removed when the job starts, not when the new image is complete.")
   boolean force;
@@ -110,8 +92,8 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--listen", paramLabel = "HOST:PORT", description = "Where the embedded broker listens, so that other hosts' workers can join (default: loopback, a free port).")
   String listen;
 
-  @Option(names = "--checkpoint-interval", paramLabel = "DURATION", description = "How often the embedded writer commits a resumable checkpoint (default: ${DEFAULT-VALUE}).")
-  String checkpointInterval = "10s";
+  @Option(names = "--checkpoint-interval", paramLabel = "DURATION", description = "How often the embedded writer commits a resumable checkpoint (default: 10s).")
+  Duration checkpointInterval = Duration.ofSeconds(10);
 
   @Option(names = "--kafka", paramLabel = "HOST:PORT[,...]", description = "Submit to this Kafka cluster instead of the embedded one.")
   String kafka;
@@ -123,32 +105,18 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--zookeeper", paramLabel = "HOST:PORT[,...]", description = "Not needed: the writer group publishes the job's state on Kafka. Accepted (and ignored) so that older command lines still run.")
   String zookeeper;
 
-  @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL).")
-  Path kafkaConfig;
-
-  @Option(names = "--auth-key-file", paramLabel = "FILE", description = "File holding the cluster's record key (at least 32 bytes, e.g. head -c 32 /dev/urandom): records are signed with it, and records without a valid MAC are refused. On the embedded cluster its writer and workers use it too; with --kafka every role of the cluster needs the same file.")
-  Path authKeyFile;
-
-  @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "Give up on an unreachable --kafka or --zookeeper after this long (default: ${DEFAULT-VALUE}).")
-  int connectTimeout = 15;
+  @Mixin KafkaClientOptions kafkaClient = new KafkaClientOptions();
 
   @Option(names = "--require-space", description = "Refuse to start (exit 2) when TARGET's file system has less usable space than the image may need: every cluster of data stored uncompressed, plus metadata (embedded cluster only; without it a shortfall is only a warning).")
   boolean requireSpace;
 
-  @Option(names = "--pre-hook", paramLabel = "CMD", description = "Run CMD with /bin/sh -c before the job starts (after the input checks); a non-zero exit stops the backup (exit 1) before anything starts. Environment: ZCOW_JOB_ID, ZCOW_SOURCE, ZCOW_TARGET.")
-  String preHook;
+  @Mixin HookOptions hooks = new HookOptions();
 
-  @Option(names = "--post-hook", paramLabel = "CMD", description = "Run CMD with /bin/sh -c after the job ends, also when it failed or was interrupted (not when --pre-hook failed). Its failure is reported and does not change the exit code. Environment: as --pre-hook, and ZCOW_EXIT (the backup's exit code).")
-  String postHook;
+  final Environment env;
 
-  /** The usable space of a directory's file system (tests replace it). */
-  static ToLongFunction<Path> usableSpace = dir -> {
-    try {
-      return Files.getFileStore(dir).getUsableSpace();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  };
+  BackupCommand(Environment env) {
+    this.env = env;
+  }
 
   @Override
   public Integer call() throws Exception {
@@ -175,15 +143,15 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       if (size == 0) {
         throw new BadInputException("source " + source + " is empty");
       }
-      ImageGeometry geometry = ImageGeometry.forSource(size, in.clusterBytes);
-      Partitioner partitioner = new Partitioner(src, geometry, rangeSize.bytes());
+      ImageGeometry geometry = ImageGeometry.forSource(size, image.clusterBytes());
+      Partitioner partitioner = new Partitioner(src, geometry, image.rangeSize.bytes());
       String id = jobId != null ? jobId : defaultJobId();
       JobSpec spec = JobSpec.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id)
           .setSourceUri(in.source.uri()).setSourceSize(size)
-          .setVirtualSize(geometry.virtualSize()).setClusterSize(in.clusterBytes).setRangeSize(rangeSize.bytes())
-          .setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(level)
+          .setVirtualSize(geometry.virtualSize()).setClusterSize(image.clusterBytes())
+          .setRangeSize(image.rangeSize.bytes()).setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(image.level)
           .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
-          .setTargetCache(in.targetCache).setWriteCache(in.writeCache).setWriterGroup(writerGroup)
+          .setTargetCache(in.targetCache).setWriteCache(image.writeCache).setWriterGroup(writerGroup)
           .setSourceIdentity(this.size != null
               ? io.zcow.proto.SourceIdentity.newBuilder().setSize(size).build() : SourceFingerprint.of(src))
           .setState(JobState.JOB_STATE_SUBMITTED).build();
@@ -191,14 +159,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       if (embedded) {
         checkSpace(partitioner, err);
       }
-      Map<String, String> env = new TreeMap<>(Map.of("ZCOW_JOB_ID", id, "ZCOW_SOURCE", source.toString(),
-          "ZCOW_TARGET", target.toString()));
-      if (preHook != null) {
-        int status = Hook.run("--pre-hook", preHook, env, err);
-        if (status != 0) {
-          err.println("zcow: --pre-hook exited with status " + status + "; nothing was started");
-          return Main.EXIT_FAILED;
-        }
+      Map<String, String> hookEnv = HookOptions.environment(id, source, target.toString());
+      if (!hooks.before(hookEnv, err)) {
+        return Main.EXIT_FAILED;
       }
       int code = Main.EXIT_FAILED;
       try {
@@ -206,14 +169,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
             : runOnCluster(spec, partitioner, w, in.progress, in.auth, err);
         return code;
       } finally {
-        if (postHook != null) {
-          env.put("ZCOW_EXIT", Integer.toString(code));
-          int status = Hook.run("--post-hook", postHook, env, err);
-          if (status != 0) {
-            err.println("zcow: --post-hook exited with status " + status
-                + (code == Main.EXIT_OK ? " (the backup itself is done)" : ""));
-          }
-        }
+        hooks.after(hookEnv, code, err);
       }
     }
   }
@@ -236,7 +192,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     long need = clusters * g.clusterSize();
     Path absTarget = target.toAbsolutePath();
     Path part = ImageWriter.partPath(absTarget);
-    long have = usableSpace.applyAsLong(absTarget.getParent());
+    long have = env.usableSpace().applyAsLong(absTarget.getParent());
     if (!force && Files.exists(part)) {
       have += Files.size(part);
     }
@@ -252,32 +208,17 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /** The options, checked before anything is started. */
-  record Checked(int clusterBytes, WireTargetCache targetCache, boolean writeCache, Progress.Mode progress,
-      RecordAuth auth, SourceLocation source, io.zcow.source.nbd.NbdOptions nbd) {}
+  record Checked(WireTargetCache targetCache, Progress.Mode progress, RecordAuth auth, SourceLocation source,
+      io.zcow.source.nbd.NbdOptions nbd, Duration connectTimeout) {}
 
   private Checked check() {
-    TargetCache cacheMode = ConvertCommand.targetCacheMode(targetCache);
-    boolean writeCacheOn = ConvertCommand.onOff("--write-cache", writeCache);
-    Progress.Mode progressMode = ConvertCommand.enumValue("--progress", progress, Progress.Mode.class);
+    image.check();
+    Duration connectTimeout = kafkaClient.connectTimeout();
     if (workers < 1 || workers > WorkerConfig.MAX_THREADS) {
       throw new BadInputException("--workers must be 1 to " + WorkerConfig.MAX_THREADS + ": " + workers);
     }
-    if (connectTimeout < 1 || connectTimeout > 3600) {
-      throw new BadInputException("--connect-timeout must be 1 to 3600 seconds: " + connectTimeout);
-    }
     if (window != null && (window < 1 || window > 4096)) {
       throw new BadInputException("--window must be 1 to 4096: " + window);
-    }
-    if (level < ZstdClusterCompressor.MIN_LEVEL || level > ZstdClusterCompressor.MAX_LEVEL) {
-      throw new BadInputException("--level must be " + ZstdClusterCompressor.MIN_LEVEL + " to "
-          + ZstdClusterCompressor.MAX_LEVEL + ": " + level);
-    }
-    if (clusterSize.bytes() < 4096 || clusterSize.bytes() > (2 << 20) || Long.bitCount(clusterSize.bytes()) != 1) {
-      throw new BadInputException("--cluster-size must be a power of two from 4k to 2m: " + clusterSize);
-    }
-    if (rangeSize.bytes() <= 0 || rangeSize.bytes() % clusterSize.bytes() != 0) {
-      throw new BadInputException("--range-size " + rangeSize + " must be a positive multiple of the cluster size "
-          + clusterSize);
     }
     String idProblem = jobId == null ? null : JobIds.problem(jobId);
     if (idProblem != null) {
@@ -327,13 +268,15 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
         throw new BadInputException("--listen, --state-dir, --force and --require-space are for the embedded cluster, not with --kafka");
       }
     }
-    WireTargetCache wire = switch (cacheMode) {
+    if (checkpointInterval.isZero()) {
+      throw new BadInputException("--checkpoint-interval must be positive");
+    }
+    WireTargetCache wire = switch (image.targetCache) {
       case DIRECT -> WireTargetCache.WIRE_TARGET_CACHE_DIRECT;
       case WRITEBACK -> WireTargetCache.WIRE_TARGET_CACHE_WRITEBACK;
       default -> WireTargetCache.WIRE_TARGET_CACHE_AUTO;
     };
-    return new Checked((int) clusterSize.bytes(), wire, writeCacheOn, progressMode, RecordAuth.fromFile(authKeyFile),
-        location, nbd.options());
+    return new Checked(wire, progress, kafkaClient.auth(), location, nbd.options(), connectTimeout);
   }
 
   private String defaultJobId() {
@@ -384,20 +327,14 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   KafkaSettings kafkaSettings(String bootstrap, RecordAuth auth) {
-    KafkaSettings s = kafkaConfig == null ? KafkaSettings.of(bootstrap) : KafkaSettings.of(bootstrap, kafkaConfig);
-    return s.withCallTimeout(Duration.ofSeconds(connectTimeout)).withAuth(auth);
+    return kafkaClient.settings(bootstrap, auth);
   }
 
   Coordinator.Config coordinatorConfig(KafkaSettings settings, int w) {
     Coordinator.Config d = Coordinator.Config.defaults(settings, writerGroup, w);
-    int maxCluster = Math.max((int) clusterSize.bytes(), d.plan().maxClusterSize());
+    int maxCluster = Math.max(image.clusterBytes(), d.plan().maxClusterSize());
     TopicSetup.Plan plan = new TopicSetup.Plan(writerGroup, d.plan().taskPartitions(), d.plan().chunkPartitions(),
         maxCluster, d.plan().lockDuration());
     return new Coordinator.Config(settings, plan, w, d.pollTimeout(), d.stallAfter());
-  }
-
-  /** Stops the embedded backup in progress as SIGINT would; false when none runs. */
-  static boolean interruptRunning() {
-    return EmbeddedBackup.interruptRunning();
   }
 }

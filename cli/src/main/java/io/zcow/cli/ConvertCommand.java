@@ -4,9 +4,6 @@ import io.zcow.BadInputException;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageOptions;
 import io.zcow.qcow2.ImageStats;
-import io.zcow.qcow2.ImageWriter;
-import io.zcow.qcow2.TargetCache;
-import io.zcow.qcow2.ZstdClusterCompressor;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
 import io.zcow.source.Sources;
@@ -44,31 +41,16 @@ final class ConvertCommand implements Callable<Integer> {
   @Option(names = "--threads", paramLabel = "N", description = "Compressing threads (default: the number of cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
 
-  @Option(names = "--level", paramLabel = "L", description = "zstd level, -7 to 22 (default: ${DEFAULT-VALUE}, QEMU's).")
-  int level = 3;
-
-  @Option(names = "--cluster-size", paramLabel = "SIZE", description = "qcow2 cluster size, 4k to 2m (default: 64k).")
-  SizeValue clusterSize = new SizeValue(64 << 10);
-
-  @Option(names = "--range-size", paramLabel = "SIZE", description = "Unit of completion; a multiple of the cluster size (default: 512m).")
-  SizeValue rangeSize = new SizeValue(ImageOptions.DEFAULT_RANGE_BYTES);
+  @Mixin ImageCliOptions image = new ImageCliOptions();
 
   @Option(names = "--cache-size", paramLabel = "SIZE", description = "Memory of the cluster-fill cache (default: 256m).")
   SizeValue cacheSize = new SizeValue(ImageOptions.DEFAULT_CACHE_BYTES);
 
-  @Option(names = "--target-cache", paramLabel = "MODE",
-      description = "direct (O_DIRECT) or writeback (page cache). Default: direct where the file system allows it, else writeback with a warning.")
-  String targetCache;
-
-  @Option(names = "--write-cache", paramLabel = "on|off",
-      description = "off writes every payload at once instead of through the cluster-fill cache (to measure what the cache saves). Default: on.")
-  String writeCache = "on";
-
   @Option(names = "--source-cache", paramLabel = "MODE", description = "auto, direct or writeback reads of SOURCE (default: auto).")
-  String sourceCache = "auto";
+  SourceCache sourceCache = SourceCache.AUTO;
 
   @Option(names = "--progress", paramLabel = "MODE", description = "auto (a bar on a terminal, else lines), plain or none (default: auto).")
-  String progress = "auto";
+  Progress.Mode progress = Progress.Mode.AUTO;
 
   @Mixin NbdCliOptions nbd = new NbdCliOptions();
 
@@ -78,30 +60,21 @@ final class ConvertCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     PrintStream err = System.err;
-    TargetCache cacheMode = targetCacheMode(targetCache);
-    boolean writeCacheOn = onOff("--write-cache", writeCache);
-    Progress.Mode progressMode = enumValue("--progress", progress, Progress.Mode.class);
-    SourceCache sourceMode = enumValue("--source-cache", sourceCache, SourceCache.class);
+    Progress.Mode progressMode = progress;
     if (threads < 1 || threads > 1024) {
       throw new BadInputException("--threads must be 1 to 1024: " + threads);
     }
-    if (level < ZstdClusterCompressor.MIN_LEVEL || level > ZstdClusterCompressor.MAX_LEVEL) {
-      throw new BadInputException("--level must be " + ZstdClusterCompressor.MIN_LEVEL + " to "
-          + ZstdClusterCompressor.MAX_LEVEL + ": " + level);
-    }
-    if (clusterSize.bytes() > Integer.MAX_VALUE) {
-      throw new BadInputException("cluster size " + clusterSize.bytes() + " is not supported: use 4k to 2m");
-    }
+    image.check();
     TargetPaths.check(target, force);
-    try (Source src = Sources.open(source, sourceMode, nbd.options())) {
-      ImageGeometry geometry = ImageGeometry.forSource(src.size(), (int) clusterSize.bytes());
+    try (Source src = Sources.open(source, sourceCache, nbd.options())) {
+      ImageGeometry geometry = ImageGeometry.forSource(src.size(), image.clusterBytes());
       ImageOptions options = ImageOptions.defaults(geometry)
-          .withRangeBytes(rangeSize.bytes())
+          .withRangeBytes(image.rangeSize.bytes())
           .withCacheBytes(cacheSize.bytes())
-          .withTargetCache(cacheMode)
-          .withWriteCache(writeCacheOn);
+          .withTargetCache(image.targetCache)
+          .withWriteCache(image.writeCache);
       TargetPaths.clearStalePart(target, force);
-      Converter converter = new Converter(src, target, options, threads, level);
+      Converter converter = new Converter(src, target, options, threads, image.level);
       Thread hook = new Thread(() -> converter.cancelAndWait(30_000), "zcow-convert-interrupt");
       Runtime.getRuntime().addShutdownHook(hook);
       long started = System.nanoTime();
@@ -126,36 +99,5 @@ final class ConvertCommand implements Callable<Integer> {
       }
     }
     return Main.EXIT_OK;
-  }
-
-  static TargetCache targetCacheMode(String value) {
-    if (value == null) {
-      return TargetCache.AUTO;
-    }
-    TargetCache mode = enumValue("--target-cache", value, TargetCache.class);
-    if (mode == TargetCache.AUTO) {
-      throw new BadInputException("--target-cache must be direct or writeback: " + value);
-    }
-    return mode;
-  }
-
-  static boolean onOff(String option, String value) {
-    return switch (value.toLowerCase(Locale.ROOT)) {
-      case "on", "true", "yes" -> true;
-      case "off", "false", "no" -> false;
-      default -> throw new BadInputException(option + " must be on or off: " + value);
-    };
-  }
-
-  static <E extends Enum<E>> E enumValue(String option, String value, Class<E> type) {
-    try {
-      return Enum.valueOf(type, value.toUpperCase(Locale.ROOT));
-    } catch (IllegalArgumentException e) {
-      StringBuilder allowed = new StringBuilder();
-      for (E c : type.getEnumConstants()) {
-        allowed.append(allowed.length() == 0 ? "" : ", ").append(c.name().toLowerCase(Locale.ROOT));
-      }
-      throw new BadInputException(option + " must be one of " + allowed + ": " + value);
-    }
   }
 }

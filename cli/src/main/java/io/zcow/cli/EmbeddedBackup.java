@@ -46,19 +46,20 @@ final class EmbeddedBackup {
     Progress.Mode mode = in.progress();
     RecordAuth auth = in.auth();
     Path absTarget = cmd.target.toAbsolutePath();
-    Duration checkpoint = WriterCommand.duration("--checkpoint-interval", cmd.checkpointInterval);
+    Duration checkpoint = cmd.checkpointInterval;
     if (cmd.force) {
       TargetPaths.clearStalePart(absTarget, true);
       Files.deleteIfExists(absTarget);
     }
     HostPort kafkaListen = cmd.listen == null ? HostPort.loopbackAnyPort() : HostPort.parse(cmd.listen);
-    Clock clock = Clock.systemUTC();
+    Clock clock = cmd.env.clock();
     boolean done = false;
     Coordinator coordinator = null;
     Writer writer = null;
     Worker worker = null;
     CountDownLatch finished = new CountDownLatch(1);
     Thread hook = null;
+    Runnable interrupt = null;
     DevCluster cluster = DevCluster.start(kafkaListen, HostPort.loopbackAnyPort(), cmd.stateDir);
     try {
       String bootstrap = cluster.broker().bootstrapServers();
@@ -74,15 +75,16 @@ final class EmbeddedBackup {
       // One registry for the process: the embedded worker and writer meter into it side by side.
       PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       worker = new Worker(WorkerConfig.defaults(settings).withThreads(cmd.workers).withOrigin("backup@embedded")
-          .withSources(sources).withNbd(in.nbd()),
+          .withSources(sources).withNbd(in.nbd()).withConnectTimeout(in.connectTimeout()),
           registry, clock);
       worker.start();
       writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
-          .group(cmd.writerGroup).kafkaProperties(settings.extra()).checkpointInterval(checkpoint).auth(auth)
+          .group(cmd.writerGroup).kafkaProperties(settings.extra()).kafkaCallTimeout(in.connectTimeout())
+          .checkpointInterval(checkpoint).auth(auth)
           .jobCacheBytes(256L << 20).build(), clock, registry) // one job: the whole budget
           .start();
       Coordinator c = coordinator;
-      Runnable interrupt = () -> {
+      interrupt = () -> {
         c.cancel();
         try {
           finished.await(60, TimeUnit.SECONDS);
@@ -90,7 +92,7 @@ final class EmbeddedBackup {
           Thread.currentThread().interrupt();
         }
       };
-      interrupter = interrupt;
+      cmd.env.interrupts().register(interrupt);
       hook = new Thread(interrupt, "zcow-backup-interrupt");
       Runtime.getRuntime().addShutdownHook(hook);
       if (mode != Progress.Mode.NONE) {
@@ -109,22 +111,11 @@ final class EmbeddedBackup {
             + ": without --state-dir the embedded cluster's state is gone, so the job cannot be resumed");
       }
       finished.countDown();
-      interrupter = null;
+      if (interrupt != null) {
+        cmd.env.interrupts().clear(interrupt);
+      }
       BackupFollow.removeHook(hook);
     }
-  }
-
-  /** What Ctrl-C does to the embedded run in progress (tests call it in place of a signal). */
-  private static volatile Runnable interrupter;
-
-  /** Stops the embedded backup in progress as SIGINT would; false when none runs. */
-  static boolean interruptRunning() {
-    Runnable r = interrupter;
-    if (r == null) {
-      return false;
-    }
-    r.run();
-    return true;
   }
 
   /**

@@ -2,8 +2,11 @@ package io.zcow.cli;
 
 import io.zcow.BadInputException;
 import java.io.PrintWriter;
+import java.lang.reflect.Constructor;
+import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.codegen.docgen.manpage.ManPageGenerator;
 
 /**
  * The {@code zcow} command line. Exit codes: 0 done, 1 the job failed, 2 bad usage or bad input
@@ -20,7 +23,8 @@ import picocli.CommandLine.Command;
       ""
     },
     subcommands = {BackupCommand.class, ConvertCommand.class, WorkerCommand.class, WriterCommand.class, DevClusterCommand.class,
-      VerifyCommand.class, StatusCommand.class, CancelCommand.class, CommandLine.HelpCommand.class})
+      VerifyCommand.class, StatusCommand.class, CancelCommand.class, CommandLine.HelpCommand.class,
+      AutoComplete.GenerateCompletion.class, ManPageGenerator.class})
 public final class Main implements Runnable {
   public static final int EXIT_OK = 0;
   public static final int EXIT_FAILED = 1;
@@ -52,11 +56,37 @@ public final class Main implements Runnable {
   }
 
   static CommandLine commandLine() {
-    CommandLine cl = new CommandLine(new Main());
+    return commandLine(Environment.system());
+  }
+
+  /**
+   * The command line whose commands see {@code env}: the process's clock, file systems and
+   * interrupts (a test passes its own). Also serves {@code zcow generate-completion} (a bash
+   * completion script) and {@code zcow gen-manpage} (AsciiDoc man pages), hidden from the help.
+   */
+  static CommandLine commandLine(Environment env) {
+    CommandLine cl = new CommandLine(new Main(), new Factory(env));
     cl.setExecutionExceptionHandler(Main::onException);
     cl.setParameterExceptionHandler(Main::onBadUsage);
-    cl.registerConverter(SizeValue.class, SizeValue::parse);
+    Converters.register(cl);
+    for (String generator : new String[] {"generate-completion", "gen-manpage"}) {
+      cl.getSubcommands().get(generator).getCommandSpec().usageMessage().hidden(true);
+    }
     return cl;
+  }
+
+  /** Makes commands, handing {@link Environment} to those whose constructor takes it. */
+  private record Factory(Environment env) implements CommandLine.IFactory {
+    @Override
+    public <K> K create(Class<K> cls) throws Exception {
+      try {
+        Constructor<K> c = cls.getDeclaredConstructor(Environment.class);
+        c.setAccessible(true);
+        return c.newInstance(env);
+      } catch (NoSuchMethodException noEnvironment) {
+        return CommandLine.defaultFactory().create(cls);
+      }
+    }
   }
 
   private static int onBadUsage(CommandLine.ParameterException e, String[] args) {

@@ -5,7 +5,6 @@ import io.zcow.proto.JobEvent;
 import io.zcow.proto.JobSpecs;
 import io.zcow.proto.JobState;
 import java.io.PrintWriter;
-import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
@@ -43,22 +42,24 @@ final class StatusCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  /** Tests replace it to age events. */
-  static Clock clock = Clock.systemUTC();
+  private final Environment env;
 
-  @Option(names = "--output", paramLabel = "FORMAT", description = "text (a line per job) or json (one object: {\"jobs\": [...], \"unauthenticated_records\": N}) (default: ${DEFAULT-VALUE}).")
-  String output = "text";
+  StatusCommand(Environment env) {
+    this.env = env;
+  }
+
+  /** What {@code --output} prints. */
+  enum Output { TEXT, JSON }
+
+  @Option(names = "--output", paramLabel = "FORMAT", description = "text (a line per job) or json (one object: {\"jobs\": [...], \"unauthenticated_records\": N}) (default: text).")
+  Output output = Output.TEXT;
 
   @Override
   public Integer call() {
-    boolean json = switch (output) {
-      case "text" -> false;
-      case "json" -> true;
-      default -> throw new BadInputException("--output must be text or json: " + output);
-    };
+    boolean json = output == Output.JSON;
     JobLog log = JobLog.read(kafka.settings());
     PrintWriter out = spec.commandLine().getOut();
-    long now = clock.millis();
+    long now = env.clock().millis();
     List<JobView> views;
     if (jobId != null) {
       JobLog.Job job = log.job(jobId).orElseThrow(() -> new BadInputException("no job " + jobId + " on " + kafka.kafka));

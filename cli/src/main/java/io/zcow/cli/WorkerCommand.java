@@ -5,13 +5,10 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.zcow.BadInputException;
 import io.zcow.metrics.MetricsEndpoint;
 import io.zcow.source.SourceCache;
-import io.zcow.proto.kafka.KafkaSettings;
-import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.source.nbd.NbdUri;
 import io.zcow.worker.kafka.SourcePolicy;
 import io.zcow.worker.kafka.Worker;
 import io.zcow.worker.kafka.WorkerConfig;
-import java.io.UncheckedIOException;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -40,8 +37,7 @@ import picocli.CommandLine.Option;
 final class WorkerCommand implements Callable<Integer> {
   private static final Logger LOG = LoggerFactory.getLogger(WorkerCommand.class);
 
-  @Option(names = "--kafka", required = true, paramLabel = "HOST:PORT[,...]", description = "Bootstrap servers of the Kafka cluster.")
-  String kafka;
+  @picocli.CommandLine.Mixin KafkaOptions kafka = new KafkaOptions();
 
   @Option(names = "--threads", paramLabel = "N", description = "Ranges compressed at once (default: the number of cores, ${DEFAULT-VALUE}).")
   int threads = Runtime.getRuntime().availableProcessors();
@@ -53,35 +49,18 @@ final class WorkerCommand implements Callable<Integer> {
   @picocli.CommandLine.Mixin NbdCliOptions nbd = new NbdCliOptions();
 
   @Option(names = "--source-cache", paramLabel = "MODE", description = "auto, direct (O_DIRECT) or writeback (page cache) reads of sources (default: auto).")
-  String sourceCache = "auto";
+  SourceCache sourceCache = SourceCache.AUTO;
 
   @Option(names = "--max-read-rate", paramLabel = "MB/s", description = "Ceiling on this worker's reads, all threads together, in MB/s (10^6 bytes). Default: none.")
   double maxReadRate;
 
-  @Option(names = "--kafka-config", paramLabel = "FILE", description = "Kafka client properties (TLS, SASL, timeouts) for every client of the worker.")
-  Path kafkaConfig;
-
-  @Option(names = "--auth-key-file", paramLabel = "FILE", description = "File holding the cluster's record key (at least 32 bytes, e.g. head -c 32 /dev/urandom): records are signed with it, and records without a valid MAC are refused. Every role of the cluster needs the same file.")
-  Path authKeyFile;
-
-  @Option(names = "--metrics-port", paramLabel = "P", description = "Serve Prometheus metrics at http://HOST:P/metrics. Default: no metrics server.")
-  Integer metricsPort;
-
-  @Option(names = "--connect-timeout", paramLabel = "SECONDS", description = "Give up when the cluster does not answer within this (default: ${DEFAULT-VALUE}).")
-  int connectTimeout = 30;
+  @picocli.CommandLine.Mixin MetricsOptions metricsOptions = new MetricsOptions();
 
   @Override
   public Integer call() throws InterruptedException {
     WorkerConfig config = config();
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    MetricsEndpoint metrics = null;
-    if (metricsPort != null) {
-      try {
-        metrics = MetricsEndpoint.serve(metricsPort, registry);
-      } catch (UncheckedIOException e) {
-        throw new BadInputException("--metrics-port " + metricsPort + " cannot be used: " + e.getCause().getMessage(), e);
-      }
-    }
+    MetricsEndpoint metrics = metricsOptions.serve(registry);
     Worker worker = new Worker(config, registry, Clock.systemUTC());
     Thread hook = new Thread(worker::close, "zcow-worker-stop");
     Runtime.getRuntime().addShutdownHook(hook);
@@ -115,13 +94,6 @@ final class WorkerCommand implements Callable<Integer> {
     if (!(maxReadRate >= 0) || Double.isInfinite(maxReadRate)) {
       throw new BadInputException("--max-read-rate must be a positive number of MB/s (or 0 for none): " + maxReadRate);
     }
-    if (metricsPort != null && (metricsPort < 0 || metricsPort > 65535)) {
-      throw new BadInputException("--metrics-port must be 0 to 65535: " + metricsPort);
-    }
-    if (connectTimeout < 1) {
-      throw new BadInputException("--connect-timeout must be at least 1 second: " + connectTimeout);
-    }
-    SourceCache cache = ConvertCommand.enumValue("--source-cache", sourceCache, SourceCache.class);
     List<Path> prefixes = new ArrayList<>();
     List<NbdUri> exports = new ArrayList<>();
     for (String p : sourceAllow) {
@@ -144,12 +116,12 @@ final class WorkerCommand implements Callable<Integer> {
     if (policy.allowsAll()) {
       LOG.warn("no --source-allow given: this worker reads any local source a job names that this host can open");
     }
-    return WorkerConfig.defaults(KafkaSettings.of(kafka, kafkaConfig).withAuth(RecordAuth.fromFile(authKeyFile)))
+    return WorkerConfig.defaults(kafka.settings())
         .withThreads(threads)
         .withSources(policy)
         .withNbd(nbd.options())
-        .withSourceCache(cache)
+        .withSourceCache(sourceCache)
         .withMaxReadBytesPerSecond(maxReadRate * 1e6)
-        .withConnectTimeout(Duration.ofSeconds(connectTimeout));
+        .withConnectTimeout(kafka.client.connectTimeout());
   }
 }

@@ -101,7 +101,8 @@ class BackupCommandTest {
     String[] args = {"backup", "--workers", "1", "--window", "1", "--range-size", "1m", "--level", "19",
         "--checkpoint-interval", "1s", "--progress", "plain", "--state-dir", state.toString(), "--job-id", "slow-1",
         src.toString(), image.toString()};
-    CompletableFuture<CliRun> first = CompletableFuture.supplyAsync(() -> CliRun.of(args));
+    Environment env = Environment.system();
+    CompletableFuture<CliRun> first = CompletableFuture.supplyAsync(() -> CliRun.of(env, args));
     long deadline = System.nanoTime() + 60_000_000_000L;
     // Random data is stored raw: the .part grows by about a range per MiB. Once a few ranges are
     // in, wait for one more checkpoint (1 s apart) so the committed state covers them.
@@ -114,7 +115,7 @@ class BackupCommandTest {
       Thread.sleep(20);
     }
     assertTrue(maxStateSequence(dir) > seen, "a checkpoint was committed after some ranges were written");
-    assertTrue(BackupCommand.interruptRunning(), "the job was still running when interrupted");
+    assertTrue(env.interrupts().interrupt(), "the job was still running when interrupted");
     CliRun stopped = first.get(60, TimeUnit.SECONDS);
     assertEquals(1, stopped.exitCode(), stopped.err());
     assertTrue(Files.exists(dir.resolve("slow.qcow2.part")), "kept for the resume");

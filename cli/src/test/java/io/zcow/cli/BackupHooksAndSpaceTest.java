@@ -11,35 +11,27 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.ToLongFunction;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** {@code zcow backup --require-space}, {@code --pre-hook} and {@code --post-hook} on the embedded cluster. */
 class BackupHooksAndSpaceTest {
   private static final long MIB = 1 << 20;
-  private static final ToLongFunction<Path> REAL_SPACE = BackupCommand.usableSpace;
 
   @TempDir Path dir;
-
-  @AfterEach
-  void realSpace() {
-    BackupCommand.usableSpace = REAL_SPACE;
-  }
 
   @Test
   void requireSpaceRefusesWhenTheWorstCaseImageDoesNotFitAndStartsNothing() throws IOException {
     Path src = Disks.random(dir.resolve("src.raw"), 8 * MIB, 1);
     AtomicReference<Path> asked = new AtomicReference<>();
-    BackupCommand.usableSpace = d -> {
+    Environment env = Environment.system().withUsableSpace(d -> {
       asked.set(d);
       return 8 * MIB; // the data alone, without room for metadata
-    };
+    });
     Path marker = dir.resolve("pre-hook-ran");
 
-    CliRun run = CliRun.of("backup", "--require-space", "--progress", "none", "--pre-hook", "touch " + marker,
+    CliRun run = CliRun.of(env, "backup", "--require-space", "--progress", "none", "--pre-hook", "touch " + marker,
         src.toString(), dir.resolve("out.qcow2").toString());
 
     assertEquals(2, run.exitCode(), run.err());
@@ -54,15 +46,13 @@ class BackupHooksAndSpaceTest {
     // 32 MiB of which one range of 2 MiB holds data: the worst case is about 3 MiB, not 33.
     Path src = Disks.sparse(dir.resolve("sparse.raw"), 32 * MIB, 3, 0, MIB);
     Path image = dir.resolve("sparse.qcow2");
-    BackupCommand.usableSpace = d -> 4 * MIB;
-    CliRun fits = CliRun.of("backup", "--require-space", "--range-size", "2m", "--progress", "none",
+    CliRun fits = CliRun.of(Environment.system().withUsableSpace(d -> 4 * MIB), "backup", "--require-space", "--range-size", "2m", "--progress", "none",
         src.toString(), image.toString());
     assertEquals(0, fits.exitCode(), fits.err());
     assertFalse(fits.err().contains("warning"), fits.err());
     Files.delete(image);
 
-    BackupCommand.usableSpace = d -> MIB;
-    CliRun warned = CliRun.of("backup", "--range-size", "2m", "--progress", "none", src.toString(), image.toString());
+    CliRun warned = CliRun.of(Environment.system().withUsableSpace(d -> MIB), "backup", "--range-size", "2m", "--progress", "none", src.toString(), image.toString());
 
     assertEquals(0, warned.exitCode(), warned.err());
     assertTrue(warned.err().matches("(?s)zcow: warning: the image may need up to [23]\\.\\d MiB .*") && warned.err().contains(

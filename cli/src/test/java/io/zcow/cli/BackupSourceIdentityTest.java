@@ -29,13 +29,14 @@ class BackupSourceIdentityTest {
     String[] args = {"backup", "--workers", "1", "--window", "1", "--range-size", "1m", "--level", "19",
         "--checkpoint-interval", "1s", "--progress", "none", "--state-dir", state.toString(), "--job-id", "same-1",
         src.toString(), image.toString()};
-    CompletableFuture<CliRun> first = CompletableFuture.supplyAsync(() -> CliRun.of(args));
+    Environment env = Environment.system();
+    CompletableFuture<CliRun> first = CompletableFuture.supplyAsync(() -> CliRun.of(env, args));
     long deadline = System.nanoTime() + 60_000_000_000L;
     while (!hasStateFile(dir) && System.nanoTime() < deadline && !first.isDone()) {
       Thread.sleep(50);
     }
     assertTrue(hasStateFile(dir), "a checkpoint was committed");
-    assertTrue(BackupCommand.interruptRunning());
+    assertTrue(env.interrupts().interrupt());
     assertEquals(1, first.get(60, TimeUnit.SECONDS).exitCode());
 
     flipByte(src, 8 * MIB); // in the middle MiB, which the fingerprint samples

@@ -8,13 +8,18 @@ import picocli.CommandLine;
 
 /** Runs the real command line in-process and captures its exit code and stderr. */
 record CliRun(int exitCode, String err) {
-  static synchronized CliRun of(String... args) {
+  static CliRun of(String... args) {
+    return of(Environment.system(), args);
+  }
+
+  /** Runs with {@code env} in place of the system's clock, file systems and interrupts. */
+  static synchronized CliRun of(Environment env, String... args) {
     ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
     PrintStream oldErr = System.err;
     PrintStream capture = new PrintStream(errBytes, true, StandardCharsets.UTF_8);
     System.setErr(capture);
     try {
-      CommandLine cl = Main.commandLine();
+      CommandLine cl = Main.commandLine(env);
       cl.setErr(new PrintWriter(capture, true));
       int code = cl.execute(args);
       return new CliRun(code, errBytes.toString(StandardCharsets.UTF_8));

@@ -70,7 +70,7 @@ class ConvertCommandTest {
     Path src = source();
     for (String cs : new String[] {"1k", "4m", "3000", "banana"}) {
       assertRefused(CliRun.of("convert", "--cluster-size", cs, src.toString(), dir.resolve("o.qcow2").toString()),
-          cs.equals("banana") ? "not a size" : "cluster size");
+          cs.equals("banana") ? "not a size" : "--cluster-size must be a power of two");
     }
     assertOnly(src);
   }

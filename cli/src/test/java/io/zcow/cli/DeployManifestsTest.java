@@ -172,14 +172,10 @@ class DeployManifestsTest {
           problems.add(c.where() + ": no zcow command in " + c.args());
         }
         if (parsed.hasSubcommand() && parsed.subcommand().commandSpec().userObject() instanceof WorkerCommand w) {
-          if (w.authKeyFile != null && !Files.exists(w.authKeyFile)) {
-            w.authKeyFile = sampleKey(); // the mounted Secret of the manifests
+          if (w.kafka.client.authKeyFile != null && !Files.exists(w.kafka.client.authKeyFile)) {
+            w.kafka.client.authKeyFile = sampleKey(); // the mounted Secret of the manifests
           }
           w.config(); // the worker's own checks of its option values
-        }
-        if (parsed.hasSubcommand() && parsed.subcommand().commandSpec().userObject() instanceof WriterCommand w) {
-          WriterCommand.duration("--checkpoint-interval", w.checkpointInterval);
-          WriterCommand.duration("--range-timeout", w.rangeTimeout);
         }
       } catch (CommandLine.ParameterException | io.zcow.BadInputException e) {
         problems.add(c.where() + ": " + c.args() + ": " + e.getMessage());

@@ -148,7 +148,7 @@ public final class WriterConfig {
 
   /** The Kafka client settings every role shares. */
   KafkaSettings kafka() {
-    return new KafkaSettings(b.bootstrapServers, b.kafkaProperties, KafkaSettings.DEFAULT_CALL_TIMEOUT, b.auth);
+    return new KafkaSettings(b.bootstrapServers, b.kafkaProperties, b.kafkaCallTimeout, b.auth);
   }
 
   /** Builds a {@link WriterConfig}; {@link #build()} checks every field and names the bad one. */
@@ -164,6 +164,7 @@ public final class WriterConfig {
     private Duration startTimeout = Duration.ofMinutes(2);
     private boolean verifyPayloads;
     private Map<String, String> kafkaProperties = Map.of();
+    private Duration kafkaCallTimeout = KafkaSettings.DEFAULT_CALL_TIMEOUT;
     private String zkRoot = DEFAULT_ZK_ROOT;
     private String jobsTopic = Topics.JOBS;
     private String tasksTopic = Topics.TASKS;
@@ -188,6 +189,7 @@ public final class WriterConfig {
       c.startTimeout = startTimeout;
       c.verifyPayloads = verifyPayloads;
       c.kafkaProperties = kafkaProperties;
+      c.kafkaCallTimeout = kafkaCallTimeout;
       c.zkRoot = zkRoot;
       c.jobsTopic = jobsTopic;
       c.tasksTopic = tasksTopic;
@@ -236,6 +238,15 @@ public final class WriterConfig {
 
     public Builder kafkaProperties(Map<String, String> props) {
       this.kafkaProperties = Map.copyOf(props);
+      return this;
+    }
+
+    /** The longest an admin call to the cluster may wait (the CLI's --connect-timeout). */
+    public Builder kafkaCallTimeout(Duration d) {
+      if (d == null || d.isNegative() || d.isZero()) {
+        throw new BadInputException("the Kafka call timeout must be positive: " + d);
+      }
+      this.kafkaCallTimeout = d;
       return this;
     }
 
