@@ -5,7 +5,8 @@
 #   localhost/zcow-kafka:VERSION     + Kafka's jars from Maven Central, apache/kafka's entry point (images/kafka)
 #   localhost/zcow-zookeeper:VERSION + ZooKeeper's jars from Maven Central               (images/zookeeper)
 #   localhost/zcow:latest            + the zcow jar, built here with Maven               (deploy/docker)
-# What it needs: root (debootstrap), debootstrap, docker or podman, Maven and a JDK, and the Debian
+# What it needs: root (debootstrap), debootstrap, docker or podman, Maven and a JDK, asciidoctor (the
+# man pages), and the Debian
 # mirror and Maven repository the host already uses (an air-gapped site points both at its own).
 #
 # An image whose inputs have not changed is kept: each image carries a label with a digest of its
@@ -194,6 +195,11 @@ build_zcow() {
   rm -rf "$context"
   mkdir -p "$context"
   cp "$jar" "$context/zcow.jar"
+  # Man pages: picocli's generator writes AsciiDoc, asciidoctor makes it troff.
+  command -v asciidoctor >/dev/null || die "asciidoctor is missing (apt-get install asciidoctor): it makes the man pages"
+  java -jar "$context/zcow.jar" gen-manpage --outdir "$work/zcow-adoc" >/dev/null
+  asciidoctor -b manpage -D "$context/man" "$work"/zcow-adoc/*.adoc
+  rm -rf "$work/zcow-adoc"
   inputs=$(digest "$(image_id "$jre")" "$root/deploy/docker/Dockerfile" "$context/zcow.jar")
   up_to_date localhost/zcow:latest "$inputs" && return
   build localhost/zcow:latest "$inputs" "$context" "$root/deploy/docker/Dockerfile" --build-arg "BASE_IMAGE=$jre"

@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.github.dockerjava.api.model.Capability;
@@ -100,6 +101,25 @@ class ContainerClusterBackupTest {
       QemuImg.assertClean(image);
       QemuImg.assertIdentical(source, image);
       assertEquals(IMAGE_UID, Files.getAttribute(image, "unix:uid"), "written by the image's user");
+    }
+  }
+
+  @Test
+  void theImageCarriesManPagesAndBashCompletionMadeFromTheCommandLine() {
+    DockerImageName zcow = Containers.zcowImage();
+    try (GenericContainer<?> shell = new GenericContainer<>(zcow)
+        .withCreateContainerCmdModifier(cmd -> cmd.withEntrypoint("/bin/sh"))
+        .withCommand("-c", "cat /usr/share/man/man1/zcow-backup.1; ls /usr/share/man/man1;"
+            + " grep -c _complete_zcow /usr/share/bash-completion/completions/zcow")
+        .withStartupCheckStrategy(new OneShotStartupCheckStrategy().withTimeout(Duration.ofSeconds(60)))) {
+      shell.start();
+      String out = shell.getLogs();
+      assertTrue(out.contains(".TH \"ZCOW\\-BACKUP\" \"1\"") && out.contains("checkpoint\\-interval"), tail(out, 40));
+      for (String page : List.of("zcow.1", "zcow-convert.1", "zcow-worker.1", "zcow-writer.1", "zcow-status.1")) {
+        assertTrue(out.contains(page), page + " in " + tail(out, 40));
+      }
+      String last = out.strip().lines().reduce((a, b) -> b).orElse("");
+      assertTrue(last.matches("[1-9]\\d*"), "the completion script is installed: " + tail(out, 5));
     }
   }
 
