@@ -262,8 +262,8 @@ public final class WriterTerm implements Closeable {
         continue;
       }
       checkLeader();
-      if (run.targetFull != null) {
-        transitions.targetFull(run, run.targetFull);
+      if (run.targetFailed != null) {
+        transitions.targetFailed(run, run.targetFailed);
       } else if (run.endRequest != null) {
         transitions.end(run, run.endRequest.state(), run.endRequest.reason());
       } else if (run.image.isComplete()) {
