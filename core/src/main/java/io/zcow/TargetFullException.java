@@ -8,11 +8,12 @@ import java.nio.file.Path;
  * The target's file system has no space left (ENOSPC, or EDQUOT for a quota). Trying the same
  * write again does not help until an operator frees space, so it is not a {@link
  * RetriableException}: the job it happened to fails, keeps its {@code .part} file and last
- * checkpoint, and a resubmission with the same job id continues from there.
+ * checkpoint, and a resubmission with the same job id continues from there. A {@link
+ * TargetIoException} whose remedy is freeing space.
  */
-public class TargetFullException extends ZcowException {
-  public TargetFullException(String message, Throwable cause) {
-    super(message, cause);
+public class TargetFullException extends TargetIoException {
+  public TargetFullException(String message, Path file, Throwable cause) {
+    super(message, file, cause);
   }
 
   /** The error is the file system saying it is full (or the user's quota is used up). */
@@ -28,7 +29,13 @@ public class TargetFullException extends ZcowException {
    * @param what e.g. "write of 4194304 bytes at 0x3440000 in /t/img.qcow2.part"
    */
   public static TargetFullException of(String what, Path file, IOException e) {
-    return new TargetFullException("target file system is full: " + what + " failed: " + e.getMessage() + space(file), e);
+    return new TargetFullException("target file system is full: " + what + " failed: " + e.getMessage() + space(file),
+        file, e);
+  }
+
+  @Override
+  public String remedy() {
+    return "free space, then submit the job again with the same job id to resume";
   }
 
   private static String space(Path file) {

@@ -2,8 +2,7 @@ package io.zcow.qcow2;
 
 import com.sun.nio.file.ExtendedOpenOption;
 import io.zcow.BadInputException;
-import io.zcow.RetriableException;
-import io.zcow.TargetFullException;
+import io.zcow.TargetIoException;
 import io.zcow.io.Aligned;
 import java.io.Closeable;
 import java.io.IOException;
@@ -48,6 +47,12 @@ public final class DirectFile implements Closeable {
   private final int alignment;
   private final java.util.concurrent.atomic.LongAdder writes = new java.util.concurrent.atomic.LongAdder();
   private final java.util.concurrent.atomic.LongAdder bytesWritten = new java.util.concurrent.atomic.LongAdder();
+  /**
+   * The first failed fdatasync, after which this file is never synced again: Linux may have
+   * dropped the dirty pages and marked them clean, so a later fdatasync that succeeds proves
+   * nothing. The image resumes from its last checkpoint instead.
+   */
+  private volatile TargetIoException syncFailed;
   /** Asked before every write; a refusal issues nothing (see {@link #guardWrites}). */
   private volatile java.util.function.BooleanSupplier mayWrite = () -> true;
 
@@ -242,13 +247,30 @@ public final class DirectFile implements Closeable {
     return (int) (pos - position);
   }
 
-  /** Makes written data durable (fdatasync). */
+  /**
+   * Makes written data durable (fdatasync).
+   *
+   * @throws TargetIoException when it fails, and on every later call without trying again (the
+   *     page state is unknown after a failed fdatasync: resume from the last checkpoint)
+   */
   public void force() {
+    TargetIoException earlier = syncFailed;
+    if (earlier != null) {
+      throw new TargetIoException("fdatasync of " + path + " refused: an earlier fdatasync of it failed ("
+          + earlier.getMessage() + "), so its page state is unknown; resume from the last checkpoint", path, earlier);
+    }
     try {
       channel.force(false);
     } catch (IOException e) {
-      throw ioFailure("fdatasync", 0, 0, e);
+      TargetIoException failure = ioFailure("fdatasync", 0, 0, e);
+      syncFailed = failure;
+      throw failure;
     }
+  }
+
+  /** Whether an fdatasync of this file has failed (it is then never tried again). */
+  public boolean syncFailed() {
+    return syncFailed != null;
   }
 
   public long size() {
@@ -273,12 +295,11 @@ public final class DirectFile implements Closeable {
     }
   }
 
-  private RuntimeException ioFailure(String op, long position, int length, IOException e) {
-    String what = String.format("%s of %d bytes at 0x%x in %s", op, length, position, path);
-    if (TargetFullException.isNoSpace(e)) {
-      return TargetFullException.of(what, path, e);
-    }
-    return new RetriableException(what + " failed: " + e.getMessage(), e);
+  /** Any I/O error on the image is the target's: typed, naming the operation, offset and file. */
+  private TargetIoException ioFailure(String op, long position, int length, IOException e) {
+    String what = op.equals("fdatasync") || op.equals("stat") ? op + " of " + path
+        : String.format("%s of %d bytes at 0x%x in %s", op, length, position, path);
+    return TargetIoException.of(what, path, e);
   }
 
   /**

@@ -2,6 +2,7 @@ package io.zcow.qcow2;
 
 import io.zcow.BadInputException;
 import io.zcow.CorruptException;
+import io.zcow.TargetIoException;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.Closeable;
@@ -68,6 +69,11 @@ public final class ImageWriter implements Closeable {
   private long duplicates;
   private long payloadBytes;
   private boolean finished;
+  /**
+   * The first target I/O error a checkpoint or the finish met: later ones are refused without
+   * touching the file (never an fsync after a failed one; the job resumes from its last checkpoint).
+   */
+  private TargetIoException targetFailed;
 
   private ImageWriter(Path target, ImageOptions options, DirectFile file) {
     this.target = target;
@@ -372,33 +378,54 @@ public final class ImageWriter implements Closeable {
     lock.lock();
     try {
       checkOpen();
-      store.flush();
-      writeMetadata();
-      long seq = sequence + 1;
-      Path state = stateFile(seq);
-      try (FileChannel ch = FileChannel.open(state, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-              StandardOpenOption.TRUNCATE_EXISTING);
-          OutputStream out = new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 20)) {
-        ranges.save(out);
-        out.flush();
-        ch.force(true);
-      } catch (IOException e) {
-        // A half-written state file is worth nothing and takes space an operator is freeing.
-        deleteQuietly(state);
-        if (io.zcow.TargetFullException.isNoSpace(e)) {
-          throw io.zcow.TargetFullException.of("writing the checkpoint state file " + state, state, e);
-        }
-        throw new UncheckedIOException("cannot write " + state + ": " + e.getMessage(), e);
-      }
-      file.force();
-      fsyncDirectory(part.toAbsolutePath().getParent());
-      sequence = seq;
-      long cursor = allocator.cursorCluster();
-      return new Checkpoint(seq, allocator.nextFree(), cursor, allocator.cursorUsed(),
-          cursor >= 0 ? refcounts.get(cursor) : 0, guestClustersDone, zeroClusters, rawClusters,
-          compressedClusters, duplicates, payloadBytes, ranges.completeCount());
+      checkTarget("checkpoint");
+      return noteTargetFailure(this::checkpointLocked);
     } finally {
       lock.unlock();
+    }
+  }
+
+  /** Under lock. */
+  private Checkpoint checkpointLocked() {
+    store.flush();
+    writeMetadata();
+    long seq = sequence + 1;
+    Path state = stateFile(seq);
+    try (FileChannel ch = FileChannel.open(state, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+            StandardOpenOption.TRUNCATE_EXISTING);
+        OutputStream out = new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 20)) {
+      ranges.save(out);
+      out.flush();
+      ch.force(true);
+    } catch (IOException e) {
+      // A half-written state file is worth nothing and takes space an operator is freeing.
+      deleteQuietly(state);
+      throw TargetIoException.of("writing the checkpoint state file " + state, state, e);
+    }
+    file.force();
+    fsyncDirectory(part.toAbsolutePath().getParent());
+    sequence = seq;
+    long cursor = allocator.cursorCluster();
+    return new Checkpoint(seq, allocator.nextFree(), cursor, allocator.cursorUsed(),
+        cursor >= 0 ? refcounts.get(cursor) : 0, guestClustersDone, zeroClusters, rawClusters,
+        compressedClusters, duplicates, payloadBytes, ranges.completeCount());
+  }
+
+  /** Under lock: refuses, without touching the file, once a target I/O error was met. */
+  private void checkTarget(String what) {
+    if (targetFailed != null) {
+      throw new TargetIoException(what + " of " + part + " refused: " + targetFailed.getMessage()
+          + " earlier; the job resumes from its last checkpoint", targetFailed.file(), targetFailed);
+    }
+  }
+
+  /** Under lock: runs {@code step}, remembering a target I/O error it throws. */
+  private <T> T noteTargetFailure(java.util.function.Supplier<T> step) {
+    try {
+      return step.get();
+    } catch (TargetIoException e) {
+      targetFailed = e;
+      throw e;
     }
   }
 
@@ -433,23 +460,11 @@ public final class ImageWriter implements Closeable {
         throw new IllegalStateException("image is not complete: " + ranges.completeCount() + " of "
             + ranges.ranges() + " ranges");
       }
-      allocator.closeCursor();
-      store.flush();
-      refcounts.retireBelow(Long.MAX_VALUE);
-      writeMetadata();
-      file.extendTo(allocator.nextFree() * cs);
-      file.force();
-      // Rename while the fence is still held: a new leader must never reopen the .part between
-      // the last write and the rename.
-      try {
-        Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
-      } catch (IOException e) {
-        if (io.zcow.TargetFullException.isNoSpace(e)) {
-          throw io.zcow.TargetFullException.of("renaming " + part + " to " + target, target, e);
-        }
-        throw new UncheckedIOException("cannot rename " + part + " to " + target + ": " + e.getMessage(), e);
-      }
-      fsyncDirectory(target.toAbsolutePath().getParent());
+      checkTarget("finishing");
+      noteTargetFailure(() -> {
+        finishLocked();
+        return null;
+      });
       finished = true;
     } finally {
       lock.unlock();
@@ -457,6 +472,24 @@ public final class ImageWriter implements Closeable {
     store.close();
     file.close();
     deleteStateFiles(Long.MAX_VALUE);
+  }
+
+  /** Under lock: writes what remains and the metadata, syncs, renames. */
+  private void finishLocked() {
+    allocator.closeCursor();
+    store.flush();
+    refcounts.retireBelow(Long.MAX_VALUE);
+    writeMetadata();
+    file.extendTo(allocator.nextFree() * cs);
+    file.force();
+    // Rename while the fence is still held: a new leader must never reopen the .part between
+    // the last write and the rename.
+    try {
+      Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw TargetIoException.of("renaming " + part + " to " + target, target, e);
+    }
+    fsyncDirectory(target.toAbsolutePath().getParent());
   }
 
   /**
@@ -529,7 +562,7 @@ public final class ImageWriter implements Closeable {
     try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
       ch.force(true);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot fsync directory " + dir + ": " + e.getMessage(), e);
+      throw TargetIoException.of("fsync of directory " + dir, dir, e);
     }
   }
 

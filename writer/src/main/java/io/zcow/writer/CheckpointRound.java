@@ -2,7 +2,7 @@ package io.zcow.writer;
 
 import com.google.protobuf.ByteString;
 import io.zcow.RetriableException;
-import io.zcow.TargetFullException;
+import io.zcow.TargetIoException;
 import io.zcow.proto.PartitionOffset;
 import io.zcow.proto.Wire;
 import io.zcow.proto.WriterCheckpoint;
@@ -33,10 +33,11 @@ final class CheckpointRound {
   private static final Duration KAFKA_CALL = Duration.ofSeconds(30);
 
   /**
-   * Jobs whose image could not be checkpointed: their target is full, or another failure of
-   * that image (the reason). They end at their last committed checkpoint; the others commit.
+   * Jobs whose image could not be checkpointed: their target failed (full, an I/O error), or
+   * another failure of that image (the reason). They end at their last committed checkpoint; the
+   * others commit.
    */
-  record Result(Map<JobRun, TargetFullException> full, Map<JobRun, String> failed) {}
+  record Result(Map<JobRun, TargetIoException> targetFailed, Map<JobRun, String> failed) {}
 
   private final WriterConfig config;
   private final WriterZk zk;
@@ -58,7 +59,7 @@ final class CheckpointRound {
   }
 
   /**
-   * Checkpoints {@code open} (jobs whose target is full are left out and returned: they end at
+   * Checkpoints {@code open} (jobs whose target failed are left out and returned: they end at
    * their last committed checkpoint, the others commit).
    *
    * @throws DeposedException when the epoch is no longer the group's
@@ -75,14 +76,14 @@ final class CheckpointRound {
     }
     List<WriterZk.JobCommit> commits = new ArrayList<>();
     Map<JobRun, Checkpoint> taken = new HashMap<>();
-    Map<JobRun, TargetFullException> full = new LinkedHashMap<>();
+    Map<JobRun, TargetIoException> targetFailed = new LinkedHashMap<>();
     Map<JobRun, String> failed = new LinkedHashMap<>();
     for (JobRun run : open) {
       Checkpoint cp;
       try {
         cp = run.image.checkpoint();
-      } catch (TargetFullException e) {
-        full.put(run, e);
+      } catch (TargetIoException e) {
+        targetFailed.put(run, e);
         continue;
       } catch (RuntimeException e) {
         if (Isolation.endsTheTerm(e)) {
@@ -107,7 +108,7 @@ final class CheckpointRound {
     metrics.checkpoint(System.nanoTime() - t0);
     LOG.debug("[group={}] checkpoint of {} jobs committed at {}", config.group(), taken.size(), positions);
     trim(positions);
-    return new Result(full, failed);
+    return new Result(targetFailed, failed);
   }
 
   /** Deletes chunk records below the committed offsets; a failure only delays reclaiming space. */

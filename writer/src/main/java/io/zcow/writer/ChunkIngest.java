@@ -2,7 +2,7 @@ package io.zcow.writer;
 
 import io.zcow.CorruptException;
 import io.zcow.RetriableException;
-import io.zcow.TargetFullException;
+import io.zcow.TargetIoException;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
 import io.zcow.proto.ChunkRecord;
@@ -175,9 +175,9 @@ final class ChunkIngest {
         reject(run, run.id, range, "entry " + i + ": " + ex.getMessage(), ref);
         pacing.badData(run, range);
         break;
-      } catch (TargetFullException ex) {
+      } catch (TargetIoException ex) {
         run.requestEnd(JobState.JOB_STATE_FAILED, ex.getMessage());
-        run.targetFull = ex;
+        run.targetFailed = ex;
         return;
       } catch (RuntimeException ex) {
         if (Isolation.endsTheTerm(ex)) {

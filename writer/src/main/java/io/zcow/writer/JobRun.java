@@ -1,7 +1,7 @@
 package io.zcow.writer;
 
 import io.zcow.BadInputException;
-import io.zcow.TargetFullException;
+import io.zcow.TargetIoException;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.Progress;
@@ -36,8 +36,11 @@ final class JobRun {
   RangePacer pacer;
   State state = State.OPEN;
   EndRequest endRequest;
-  /** Set with an end request when the job's target file system is full: that end takes no checkpoint. */
-  TargetFullException targetFull;
+  /**
+   * Set with an end request when the job's target failed (full, an I/O error): that end takes no
+   * checkpoint, which would write and fsync the same image again.
+   */
+  TargetIoException targetFailed;
   /** The image checkpoint last committed for this job (null before any): the next commit's "previous". */
   byte[] committedImageCheckpoint;
   /** Ranges known complete (events sent for them). */

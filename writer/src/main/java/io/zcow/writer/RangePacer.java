@@ -240,6 +240,18 @@ final class RangePacer {
     return List.of(reissue(o, now, "bad data received", false));
   }
 
+  /**
+   * Every outstanding range issued again now, as a free re-issue (within the bound): its chunks
+   * were lost with the broker's records, which is not the range's doing.
+   */
+  List<Due> reissueAll(long now, String why) {
+    List<Due> due = new ArrayList<>();
+    for (Outstanding o : List.copyOf(outstanding.values())) {
+      due.add(reissue(o, now, why, true));
+    }
+    return due;
+  }
+
   /** @param silent whether the whole group was silent while the range waited: free, within the bound */
   private Due reissue(Outstanding o, long now, String why, boolean silent) {
     boolean free = silent && o.free < timing.maxFreeRequeues();

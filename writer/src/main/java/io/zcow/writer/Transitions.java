@@ -1,7 +1,7 @@
 package io.zcow.writer;
 
 import io.zcow.BadInputException;
-import io.zcow.TargetFullException;
+import io.zcow.TargetIoException;
 import io.zcow.proto.EventKind;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
@@ -45,7 +45,7 @@ final class Transitions {
   /** Checkpoints every open job; those whose image cannot be checkpointed fail at their last one. */
   void checkpointAll() {
     CheckpointRound.Result r = checkpoints.run(open.get());
-    r.full().forEach(this::targetFull);
+    r.targetFailed().forEach(this::targetFailed);
     r.failed().forEach(this::failAtLastCheckpoint);
   }
 
@@ -60,8 +60,8 @@ final class Transitions {
       ImageStats stats = run.image.stats();
       try {
         run.image.finish();
-      } catch (TargetFullException e) {
-        targetFull(run, e);
+      } catch (TargetIoException e) {
+        targetFailed(run, e);
         return;
       } catch (RuntimeException e) {
         if (Isolation.endsTheTerm(e)) {
@@ -82,13 +82,14 @@ final class Transitions {
   }
 
   /**
-   * The job's target file system is full: its image stops where it is, without a checkpoint; the
-   * .part file and the last committed checkpoint stay, so a resubmission after space is freed
-   * resumes there. The other jobs of the writer go on.
+   * The job's target failed (its file system is full, or an I/O error: a write, read or fsync of
+   * its image): its image stops where it is, without a checkpoint (never another fsync of that
+   * file); the .part file and the last committed checkpoint stay, so a resubmission once the
+   * operator has acted resumes there. The other jobs of the writer go on.
    */
-  void targetFull(JobRun run, TargetFullException e) {
+  void targetFailed(JobRun run, TargetIoException e) {
     failAtLastCheckpoint(run, e.getMessage() + "; " + ImageWriter.partPath(run.target).getFileName()
-        + " and its checkpoint are kept: free space, then submit the job again with the same job id to resume");
+        + " and its checkpoint are kept: " + e.remedy());
   }
 
   /**

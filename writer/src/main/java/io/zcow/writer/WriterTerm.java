@@ -66,6 +66,11 @@ public final class WriterTerm implements Closeable {
   private Transitions transitions;
   private long lastCheckpointMs;
   private long lastProgressMs;
+  /**
+   * Chunk records the broker no longer has between the committed offsets and the log start, per
+   * partition (empty when none were lost): found by {@link #start()}, acted on once every job is open.
+   */
+  private Map<TopicPartition, Long> lostChunks = Map.of();
   /** When a range last started or a cluster last arrived, in any job: the group is not idle. */
   private long groupActiveMs;
 
@@ -143,16 +148,20 @@ public final class WriterTerm implements Closeable {
       offsets = Optional.empty();
     }
     offsets.ifPresent(cp -> cp.getOffsetsList().forEach(po -> committed.put(po.getPartition(), po.getOffset())));
-    List<TopicPartition> fromStart = new ArrayList<>();
+    // Records past the committed offsets may be gone (deleted, a broker that lost its data): read
+    // from where the log begins now, and re-issue the ranges whose chunks may have been lost.
+    Map<TopicPartition, Long> beginning = chunks.beginningOffsets(partitions, KAFKA_CALL);
+    Map<TopicPartition, Long> lost = new HashMap<>();
     for (TopicPartition tp : partitions) {
-      Long o = committed.get(tp.partition());
-      if (o == null) {
-        fromStart.add(tp);
-      } else {
-        chunks.seek(tp, o);
+      long from = committed.getOrDefault(tp.partition(), 0L);
+      long begins = beginning.getOrDefault(tp, 0L);
+      if (begins > from) {
+        lost.put(tp, begins - from);
+        from = begins;
       }
+      chunks.seek(tp, from);
     }
-    chunks.seekToBeginning(fromStart);
+    lostChunks = lost;
     LOG.info("[group={}] epoch {}: recovering; chunks from {}", config.group(), zk.epoch(),
         committed.isEmpty() ? "the beginning" : committed);
     return partitions;
@@ -177,6 +186,7 @@ public final class WriterTerm implements Closeable {
     if (state == State.RECOVERING) {
       state = State.RUNNING;
       LOG.info("[group={}] epoch {}: running ({} jobs open)", config.group(), zk.epoch(), jobs.open().size());
+      reissueLostRanges();
     }
     Set<JobRun> touched = new HashSet<>();
     for (ConsumerRecord<String, byte[]> r : chunks.poll(POLL)) {
@@ -219,6 +229,48 @@ public final class WriterTerm implements Closeable {
       lag += chunks.currentLag(tp).orElse(0);
     }
     return lag;
+  }
+
+  /**
+   * Chunk records were lost past the checkpoint: every range the checkpoint left incomplete is read
+   * again, never skipped. Those this term restored as outstanding are issued again now (their
+   * chunks may be among the lost; duplicates are dropped); the others are issued through the
+   * window as at every term start. One WARN line says how many records and which ranges.
+   */
+  private void reissueLostRanges() {
+    if (lostChunks.isEmpty()) {
+      return;
+    }
+    long records = lostChunks.values().stream().mapToLong(Long::longValue).sum();
+    String why = "its chunks may be among " + records + " records lost from " + config.chunksTopic();
+    long now = nowMs.getAsLong();
+    StringBuilder ranges = new StringBuilder();
+    for (JobRun run : jobs.open()) {
+      List<Long> reissued = new ArrayList<>();
+      for (RangePacer.Due d : run.pacer.reissueAll(now, why)) {
+        if (d instanceof RangePacer.Due.Reissue re) {
+          reissued.add(re.range());
+          run.requeued++;
+          metrics.requeue();
+          out.task(re.task());
+          out.event(run.id, EventKind.EVENT_KIND_RANGE_REQUEUED, JobState.JOB_STATE_RUNNING, re.range(),
+              "attempt " + re.task().getAttempt() + ": " + re.why(), null, null);
+        } else if (d instanceof RangePacer.Due.Exhausted ex) {
+          run.requestEnd(JobState.JOB_STATE_FAILED, "range " + ex.range() + " re-queued " + ex.attempts()
+              + " times: no worker completed it (last: " + ex.why() + ")");
+        }
+      }
+      List<Integer> incomplete = new ArrayList<>();
+      for (int r = run.complete.nextClearBit(0); r < run.layout.ranges(); r = run.complete.nextClearBit(r + 1)) {
+        incomplete.add(r);
+      }
+      ranges.append(ranges.length() == 0 ? "" : "; ").append(run.tag(-1)).append(" ranges ").append(incomplete)
+          .append(" read again (issued again now: ").append(reissued).append(", the others through the window)");
+    }
+    LOG.warn("[group={}] {} chunk records were lost past the checkpoint (records per partition: {}): {}",
+        config.group(), records, lostChunks, ranges.length() == 0 ? "no job is open" : ranges);
+    lostChunks = Map.of();
+    takeEnds();
   }
 
   /** Runs {@link #runOnce()} until leadership is lost (DeposedException) or the thread is interrupted. */
@@ -271,8 +323,8 @@ public final class WriterTerm implements Closeable {
         continue;
       }
       checkLeader();
-      if (run.targetFull != null) {
-        transitions.targetFull(run, run.targetFull);
+      if (run.targetFailed != null) {
+        transitions.targetFailed(run, run.targetFailed);
       } else if (run.endRequest != null) {
         transitions.end(run, run.endRequest.state(), run.endRequest.reason());
       } else if (run.image.isComplete()) {

@@ -185,4 +185,26 @@ class RangePacerTest {
     p.started(1, 0);
     assertEquals(3, ((RangePacer.Due.Reissue) p.due(1_000, 0).get(0)).task().getAttempt());
   }
+
+  @Test
+  void rangesWhoseChunksWereLostAreAllIssuedAgainAtOnceWithoutCountingAgainstTheirAttempts() {
+    RangePacer p = pacer(6, 8);
+    BitSet complete = new BitSet();
+    complete.set(1);
+    p.restore(List.of(issued(0, 1), issued(2, 0), issued(3, 3)), complete, 0);
+    List<RangePacer.Due> due = p.reissueAll(10, "chunks lost");
+    assertEquals(3, due.size(), due.toString());
+    for (RangePacer.Due d : due) {
+      RangePacer.Due.Reissue re = assertInstanceOf(RangePacer.Due.Reissue.class, d);
+      assertTrue(re.why().startsWith("chunks lost (not counted"), re.why());
+    }
+    assertEquals(List.of(0L, 2L, 3L), due.stream().map(RangePacer.Due::range).toList());
+    assertEquals(List.of(2, 1, 4), due.stream().map(d -> ((RangePacer.Due.Reissue) d).task().getAttempt()).toList());
+    // Range 3 had used its 3 counted attempts: a free re-issue does not exhaust it.
+    assertEquals(List.of(), p.due(20, 20), "nothing is due again at once");
+  }
+
+  private static IssuedRange issued(long range, int attempt) {
+    return IssuedRange.newBuilder().setRangeIndex(range).setAttempt(attempt).build();
+  }
 }
