@@ -356,7 +356,9 @@ final class NbdConnection implements Closeable {
 
   private void readReplies() {
     try {
-      while (true) {
+      // Once broken (closed, overdue, interrupted) the connection's requests are settled: what is
+      // left in the input buffer is answers to nobody, not a protocol error.
+      while (broken == null) {
         fill(4);
         int magic = input.getInt(input.position());
         if (magic == Nbd.STRUCTURED_REPLY_MAGIC) {
@@ -380,6 +382,9 @@ final class NbdConnection implements Closeable {
         }
       }
     } catch (ProtocolViolation e) {
+      if (broken != null) {
+        return; // a reply to a request settled when the connection broke
+      }
       LOG.warn("{}: protocol error: {}", uri.describe(), e.getMessage());
       fail("protocol error: " + e.getMessage(), null);
     } catch (IOException | RuntimeException e) {
