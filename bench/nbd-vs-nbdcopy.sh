@@ -90,7 +90,11 @@ EXT4_URI=$URI
 
 now() { date +%s.%N; }
 declare -A SECS
+declare -A CPU
 declare -A SIZES
+# CPU seconds (user + system) of the reading clients: on a shared machine a steadier figure than
+# their wall times. zcow's is NbdRead's own (its process while it read); nbdcopy's from GNU time.
+GNU_TIME=$( [ -x /usr/bin/time ] && echo /usr/bin/time || true)
 
 record() { SECS[$1]="${SECS[$1]:-} $(awk -v a="$2" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')"; }
 
@@ -104,11 +108,15 @@ run_read() {
       local line
       line=$(java -cp "$CP" io.zcow.bench.NbdRead "$FULL_URI" "$CONNECTIONS" "$REQUESTS" "$REQ_BYTES" 2>> "$WORK/logs/$tool.log")
       echo "$line" >> "$WORK/logs/$tool.log"
-      SECS[$tool]="${SECS[$tool]:-} $(echo "$line" | awk '{ print $2 }')" ;;
+      SECS[$tool]="${SECS[$tool]:-} $(echo "$line" | awk '{ print $2 }')"
+      CPU[$tool]="${CPU[$tool]:-} $(echo "$line" | awk '{ print $4 }')" ;;
     nbdcopy)
-      nbdcopy --no-extents --connections="$CONNECTIONS" --requests="$REQUESTS" \
+      local timed=()
+      [ -n "$GNU_TIME" ] && timed=("$GNU_TIME" -o "$WORK/logs/nbdcopy.cpu" -f "%U %S")
+      "${timed[@]}" nbdcopy --no-extents --connections="$CONNECTIONS" --requests="$REQUESTS" \
         --request-size="$REQ_BYTES" "$FULL_URI" null: >> "$WORK/logs/$tool.log" 2>&1
-      record "$tool" "$t0" ;;
+      record "$tool" "$t0"
+      CPU[$tool]="${CPU[$tool]:-} $( [ -n "$GNU_TIME" ] && awk '{ printf "%.3f", $1 + $2 }' "$WORK/logs/nbdcopy.cpu" || echo '?')" ;;
   esac
 }
 
@@ -153,9 +161,10 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 10485
      "$(qemu-nbd --version | head -n 1); $(nbdcopy --version | head -n 1); $(java -version 2>&1 | head -n 1)"
 echo "reading $(mib "$SIZE_BYTES") MiB (fully allocated) over a Unix socket: $CONNECTIONS connections," \
      "$REQUESTS requests of $(mib "$REQ_BYTES") MiB in flight each; median of $RUNS (s: ${SECS[zcow-read]} / ${SECS[nbdcopy]})"
+echo "  CPU s of the client (zcow: while reading; nbdcopy: whole process): ${CPU[zcow-read]} / ${CPU[nbdcopy]}"
 zr=$(median "${SECS[zcow-read]}"); nc=$(median "${SECS[nbdcopy]}")
-printf '  %-14s %8.3f s  %8s MB/s\n' zcow-read "$zr" "$(mbs "$zr")"
-printf '  %-14s %8.3f s  %8s MB/s\n' nbdcopy "$nc" "$(mbs "$nc")"
+printf '  %-14s %8.3f s  %8s MB/s  %6s CPU s\n' zcow-read "$zr" "$(mbs "$zr")" "$(median "${CPU[zcow-read]}")"
+printf '  %-14s %8.3f s  %8s MB/s  %6s CPU s\n' nbdcopy "$nc" "$(mbs "$nc")" "$(median "${CPU[nbdcopy]}")"
 echo "  zcow reading / nbdcopy throughput: $(ratio "$nc" "$zr")"
 echo "converting the $(mib "$SIZE_BYTES") MiB ext4 disk from the export (zstd, $(nproc) threads): median of $RUNS"
 zc=$(median "${SECS[zcow-convert]}"); qc=$(median "${SECS[qemu-convert]}")

@@ -17,7 +17,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * drains the pipeline, as nbdcopy's never does.
  *
  * <p>Usage: {@code NbdRead URI CONNECTIONS IN_FLIGHT REQUEST_SIZE}; prints
- * {@code bytes seconds MB/s} on one line.
+ * {@code bytes seconds MB/s cpu-seconds} on one line, the CPU time being the whole process's
+ * (compiler and collector threads included) while it read.
  */
 public final class NbdRead {
   /** Bytes per read() call: 32 requests of 1 MiB, the pipeline refilled between them. */
@@ -38,6 +39,8 @@ public final class NbdRead {
       int chunk = Math.max(READ_BYTES, inFlight * source.requestSize());
       AtomicLong next = new AtomicLong();
       AtomicLong bytes = new AtomicLong();
+      var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+      long cpuStarted = os.getProcessCpuTime();
       long started = System.nanoTime();
       List<Thread> threads = new ArrayList<>();
       for (int t = 0; t < connections; t++) {
@@ -56,10 +59,11 @@ public final class NbdRead {
         th.join();
       }
       double secs = (System.nanoTime() - started) / 1e9;
+      double cpu = (os.getProcessCpuTime() - cpuStarted) / 1e9;
       if (bytes.get() != size) {
         throw new IllegalStateException("read " + bytes.get() + " of " + size + " bytes");
       }
-      System.out.printf(Locale.ROOT, "%d %.3f %.1f%n", bytes.get(), secs, bytes.get() / secs / 1e6);
+      System.out.printf(Locale.ROOT, "%d %.3f %.1f %.3f%n", bytes.get(), secs, bytes.get() / secs / 1e6, cpu);
     }
   }
 }

@@ -1,17 +1,33 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.zcow.cli.embedded.DevCluster;
+import io.zcow.cli.embedded.HostPort;
+import io.zcow.proto.kafka.KafkaSettings;
+import io.zcow.source.nbd.NbdOptions;
+import io.zcow.source.nbd.NbdUri;
+import io.zcow.testkit.Disks;
 import io.zcow.testkit.MisbehavingNbdServer;
 import io.zcow.testkit.NbdServer;
 import io.zcow.testkit.QemuImg;
 import io.zcow.testkit.TestData;
+import io.zcow.worker.kafka.SourcePolicy;
+import io.zcow.worker.kafka.Worker;
+import io.zcow.worker.kafka.WorkerConfig;
+import io.zcow.writer.Writer;
+import io.zcow.writer.WriterConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -124,5 +140,53 @@ class NbdCommandsTest {
       assertOneLine(run, 1, "127.0.0.1:" + server.port());
     }
     assertNothingBut();
+  }
+
+  @Test
+  @Timeout(180)
+  void aServerGoneForGoodMidBackupFailsTheJobWithItsAddressAndNothingAtTheTarget() throws Exception {
+    Path src = Disks.random(dir.resolve("gone.raw"), 16 * MIB, 15);
+    Path root = Files.createDirectory(dir.resolve("root"));
+    NbdServer server = NbdServer.qemuNbd(src, "raw").start();
+    try (DevCluster cluster = DevCluster.start(HostPort.loopbackAnyPort(), HostPort.loopbackAnyPort(), null)) {
+      String kafka = cluster.broker().bootstrapServers();
+      // Short clocks and one counted re-issue, so a range nobody can read fails the job in seconds.
+      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root)
+          .rangeTimeout(Duration.ofSeconds(2)).startTimeout(Duration.ofSeconds(2)).maxRequeues(1).build();
+      SimpleMeterRegistry meters = new SimpleMeterRegistry();
+      // Throttled (2 MiB ranges at 4 MB/s): the server is killed while ranges are left to read.
+      WorkerConfig workers = WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(1)
+          .withMaxReadBytesPerSecond(4e6).withReleaseBackoff(Duration.ofMillis(100))
+          .withSources(SourcePolicy.allowAllAnd(List.of(NbdUri.parse(server.uri()))))
+          .withNbd(NbdOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(5)));
+      try (Writer writer = new Writer(wc, Clock.systemUTC()).start();
+          Worker worker = new Worker(workers, meters, Clock.systemUTC())) {
+        worker.start();
+        Thread killer = new Thread(() -> {
+          while (meters.find("zcow.worker.tasks").tag("outcome", "done").counters().stream()
+              .mapToDouble(c -> c.count()).sum() < 1) {
+            try {
+              Thread.sleep(20);
+            } catch (InterruptedException e) {
+              return;
+            }
+          }
+          server.close(); // gone for good: not restarted
+        }, "nbd-killer");
+        killer.start();
+        CliRun run = CliRun.of("backup", "--kafka", kafka, "--range-size", "2m", "--progress", "plain",
+            "--job-id", "gone-1", server.uri(), "gone.qcow2");
+        killer.interrupt();
+        killer.join();
+        assertEquals(Main.EXIT_FAILED, run.exitCode(), run.err());
+        // The job's end as the backup command reports it: the writer's FAILED reason, in one line.
+        String failed = run.err().lines().filter(l -> l.startsWith("zcow: job gone-1 failed: ")).findFirst()
+            .orElseThrow(() -> new AssertionError("no FAILED line in: " + run.err()));
+        assertTrue(failed.contains("NBD export 'disk' at 127.0.0.1:" + server.port()), "the NBD address in: " + failed);
+      }
+    } finally {
+      server.close();
+    }
+    assertFalse(Files.exists(root.resolve("gone.qcow2")), "nothing at the target path");
   }
 }

@@ -65,7 +65,11 @@ final class RangePacer {
       }
     }
 
-    record Exhausted(long range, int attempts, String why) implements Due {}
+    /**
+     * @param lastRelease what the last worker to hand the range back said (an NBD server gone, a
+     *     source it may not read), or empty when no worker said anything
+     */
+    record Exhausted(long range, int attempts, String why, String lastRelease) implements Due {}
   }
 
   private static final class Outstanding {
@@ -75,6 +79,7 @@ final class RangePacer {
     boolean started;
     long sinceMs;
     long lastBadMs = Long.MIN_VALUE;
+    String lastRelease = ""; // the last worker's reason for handing the range back
 
     Outstanding(long range, int attempt, int free, long now) {
       this.range = range;
@@ -203,6 +208,18 @@ final class RangePacer {
   }
 
   /**
+   * A worker handed the range back, saying why; the last such reason is what a range that runs
+   * out of attempts fails its job with. The share group gives the task to a worker again: the
+   * range's clock is not touched. Ignored for a range that is not outstanding.
+   */
+  void released(long range, String reason) {
+    Outstanding o = outstanding.get(range);
+    if (o != null) {
+      o.lastRelease = reason;
+    }
+  }
+
+  /**
    * Ranges whose clock ran out, issued again (or exhausted).
    *
    * @param groupActiveMs when the writer group last saw a range start or a cluster arrive
@@ -256,7 +273,7 @@ final class RangePacer {
   private Due reissue(Outstanding o, long now, String why, boolean silent) {
     boolean free = silent && o.free < timing.maxFreeRequeues();
     if (!free && o.counted() >= timing.maxRequeues()) {
-      return new Due.Exhausted(o.range, o.counted(), why);
+      return new Due.Exhausted(o.range, o.counted(), why, o.lastRelease);
     }
     if (free) {
       o.free++;

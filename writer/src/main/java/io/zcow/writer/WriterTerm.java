@@ -61,6 +61,7 @@ public final class WriterTerm implements Closeable {
   private final WriterOutput out;
   private final JobTable jobs;
   private final ChunkIngest ingest;
+  private final WorkerReleases releases;
   private State state = State.NEW;
   private CheckpointRound checkpoints;
   private Transitions transitions;
@@ -91,6 +92,8 @@ public final class WriterTerm implements Closeable {
     this.out = new WriterOutput(config, clients.producer(id), wall, zk::epoch, "writer@" + hostName() + "/" + config.group());
     this.jobs = new JobTable(config, zk, new TopicReader(clients.consumer(id + "-jobs"), config.jobsTopic(), KAFKA_CALL),
         out, mayWrite, nowMs);
+    this.releases = new WorkerReleases(new TopicReader(clients.consumer(id + "-events"), config.eventsTopic(), KAFKA_CALL),
+        config.auth());
     this.ingest = new ChunkIngest(config, jobs, out, metrics, this::checkLeader, new ChunkIngest.Pacing() {
       @Override
       public void badData(JobRun run, long range) {
@@ -178,6 +181,7 @@ public final class WriterTerm implements Closeable {
     }
     checkLeader();
     jobs.poll(Duration.ZERO);
+    releases.poll(this::released);
     jobs.admitQueued();
     if (!jobs.retryPendingOpens()) {
       sleep(POLL);
@@ -299,6 +303,14 @@ public final class WriterTerm implements Closeable {
     }
   }
 
+  private void released(WorkerReleases.Release r) {
+    for (JobRun run : jobs.open()) {
+      if (run.id.equals(r.jobId())) {
+        run.pacer.released(r.range(), r.reason());
+      }
+    }
+  }
+
   /** Sends the re-issued tasks; a range out of attempts fails its job (at the next {@link #takeEnds}). */
   private void issue(JobRun run, List<RangePacer.Due> due) {
     for (RangePacer.Due d : due) {
@@ -310,8 +322,10 @@ public final class WriterTerm implements Closeable {
         out.event(run.id, EventKind.EVENT_KIND_RANGE_REQUEUED, JobState.JOB_STATE_RUNNING, re.range(),
             "attempt " + re.task().getAttempt() + ": " + re.why(), null, null);
       } else if (d instanceof RangePacer.Due.Exhausted ex) {
+        // A worker's reason (an NBD server gone: its address) says more than the timer's.
         run.requestEnd(JobState.JOB_STATE_FAILED, "range " + ex.range() + " re-queued " + ex.attempts()
-            + " times: no worker completed it (last: " + ex.why() + ")");
+            + " times: no worker completed it (" + (ex.lastRelease().isEmpty() ? "" : "last released: "
+            + ex.lastRelease() + "; ") + "last re-queued: " + ex.why() + ")");
       }
     }
   }
@@ -379,6 +393,7 @@ public final class WriterTerm implements Closeable {
       LOG.warn("closing a consumer: {}", e.toString());
     }
     jobs.close();
+    releases.close();
     out.close();
     clients.close();
   }

@@ -207,4 +207,35 @@ class RangePacerTest {
   private static IssuedRange issued(long range, int attempt) {
     return IssuedRange.newBuilder().setRangeIndex(range).setAttempt(attempt).build();
   }
+
+  @Test
+  void aRangeOutOfAttemptsCarriesTheLastWorkersReasonForReleasingIt() {
+    RangePacer p = pacer(2, 2);
+    p.fill(new BitSet(), 0);
+    p.released(0, "worker@a could not finish it: NBD export 'disk' at 10.0.0.1:10809: connection refused");
+    p.released(0, "worker@b could not finish it: NBD export 'disk' at 10.0.0.1:10809: the server closed the connection");
+    p.released(7, "a range that is not outstanding: ignored");
+    long t = 0;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      p.started(0, t);
+      assertInstanceOf(RangePacer.Due.Reissue.class, p.due(t + 1_000, t + 500).get(0));
+      t += 1_000;
+    }
+    p.started(0, t);
+    p.started(1, t);
+    List<RangePacer.Due> due = p.due(t + 1_000, t + 500);
+    RangePacer.Due.Exhausted ex = assertInstanceOf(RangePacer.Due.Exhausted.class, due.get(0));
+    assertEquals("worker@b could not finish it: NBD export 'disk' at 10.0.0.1:10809: the server closed the connection",
+        ex.lastRelease(), "the last report wins, and survives re-issues");
+    assertEquals(1, assertInstanceOf(RangePacer.Due.Reissue.class, due.get(1)).range(), "range 1 has attempts left");
+    for (int attempt = 2; attempt <= 3; attempt++) {
+      t += 1_000;
+      p.started(1, t);
+      assertInstanceOf(RangePacer.Due.Reissue.class, p.due(t + 1_000, t + 500).get(1));
+    }
+    t += 1_000;
+    p.started(1, t);
+    RangePacer.Due.Exhausted quiet = assertInstanceOf(RangePacer.Due.Exhausted.class, p.due(t + 1_000, t + 500).get(1));
+    assertEquals("", quiet.lastRelease(), "no worker said anything about range 1");
+  }
 }

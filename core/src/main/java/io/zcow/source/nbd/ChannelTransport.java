@@ -28,6 +28,18 @@ final class ChannelTransport implements Transport {
   }
 
   @Override
+  public int readSome(ByteBuffer dst) throws IOException {
+    int n;
+    do {
+      n = channel.read(dst);
+    } while (n == 0);
+    if (n < 0) {
+      throw new EOFException("the server closed the connection");
+    }
+    return n;
+  }
+
+  @Override
   public void write(ByteBuffer src) throws IOException {
     while (src.hasRemaining()) {
       channel.write(src);

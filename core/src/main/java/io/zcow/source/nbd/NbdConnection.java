@@ -20,9 +20,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One connection in the transmission phase: requests go out from the caller's thread, replies
- * come back on a reader thread of the connection's own that matches them by cookie, so several
- * requests can be in flight. Read data lands straight in the caller's buffer.
+ * One connection in the transmission phase: replies come back on a reader thread of the
+ * connection's own that matches them by cookie, so several requests can be in flight. A read
+ * ({@link #read(ByteBuffer, long, int, int)}) is split into requests; the caller sends the first
+ * few, and the reader thread sends each next one as a reply lands, so the pipeline stays full
+ * without waking the caller, who wakes once, when the whole read is in. Read data lands straight
+ * in the caller's buffer; headers and small chunks come through a small buffer of the reader's,
+ * one system call for a reply's header and what follows it.
  *
  * <p>Thread safe, but meant for one caller at a time (see {@link ConnectionPool}). Any protocol
  * violation, lost connection or overdue reply breaks the connection: every request in flight
@@ -34,6 +38,12 @@ final class NbdConnection implements Closeable {
   private static final int REQUEST_BYTES = 28;
   /** Copied into the caller's buffer for OFFSET_HOLE chunks; never written (only duplicates move). */
   private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(1 << 20);
+  /**
+   * The reader's buffer for headers and small chunks. A payload at least this long is read
+   * straight into its place; what the buffer took of it beyond the header (at most this much) is
+   * copied.
+   */
+  private static final int INPUT_BYTES = 16 << 10;
 
   private final NbdUri uri;
   private final Transport transport;
@@ -43,15 +53,16 @@ final class NbdConnection implements Closeable {
   private final AtomicLong cookies = new AtomicLong(1);
   private final Object writeLock = new Object();
   private final ByteBuffer request = ByteBuffer.allocate(REQUEST_BYTES); // guarded by writeLock
+  /** Bytes received and not yet parsed, between position and limit; owned by the reader thread. */
+  private final ByteBuffer input = ByteBuffer.allocateDirect(INPUT_BYTES).limit(0);
   private final Thread reader;
   private volatile String broken; // why the connection is unusable; null while sound
   private volatile boolean closing;
 
-  /** A request awaiting its reply; its fields other than {@link #done} belong to the reader thread. */
+  /** A request awaiting its reply; its fields belong to the reader thread until it is settled. */
   private abstract static class Pending {
     final long offset;
     final long length;
-    final CompletableFuture<Void> done = new CompletableFuture<>();
     String error; // the first error chunk's text
 
     Pending(long offset, long length) {
@@ -60,14 +71,19 @@ final class NbdConnection implements Closeable {
     }
 
     abstract String what();
+
+    /** The request is over: done when {@code failure} is null. Called once, on any thread. */
+    abstract void settle(RetriableException failure);
   }
 
   private static final class PendingRead extends Pending {
+    final ReadSpan span;
     final ByteBuffer dst; // exactly length bytes, position 0
     long covered;
 
-    PendingRead(long offset, ByteBuffer dst) {
+    PendingRead(ReadSpan span, long offset, ByteBuffer dst) {
       super(offset, dst.remaining());
+      this.span = span;
       this.dst = dst;
     }
 
@@ -75,10 +91,16 @@ final class NbdConnection implements Closeable {
     String what() {
       return "read of " + length + " bytes at 0x" + Long.toHexString(offset);
     }
+
+    @Override
+    void settle(RetriableException failure) {
+      span.requestEnded(failure);
+    }
   }
 
   private static final class PendingStatus extends Pending {
     final List<Extent> extents = new ArrayList<>();
+    final CompletableFuture<Void> done = new CompletableFuture<>();
 
     PendingStatus(long offset, long length) {
       super(offset, length);
@@ -87,6 +109,70 @@ final class NbdConnection implements Closeable {
     @Override
     String what() {
       return "block status of " + length + " bytes at 0x" + Long.toHexString(offset);
+    }
+
+    @Override
+    void settle(RetriableException failure) {
+      if (failure == null) {
+        done.complete(null);
+      } else {
+        done.completeExceptionally(failure);
+      }
+    }
+  }
+
+  /**
+   * The requests of one read call. Its fields are guarded by the span itself: the caller sends
+   * the first requests, the reader thread the others, each as a reply lands; after a failure no
+   * more are sent, and the span ends when none is in flight (so no reply can land in the buffer
+   * once the caller has it back).
+   */
+  private final class ReadSpan {
+    final ByteBuffer dst; // the whole read, position 0
+    final long offset;
+    final int requestSize;
+    final int maxInFlight;
+    int sent; // bytes requested so far
+    int inFlight;
+    RetriableException failure; // the first one
+    boolean ended;
+    long progressNanos; // when a reply last landed (or the read began)
+
+    ReadSpan(ByteBuffer dst, long offset, int requestSize, int maxInFlight) {
+      this.dst = dst;
+      this.offset = offset;
+      this.requestSize = requestSize;
+      this.maxInFlight = maxInFlight;
+    }
+
+    /** Sends requests up to the limit in flight; ends the span when nothing is left to wait for. Holding this. */
+    void sendMore() {
+      while (failure == null && inFlight < maxInFlight && sent < dst.limit()) {
+        int n = Math.min(requestSize, dst.limit() - sent);
+        PendingRead p = new PendingRead(this, offset + sent, dst.slice(sent, n));
+        sent += n;
+        inFlight++;
+        send(Nbd.CMD_READ, p.offset, n, p); // may settle p at once (a broken connection)
+      }
+      if (inFlight == 0 && !ended) {
+        ended = true;
+        notifyAll();
+      }
+    }
+
+    void requestEnded(RetriableException f) {
+      synchronized (this) {
+        inFlight--;
+        progressNanos = System.nanoTime();
+        if (f != null && failure == null) {
+          failure = f;
+        }
+        sendMore();
+      }
+    }
+
+    String what() {
+      return "read of " + dst.limit() + " bytes at 0x" + Long.toHexString(offset);
     }
   }
 
@@ -122,14 +208,52 @@ final class NbdConnection implements Closeable {
   }
 
   /**
-   * Sends NBD_CMD_READ for {@code dst.remaining()} bytes at {@code offset}; the bytes land in dst
-   * from its position on (dst's position and limit are not moved). The caller keeps the length
-   * within the server's maximum payload and minimum block.
+   * Reads {@code dst.remaining()} bytes at {@code offset} into dst from its position on (dst's
+   * position and limit are not moved), in requests of at most {@code requestSize} bytes with at
+   * most {@code inFlight} of them in flight; returns when every byte is in. The caller keeps the
+   * request size within the server's maximum payload and minimum block. A read that sees no reply
+   * for the request timeout breaks the connection.
+   *
+   * @throws RetriableException naming the server and the request that failed; no request of the
+   *     read is in flight any more
    */
-  CompletableFuture<Void> read(ByteBuffer dst, long offset) {
-    PendingRead p = new PendingRead(offset, dst.slice());
-    send(Nbd.CMD_READ, offset, p.length, p);
-    return p.done;
+  void read(ByteBuffer dst, long offset, int requestSize, int inFlight) {
+    ReadSpan span = new ReadSpan(dst.slice(), offset, requestSize, inFlight);
+    long timeout = requestTimeout.toNanos();
+    boolean overdue = false;
+    InterruptedException interrupted = null;
+    synchronized (span) {
+      span.progressNanos = System.nanoTime();
+      span.sendMore();
+      while (!span.ended) {
+        long left = timeout - (System.nanoTime() - span.progressNanos);
+        if (left <= 0) {
+          overdue = true;
+          break;
+        }
+        try {
+          TimeUnit.NANOSECONDS.timedWait(span, left);
+        } catch (InterruptedException e) {
+          interrupted = e;
+          break;
+        }
+      }
+    }
+    if (overdue) {
+      String why = "no reply to the " + span.what() + " within " + requestTimeout.toMillis() + " ms";
+      fail(why, null);
+      joinReader(); // a late reply must never land in a buffer its caller has moved on from
+      throw new RetriableException(uri.describe() + ": " + why, null);
+    }
+    if (interrupted != null) {
+      Thread.currentThread().interrupt();
+      fail("interrupted while waiting for the " + span.what(), interrupted);
+      joinReader();
+      throw new RetriableException(uri.describe() + ": interrupted while waiting for the " + span.what(), interrupted);
+    }
+    if (span.failure != null) {
+      throw span.failure;
+    }
   }
 
   /**
@@ -175,11 +299,19 @@ final class NbdConnection implements Closeable {
   private void send(int type, long offset, long length, Pending p) {
     String why = broken;
     if (why != null) {
-      p.done.completeExceptionally(new RetriableException(uri.describe() + ": " + p.what() + " not sent: " + why, null));
+      p.settle(new RetriableException(uri.describe() + ": " + p.what() + " not sent: " + why, null));
       return;
     }
     long cookie = cookies.getAndIncrement();
     pending.put(cookie, p); // before the request leaves: the reply may beat the write's return
+    if (broken != null) {
+      // Broken meanwhile: fail() may have swept the requests in flight before this one was added.
+      if (pending.remove(cookie, p)) {
+        p.settle(new RetriableException(uri.describe() + ": " + p.what() + " not sent: " + broken, null));
+      }
+      return;
+    }
+    IOException failed = null;
     synchronized (writeLock) {
       request.clear();
       request.putInt(Nbd.REQUEST_MAGIC).putShort((short) 0).putShort((short) type).putLong(cookie).putLong(offset)
@@ -187,8 +319,11 @@ final class NbdConnection implements Closeable {
       try {
         transport.write(request);
       } catch (IOException e) {
-        fail("sending the " + p.what() + " failed: " + e.getMessage(), e);
+        failed = e;
       }
+    }
+    if (failed != null) {
+      fail("sending the " + p.what() + " failed: " + failed.getMessage(), failed); // outside writeLock: it settles requests
     }
   }
 
@@ -201,7 +336,7 @@ final class NbdConnection implements Closeable {
     for (Map.Entry<Long, Pending> e : pending.entrySet()) {
       if (pending.remove(e.getKey(), e.getValue())) {
         Pending p = e.getValue();
-        p.done.completeExceptionally(new RetriableException(uri.describe() + ": " + p.what() + " failed: " + why, cause));
+        p.settle(new RetriableException(uri.describe() + ": " + p.what() + " failed: " + why, cause));
       }
     }
   }
@@ -220,26 +355,36 @@ final class NbdConnection implements Closeable {
   // ---- the reader thread -------------------------------------------------------------------
 
   private void readReplies() {
-    ByteBuffer header = ByteBuffer.allocate(20);
     try {
-      while (true) {
-        header.clear().limit(4);
-        transport.readFully(header);
-        int magic = header.getInt(0);
+      // Once broken (closed, overdue, interrupted) the connection's requests are settled: what is
+      // left in the input buffer is answers to nobody, not a protocol error.
+      while (broken == null) {
+        fill(4);
+        int magic = input.getInt(input.position());
         if (magic == Nbd.STRUCTURED_REPLY_MAGIC) {
-          header.limit(20);
-          transport.readFully(header);
-          chunk(header.getShort(4) & 0xffff, header.getShort(6) & 0xffff, header.getLong(8),
-              header.getInt(16) & 0xffffffffL);
+          fill(20);
+          int at = input.position();
+          int flags = input.getShort(at + 4) & 0xffff;
+          int type = input.getShort(at + 6) & 0xffff;
+          long cookie = input.getLong(at + 8);
+          long length = input.getInt(at + 16) & 0xffffffffL;
+          input.position(at + 20);
+          chunk(flags, type, cookie, length);
         } else if (magic == Nbd.SIMPLE_REPLY_MAGIC) {
-          header.limit(16);
-          transport.readFully(header);
-          simple(header.getInt(4), header.getLong(8));
+          fill(16);
+          int at = input.position();
+          int error = input.getInt(at + 4);
+          long cookie = input.getLong(at + 8);
+          input.position(at + 16);
+          simple(error, cookie);
         } else {
           throw new ProtocolViolation("reply magic 0x" + Integer.toHexString(magic));
         }
       }
     } catch (ProtocolViolation e) {
+      if (broken != null) {
+        return; // a reply to a request settled when the connection broke
+      }
       LOG.warn("{}: protocol error: {}", uri.describe(), e.getMessage());
       fail("protocol error: " + e.getMessage(), null);
     } catch (IOException | RuntimeException e) {
@@ -247,6 +392,47 @@ final class NbdConnection implements Closeable {
         fail(e instanceof EOFException ? "the server closed the connection" : "connection lost: " + e, e);
       }
     }
+  }
+
+  /** Makes at least {@code n} (at most {@link #INPUT_BYTES}) unparsed bytes available in {@link #input}. */
+  private void fill(int n) throws IOException {
+    if (input.remaining() >= n) {
+      return;
+    }
+    input.compact();
+    while (input.position() < n) {
+      transport.readSome(input);
+    }
+    input.flip();
+  }
+
+  /** Fills {@code dst} from its position to its limit: what {@link #input} holds first, then the rest straight from the connection. */
+  private void take(ByteBuffer dst) throws IOException {
+    int buffered = Math.min(input.remaining(), dst.remaining());
+    if (buffered > 0) {
+      int at = input.position();
+      dst.put(input.slice(at, buffered));
+      input.position(at + buffered);
+    }
+    if (!dst.hasRemaining()) {
+      return;
+    }
+    if (dst.remaining() >= INPUT_BYTES) {
+      transport.readFully(dst); // a payload: into its place, no copy
+    } else {
+      int n = dst.remaining();
+      fill(n);
+      int at = input.position();
+      dst.put(input.slice(at, n));
+      input.position(at + n);
+    }
+  }
+
+  private long readLong() throws IOException {
+    fill(8);
+    long v = input.getLong(input.position());
+    input.position(input.position() + 8);
+    return v;
   }
 
   private static final class ProtocolViolation extends Exception {
@@ -269,7 +455,7 @@ final class NbdConnection implements Closeable {
       if (info.structuredReplies()) {
         throw new ProtocolViolation("a simple reply to the " + p.what() + " (structured replies were negotiated)");
       }
-      transport.readFully(r.dst.duplicate());
+      take(r.dst.duplicate());
       r.covered = r.length;
     } else if (error == 0 && p instanceof PendingStatus) {
       throw new ProtocolViolation("a simple reply without extents to the " + p.what());
@@ -312,9 +498,7 @@ final class NbdConnection implements Closeable {
     long offset = readLong();
     long bytes = length - 8;
     long at = within(r, offset, bytes, "data");
-    ByteBuffer slice = r.dst.duplicate();
-    slice.position((int) at).limit((int) (at + bytes));
-    transport.readFully(slice);
+    take(r.dst.slice((int) at, (int) bytes));
     r.covered += bytes;
   }
 
@@ -322,16 +506,15 @@ final class NbdConnection implements Closeable {
     if (!(p instanceof PendingRead r) || length != 12) {
       throw new ProtocolViolation("NBD_REPLY_TYPE_OFFSET_HOLE of " + length + " bytes to the " + p.what());
     }
-    ByteBuffer b = ByteBuffer.allocate(12);
-    transport.readFully(b);
-    long offset = b.getLong(0);
-    long bytes = b.getInt(8) & 0xffffffffL;
+    fill(12);
+    long offset = input.getLong(input.position());
+    long bytes = input.getInt(input.position() + 8) & 0xffffffffL;
+    input.position(input.position() + 12);
     if (bytes == 0) {
       throw new ProtocolViolation("an empty hole at 0x" + Long.toHexString(offset));
     }
     int at = (int) within(r, offset, bytes, "hole");
-    ByteBuffer z = r.dst.duplicate();
-    z.position(at).limit((int) (at + bytes));
+    ByteBuffer z = r.dst.slice(at, (int) bytes);
     while (z.hasRemaining()) {
       z.put(ZEROS.duplicate().limit(Math.min(z.remaining(), ZEROS.capacity())));
     }
@@ -358,7 +541,7 @@ final class NbdConnection implements Closeable {
           + "; at most " + Nbd.MAX_EXTENTS_PER_CHUNK + " are accepted");
     }
     ByteBuffer b = ByteBuffer.allocate((int) length);
-    transport.readFully(b);
+    take(b);
     b.flip();
     long context = b.getInt() & 0xffffffffL;
     if (context != info.allocationContext()) {
@@ -381,7 +564,7 @@ final class NbdConnection implements Closeable {
       throw new ProtocolViolation("an error chunk of " + length + " bytes to the " + p.what());
     }
     ByteBuffer b = ByteBuffer.allocate((int) length);
-    transport.readFully(b);
+    take(b);
     int error = b.getInt(0);
     int messageLength = b.getShort(4) & 0xffff;
     if (messageLength > length - 6) {
@@ -398,25 +581,20 @@ final class NbdConnection implements Closeable {
   }
 
   private void finish(long cookie, Pending p) {
-    pending.remove(cookie, p);
+    if (!pending.remove(cookie, p)) {
+      return; // settled already: the connection broke meanwhile
+    }
     if (p.error != null) {
-      p.done.completeExceptionally(new RetriableException(uri.describe() + ": the server failed the " + p.what()
-          + ": " + p.error, null));
+      p.settle(new RetriableException(uri.describe() + ": the server failed the " + p.what() + ": " + p.error, null));
     } else if (p instanceof PendingRead r && r.covered != r.length) {
-      p.done.completeExceptionally(new RetriableException(uri.describe() + ": the reply to the " + p.what()
-          + " covered " + r.covered + " bytes, not " + r.length, null));
+      p.settle(new RetriableException(uri.describe() + ": the reply to the " + p.what() + " covered " + r.covered
+          + " bytes, not " + r.length, null));
     } else if (p instanceof PendingStatus s && s.extents.isEmpty()) {
-      p.done.completeExceptionally(new RetriableException(uri.describe() + ": the reply to the " + p.what()
+      p.settle(new RetriableException(uri.describe() + ": the reply to the " + p.what()
           + " carried no base:allocation extents", null));
     } else {
-      p.done.complete(null);
+      p.settle(null);
     }
-  }
-
-  private long readLong() throws IOException {
-    ByteBuffer b = ByteBuffer.allocate(8);
-    transport.readFully(b);
-    return b.getLong(0);
   }
 
   /**

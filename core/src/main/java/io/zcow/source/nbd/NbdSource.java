@@ -4,19 +4,16 @@ import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.source.Source;
 import java.nio.ByteBuffer;
-import java.util.ArrayDeque;
-import java.util.Deque;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CompletableFuture;
 
 /**
  * An NBD export read over the network ({@link NbdUri}).
  *
  * <p>Each thread reading at once gets a connection of its own (up to {@link
- * NbdOptions#connections()}), and a read sends up to {@link NbdOptions#requestsInFlight()}
- * requests of {@link NbdOptions#requestSize()} bytes before awaiting replies, never larger than
- * the server's maximum nor off its minimum block. Holes are what {@code base:allocation} marks
+ * NbdOptions#connections()}), and a read keeps up to {@link NbdOptions#requestsInFlight()}
+ * requests of {@link NbdOptions#requestSize()} bytes in flight (a new one leaves as each reply
+ * lands), never larger than the server's maximum nor off its minimum block. Holes are what {@code base:allocation} marks
  * NBD_STATE_ZERO; without that context every byte counts as data.
  *
  * <p>Thread safe. Read failures (a server gone, a protocol error, a reply overdue) are {@link
@@ -110,44 +107,16 @@ public final class NbdSource implements Source {
     return (x + block - 1) / block * block;
   }
 
-  /** Reads b's remaining bytes at offset over one connection, with requests pipelined. */
+  /**
+   * Reads b's remaining bytes at offset over one connection, with requests pipelined: the
+   * connection keeps {@link #inFlight} in flight until the last is sent.
+   */
   private void readAligned(ByteBuffer b, long offset) {
     NbdConnection c = borrow(offset);
-    Deque<CompletableFuture<Void>> flying = new ArrayDeque<>();
-    Deque<String> names = new ArrayDeque<>();
     try {
-      int pos = b.position();
-      while (pos < b.limit() || !flying.isEmpty()) {
-        while (pos < b.limit() && flying.size() < inFlight) {
-          int n = Math.min(requestSize, b.limit() - pos);
-          long at = offset + (pos - b.position());
-          flying.add(c.read(b.duplicate().position(pos).limit(pos + n), at));
-          names.add("read of " + n + " bytes at 0x" + Long.toHexString(at));
-          pos += n;
-        }
-        c.await(flying.peek(), names.peek());
-        flying.poll();
-        names.poll();
-      }
-    } catch (RuntimeException e) {
-      settle(c, flying, names);
-      throw e;
+      c.read(b, offset, requestSize, inFlight);
     } finally {
       pool.giveBack(c);
-    }
-  }
-
-  /**
-   * After a failed request, waits for the others in flight: their replies may still land in the
-   * caller's buffer, which must be ours alone once read() returns.
-   */
-  private static void settle(NbdConnection c, Deque<CompletableFuture<Void>> flying, Deque<String> names) {
-    while (!flying.isEmpty()) {
-      try {
-        c.await(flying.poll(), names.poll());
-      } catch (RuntimeException ignored) {
-        // the first failure is the one reported
-      }
     }
   }
 

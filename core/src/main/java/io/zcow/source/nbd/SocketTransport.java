@@ -53,6 +53,26 @@ final class SocketTransport implements Transport {
   }
 
   @Override
+  public int readSome(ByteBuffer dst) throws IOException {
+    int n;
+    if (dst.hasArray()) {
+      n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
+      if (n > 0) {
+        dst.position(dst.position() + n);
+      }
+    } else {
+      n = in.read(readCopy, 0, Math.min(readCopy.length, dst.remaining()));
+      if (n > 0) {
+        dst.put(readCopy, 0, n);
+      }
+    }
+    if (n < 0) {
+      throw new EOFException("the server closed the connection");
+    }
+    return n;
+  }
+
+  @Override
   public void write(ByteBuffer src) throws IOException {
     if (src.hasArray()) {
       out.write(src.array(), src.arrayOffset() + src.position(), src.remaining());

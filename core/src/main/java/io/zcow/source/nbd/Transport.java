@@ -14,6 +14,15 @@ interface Transport extends Closeable {
   /** Fills {@code dst} from its position to its limit; {@link java.io.EOFException} when the server closes. */
   void readFully(ByteBuffer dst) throws IOException;
 
+  /**
+   * Reads at least one byte into {@code dst} (which has room), as many as are at hand: the way a
+   * small buffer takes a reply's header and what follows it in one system call.
+   *
+   * @return the bytes read, at least 1
+   * @throws java.io.EOFException when the server closed the connection
+   */
+  int readSome(ByteBuffer dst) throws IOException;
+
   /** Writes {@code src} from its position to its limit. */
   void write(ByteBuffer src) throws IOException;
 
