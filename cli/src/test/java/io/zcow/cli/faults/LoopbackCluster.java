@@ -2,6 +2,8 @@ package io.zcow.cli.faults;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.zcow.proto.Topics;
+import io.zcow.writer.WriterConfig;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -78,7 +80,7 @@ public final class LoopbackCluster implements AutoCloseable {
           "-Xmx640m");
       c.zookeeper = group(ZOOKEEPER, c.zooKeeperServer.awaitStdout(s -> ZOOKEEPER.matcher(s).find(), SERVER_START));
       c.kafka = group(KAFKA, c.kafkaServer.awaitStdout(s -> KAFKA.matcher(s).find(), SERVER_START));
-      c.events = new JobEvents(c.kafka);
+      c.events = new JobEvents(c.kafka, Topics.chunks(WriterConfig.DEFAULT_GROUP));
       return c;
     } catch (RuntimeException | Error e) {
       c.close();
