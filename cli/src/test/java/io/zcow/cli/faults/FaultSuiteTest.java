@@ -55,6 +55,7 @@ class FaultSuiteTest {
   private static final String READ_RATE = System.getProperty("zcow.faults.readRate", "1");
   private static final Duration JOB_TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
   private static final String SESSION = "4s";
+  private static final Duration BROKER_OUTAGE = Duration.ofSeconds(Long.getLong("zcow.faults.brokerOutageS", 60));
   private static final Pattern LEADER = Pattern.compile("leader with epoch (\\d+)");
   private static final Pattern WAITING_FOR_LOCK = Pattern.compile("waiting for the previous writer to release");
   private static final Pattern TERM_ENDED = Pattern.compile("term of epoch (\\d+) (ended|failed)");
@@ -399,7 +400,58 @@ class FaultSuiteTest {
         "kill -9 of the broker, restarted on its port and data (down %.1f s)", down.toMillis() / 1000.0), ttr);
   }
 
+  /**
+   * The broker killed and kept down for {@code zcow.faults.brokerOutageS} (60 s), longer than a
+   * task's lock and the writers' range timeout, then started on its port and data. The job must
+   * end identical with the suite's settings (range timeout 20 s, the default five attempts, the
+   * workers' defaults): re-issues made while no worker could report are free, and workers replace
+   * share consumers that went bad. The time to recover is counted from the broker serving again.
+   */
   @Order(5)
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = 19)
+  void theBrokerDownForAMinuteMidJob(long seed) {
+    Job job = submit("broker-down", seed);
+    underWay(job);
+    int doneBefore = cluster.events().rangesDone(job.id());
+    Pattern replaced = Pattern.compile("share consumer \\d+ replaced");
+    int replacedBefore = 0;
+    for (Role w : workers) {
+      replacedBefore += w.countLog(replaced);
+    }
+    Instant fault = Instant.now();
+    cluster.kafkaServer().kill();
+    sleep(BROKER_OUTAGE.toMillis());
+    cluster.restart(cluster.kafkaServer());
+    Instant back = Instant.now(); // restart returns once the broker serves
+    Duration down = Duration.between(fault, back);
+    Duration ttr = recovered(job, back);
+    int code = job.backup().await(JOB_TIMEOUT);
+    int replacedAfter = 0;
+    for (Role w : workers) {
+      replacedAfter += w.countLog(replaced);
+    }
+    long requeued = cluster.events().of(job.id()).stream().filter(e -> !e.time().isBefore(fault)
+        && e.kind() == io.zcow.proto.EventKind.EVENT_KIND_RANGE_REQUEUED).count();
+    int total = totalRanges(job);
+    finishesIdentical(job, "broker down for a minute mid-job", String.format(java.util.Locale.ROOT,
+        "kill -9 of the broker, %d s later restarted on its port and data (down %.1f s in all); recovery "
+        + "counted from the restart", BROKER_OUTAGE.toSeconds(), down.toMillis() / 1000.0), ttr, String.format(
+        java.util.Locale.ROOT, "exit %d; %d of %d ranges done before the kill; %d re-queues after it; %d share "
+        + "consumers replaced by the workers", code, doneBefore, total, requeued, replacedAfter - replacedBefore));
+  }
+
+  private static int totalRanges(Job job) {
+    try {
+      long size = Files.size(job.source());
+      long range = io.zcow.cli.SizeValue.parse(RANGE_SIZE).bytes();
+      return (int) ((size + range - 1) / range);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  @Order(6)
   @ParameterizedTest(name = "seed {0}")
   @ValueSource(longs = 13)
   void zooKeeperRestartedMidJob(long seed) {
@@ -414,7 +466,7 @@ class FaultSuiteTest {
         ttr);
   }
 
-  @Order(6)
+  @Order(7)
   @ParameterizedTest(name = "seed {0}")
   @ValueSource(longs = 17)
   void theCoordinatorKilledAndRunAgainWithTheSameJobId(long seed) {
