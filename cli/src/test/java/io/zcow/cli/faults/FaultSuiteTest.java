@@ -55,6 +55,9 @@ class FaultSuiteTest {
   private static final String READ_RATE = System.getProperty("zcow.faults.readRate", "1");
   private static final Duration JOB_TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
   private static final String SESSION = "4s";
+  private static final int MANY_JOBS = Integer.getInteger("zcow.faults.manyJobs", 12);
+  private static final long MANY_JOBS_DISK = Long.getLong("zcow.faults.manyJobsDiskMiB", 4) << 20;
+  private static final String MANY_JOBS_RANGE_SIZE = System.getProperty("zcow.faults.manyJobsRangeSize", "1m");
   private static final Duration BROKER_OUTAGE = Duration.ofSeconds(Long.getLong("zcow.faults.brokerOutageS", 60));
   private static final Pattern LEADER = Pattern.compile("leader with epoch (\\d+)");
   private static final Pattern WAITING_FOR_LOCK = Pattern.compile("waiting for the previous writer to release");
@@ -96,8 +99,9 @@ class FaultSuiteTest {
   private Role startWriter(int i) {
     // A short session so a stopped leader is replaced in seconds; a range without progress for
     // 20 s is queued again (a task of a killed worker is otherwise locked for the share lock time).
+    // A 48 MiB cache budget in 4 MiB slices: twelve jobs run side by side, none waits QUEUED.
     return cluster.startWriter("writer-" + (char) ('a' + i), "--zookeeper-session-timeout", SESSION,
-        "--range-timeout", "20s");
+        "--range-timeout", "20s", "--cache-size", "48m", "--job-cache", "4m");
   }
 
   private Role startWorker(int i) {
@@ -108,12 +112,16 @@ class FaultSuiteTest {
   private record Job(String id, Path source, Path image, Role backup) {}
 
   private Job submit(String name, long seed, String... extra) {
+    return submit(name, seed, DISK, RANGE_SIZE, extra);
+  }
+
+  private Job submit(String name, long seed, long size, String rangeSize, String... extra) {
     int n = ++jobs;
     String id = name + "-" + seed;
-    Path source = Disks.mixed(dir.resolve(id + ".raw"), DISK, seed * 1000 + n);
+    Path source = Disks.mixed(dir.resolve(id + ".raw"), size, seed * 1000 + n);
     String target = id + ".qcow2";
     List<String> args = cluster.backupArgs(source, target, id, extra);
-    args.set(args.indexOf("--range-size") + 1, RANGE_SIZE); // -Pstress asks for larger ranges
+    args.set(args.indexOf("--range-size") + 1, rangeSize); // -Pstress asks for larger ranges
     Role backup = cluster.startBackup("backup-" + id, args);
     return new Job(id, source, cluster.targetRoot().resolve(target), backup);
   }
@@ -442,9 +450,13 @@ class FaultSuiteTest {
   }
 
   private static int totalRanges(Job job) {
+    return totalRanges(job, RANGE_SIZE);
+  }
+
+  private static int totalRanges(Job job, String rangeSize) {
     try {
       long size = Files.size(job.source());
-      long range = io.zcow.cli.SizeValue.parse(RANGE_SIZE).bytes();
+      long range = io.zcow.cli.SizeValue.parse(rangeSize).bytes();
       return (int) ((size + range - 1) / range);
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e);
@@ -483,6 +495,102 @@ class FaultSuiteTest {
         "kill -9 of the coordinator; the same command 2.5 s later", ttr);
     // The writer paces the job: the re-run finds it running and follows it, submitting nothing.
     assertTrue(again.stderr().contains("was submitted before: followed, not submitted again"), again.describe());
+  }
+
+  /**
+   * {@code zcow.faults.manyJobs} (12) small jobs submitted at once to the one writer group, which
+   * runs them side by side (cache budget 48 MiB in 4 MiB slices); a worker seen holding a task is
+   * killed a few ranges in, the leader writer a few ranges later while jobs are unfinished. Every
+   * job must end with exit 0 and an identical, clean image: one job's faults never stop another.
+   */
+  @Order(8)
+  @ParameterizedTest(name = "seed {0}")
+  @ValueSource(longs = 23)
+  void manyJobsAtOnceWithAWorkerAndTheLeaderWriterKilled(long seed) {
+    Random rnd = new Random(seed);
+    List<Job> many = new ArrayList<>();
+    for (int i = 0; i < MANY_JOBS; i++) {
+      many.add(submit("many" + (i + 1), seed, MANY_JOBS_DISK, MANY_JOBS_RANGE_SIZE));
+    }
+    int total = many.stream().mapToInt(j -> totalRanges(j, MANY_JOBS_RANGE_SIZE)).sum();
+    awaitRangesDone(many, Math.max(2, total / 8));
+    List<Held> holding = new ArrayList<>();
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (holding.isEmpty() && System.nanoTime() < deadline) {
+      many.forEach(j -> holding.addAll(held(j)));
+      sleep(100);
+    }
+    assertFalse(holding.isEmpty(), "a worker is seen holding a task" + cluster.logsOfRoles());
+    Held victim = holding.get(rnd.nextInt(holding.size()));
+    Job victimJob = many.stream().filter(j -> j.id().equals(victim.attempt().jobId())).findFirst().orElseThrow();
+    Instant workerFault = Instant.now();
+    workers[victim.worker()].kill();
+
+    awaitRangesDone(many, Math.max(4, total / 4));
+    int leader = leader();
+    long epoch = lastEpoch(writers[leader]);
+    Role standby = writers[1 - leader];
+    long unfinished = many.stream().filter(j -> j.backup().isAlive()).count();
+    assertTrue(unfinished > 0, "jobs still run when the leader is killed");
+    Instant leaderFault = Instant.now();
+    writers[leader].kill();
+    healWorkers();
+    Duration ttr = recoveredAny(many, leaderFault);
+    long lost = 0;
+    int identical = 0;
+    int clean = 0;
+    int exitZero = 0;
+    for (Job j : many) {
+      int code = j.backup().await(JOB_TIMEOUT);
+      assertEquals(0, code, j.id() + ": " + j.backup().describe() + cluster.logsOfRoles());
+      exitZero++;
+      long l = FaultReport.bytesLost(j.source(), j.image());
+      lost += l;
+      identical += l == 0 ? 1 : 0;
+      clean += QemuImg.check(j.image()).clean() ? 1 : 0;
+      assertEquals(0, l, j.id() + " reads back identical");
+      QemuImg.assertClean(j.image());
+      assertFalse(Files.exists(part(j)), "no .part left beside " + j.image());
+    }
+    assertTrue(lastEpoch(standby) > epoch, "the standby took over: " + standby.describe());
+    String again = doneAgain(victimJob, victim, workerFault);
+    FaultReport.shared().add(new FaultReport.Row(MANY_JOBS + " jobs at once on one writer group (seed " + seed + ")",
+        String.format(java.util.Locale.ROOT, "%d jobs of %d MiB (%d ranges); kill -9 worker-%d while it held a range "
+            + "of %s; kill -9 of the leader writer (epoch %d) %.1f s later, %d jobs unfinished", MANY_JOBS,
+            MANY_JOBS_DISK >> 20, total, victim.worker() + 1, victimJob.id(), epoch,
+            Duration.between(workerFault, leaderFault).toMillis() / 1000.0, unfinished),
+        String.format(java.util.Locale.ROOT, "%d of %d exit 0, %d identical, %d check clean; standby led from "
+            + "epoch %d; %s", exitZero, MANY_JOBS, identical, clean, lastEpoch(standby), again), lost, ttr));
+    healWriters();
+  }
+
+  private void awaitRangesDone(List<Job> many, int n) {
+    long deadline = System.nanoTime() + JOB_TIMEOUT.toNanos();
+    while (many.stream().mapToInt(j -> cluster.events().rangesDone(j.id())).sum() < n) {
+      assertTrue(System.nanoTime() < deadline, n + " ranges done within " + JOB_TIMEOUT + cluster.logsOfRoles());
+      sleep(100);
+    }
+  }
+
+  /** From {@code fault} to the next progress of any of the jobs. */
+  private Duration recoveredAny(List<Job> many, Instant fault) {
+    long deadline = System.nanoTime() + JOB_TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      Instant first = null;
+      for (Job j : many) {
+        Instant t = cluster.events().first(j.id(), fault, JobEvents::isProgress).map(JobEvents.Event::time)
+            .orElse(null);
+        if (t != null && (first == null || t.isBefore(first))) {
+          first = t;
+        }
+      }
+      if (first != null) {
+        return Duration.between(fault, first);
+      }
+      sleep(100);
+    }
+    fail("no job progressed within " + JOB_TIMEOUT + " of " + fault + cluster.logsOfRoles());
+    return null;
   }
 
   /** Size, modification time and content hash of a file: equal when nothing wrote it. */

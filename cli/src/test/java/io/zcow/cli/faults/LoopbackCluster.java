@@ -122,12 +122,15 @@ public final class LoopbackCluster implements AutoCloseable {
   }
 
   /**
-   * A writer: {@code --target-root} shared, 1 s checkpoints, a 32 MiB cache; {@code extra}
-   * arguments are appended (e.g. {@code --zookeeper-session-timeout 4s}, {@code --range-timeout 20s}).
+   * A writer: {@code --target-root} shared, 1 s checkpoints, a 32 MiB cache unless {@code extra}
+   * names {@code --cache-size}; {@code extra} arguments are appended (e.g. {@code --zookeeper-session-timeout 4s}, {@code --range-timeout 20s}).
    */
   public Role startWriter(String name, String... extra) {
     List<String> args = new ArrayList<>(List.of("writer", "--kafka", kafka, "--zookeeper", zookeeper,
-        "--target-root", targetRoot.toString(), "--checkpoint-interval", "1s", "--cache-size", "32m"));
+        "--target-root", targetRoot.toString(), "--checkpoint-interval", "1s"));
+    if (!Arrays.asList(extra).contains("--cache-size")) {
+      args.addAll(List.of("--cache-size", "32m"));
+    }
     args.addAll(Arrays.asList(extra));
     return startRole(name, args, "-Xmx384m");
   }
