@@ -36,13 +36,14 @@ import org.junit.jupiter.api.io.TempDir;
  * one node down stops nothing. The job must end identical and clean, and the report row gives how
  * many partition leaders moved and the longest stall of the job.
  *
- * <p>Sizes from system properties (as {@link FaultSuiteTest}): {@code zcow.faults.rollDiskMiB} (32)
- * and {@code zcow.faults.rollReadRate} (MB/s per worker, 0.25), slow enough that the job still
- * runs when the third node stops.
+ * <p>Sizes from system properties (as {@link FaultSuiteTest}): {@code zcow.faults.rollDiskMiB} (32),
+ * {@code zcow.faults.rollReadRate} (MB/s per worker, 0.25: slow enough that the job still runs
+ * when the third node stops) and {@code zcow.faults.rangeSize} (4m); {@code -Pstress} sets larger.
  */
 class RollingRestartScenarioTest {
   private static final long DISK = Long.getLong("zcow.faults.rollDiskMiB", 32) << 20;
   private static final String READ_RATE = System.getProperty("zcow.faults.rollReadRate", "0.25");
+  private static final String RANGE_SIZE = System.getProperty("zcow.faults.rangeSize", "4m");
   private static final Duration TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
   private static final Duration ISR_TIMEOUT = Duration.ofSeconds(120);
   private static final int BROKERS = 3;
@@ -65,7 +66,9 @@ class RollingRestartScenarioTest {
       }
       String id = "rolling-restart-29";
       Path source = Disks.mixed(dir.resolve(id + ".raw"), DISK, 29);
-      Role backup = cluster.startBackup("backup-" + id, cluster.backupArgs(source, id + ".qcow2", id));
+      List<String> args = cluster.backupArgs(source, id + ".qcow2", id);
+      args.set(args.indexOf("--range-size") + 1, RANGE_SIZE);
+      Role backup = cluster.startBackup("backup-" + id, args);
       Path image = cluster.targetRoot().resolve(id + ".qcow2");
       cluster.events().awaitRangesDone(id, 1, TIMEOUT);
 
