@@ -53,6 +53,37 @@ final class DevClusterCommand implements Callable<Integer> {
       description = "Run only this server: kafka or zookeeper (default: both).")
   Only only;
 
+  @Option(names = "--node-id", paramLabel = "N",
+      description = "With --only kafka and --quorum-voters: this node's id, one of the voters (default: 1).")
+  int nodeId = 1;
+
+  @Option(names = "--quorum-voters", paramLabel = "ID@HOST:PORT,...",
+      description = "With --only kafka: run one node of a cluster of several, every node broker and controller; lists every node's controller address (this node's controller listens on its own). Internal topics then get 3 replicas (or as many as there are nodes). Start the nodes together: a node serves once a majority runs.")
+  String quorumVoters;
+
+  @Option(names = "--cluster-id", paramLabel = "ID",
+      description = "With --quorum-voters: the cluster's id, the same on every node (a Kafka cluster id, e.g. from kafka-storage.sh random-uuid); used when this node's storage is formatted.")
+  String clusterId;
+
+  /** The quorum options as a value; null for a cluster of one. Bad values are bad usage. */
+  EmbeddedBroker.Quorum quorum() {
+    if (quorumVoters == null) {
+      if (clusterId != null || nodeId != 1) {
+        throw new io.zcow.BadInputException("--node-id and --cluster-id need --quorum-voters");
+      }
+      return null;
+    }
+    if (only != Only.kafka) {
+      throw new io.zcow.BadInputException("--quorum-voters needs --only kafka");
+    }
+    try {
+      return new EmbeddedBroker.Quorum(nodeId, EmbeddedBroker.Quorum.parseVoters(quorumVoters), clusterId);
+    } catch (IllegalArgumentException e) {
+      throw new io.zcow.BadInputException("--quorum-voters/--node-id/--cluster-id: "
+          + e.getMessage());
+    }
+  }
+
   @Override
   public Integer call() throws InterruptedException {
     CountDownLatch stop = new CountDownLatch(1);
@@ -79,8 +110,9 @@ final class DevClusterCommand implements Callable<Integer> {
    */
   int serve(PrintStream out, PrintStream err, CountDownLatch stop) throws InterruptedException {
     long started = System.nanoTime();
+    EmbeddedBroker.Quorum quorum = quorum();
     if (only != null) {
-      return serveOne(out, err, stop, started);
+      return serveOne(out, err, stop, started, quorum);
     }
     try (DevCluster cluster = DevCluster.start(listen, zooKeeperListen, dataDir)) {
       out.println("kafka: " + cluster.broker().bootstrapServers());
@@ -96,9 +128,9 @@ final class DevClusterCommand implements Callable<Integer> {
     return Main.EXIT_OK;
   }
 
-  private int serveOne(PrintStream out, PrintStream err, CountDownLatch stop, long started)
-      throws InterruptedException {
-    try (Closeable server = only == Only.kafka ? EmbeddedBroker.start(listen, dataDir)
+  private int serveOne(PrintStream out, PrintStream err, CountDownLatch stop, long started,
+      EmbeddedBroker.Quorum quorum) throws InterruptedException {
+    try (Closeable server = only == Only.kafka ? EmbeddedBroker.start(listen, dataDir, quorum)
         : EmbeddedZooKeeper.start(zooKeeperListen, dataDir)) {
       String address = server instanceof EmbeddedBroker b ? b.bootstrapServers()
           : ((EmbeddedZooKeeper) server).connectString();

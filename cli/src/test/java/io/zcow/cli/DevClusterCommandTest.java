@@ -124,6 +124,24 @@ class DevClusterCommandTest {
   }
 
   @Test
+  void quorumOptionsThatCannotFormAClusterAreBadUsage() {
+    String voters = "1@127.0.0.1:19091,2@127.0.0.1:19092,3@127.0.0.1:19093";
+    CliRun both = CliRun.of("dev-cluster", "--quorum-voters", voters, "--cluster-id", "q1Hd3vJzQJ2TSQ5oV1nlbA");
+    assertEquals(Main.EXIT_USAGE, both.exitCode());
+    assertTrue(both.err().contains("--only kafka"), both.err());
+    CliRun stranger = CliRun.of("dev-cluster", "--only", "kafka", "--quorum-voters", voters, "--node-id", "4",
+        "--cluster-id", "q1Hd3vJzQJ2TSQ5oV1nlbA");
+    assertEquals(Main.EXIT_USAGE, stranger.exitCode());
+    assertTrue(stranger.err().contains("nodeId 4 is not one of the voters"), stranger.err());
+    CliRun noId = CliRun.of("dev-cluster", "--only", "kafka", "--quorum-voters", voters, "--node-id", "2");
+    assertEquals(Main.EXIT_USAGE, noId.exitCode());
+    assertTrue(noId.err().contains("clusterId"), noId.err());
+    CliRun alone = CliRun.of("dev-cluster", "--only", "kafka", "--node-id", "2");
+    assertEquals(Main.EXIT_USAGE, alone.exitCode());
+    assertTrue(alone.err().contains("need --quorum-voters"), alone.err());
+  }
+
+  @Test
   void malformedListenAddressIsBadUsage() {
     CliRun run = CliRun.of("dev-cluster", "--listen", "no-port-here");
     assertEquals(Main.EXIT_USAGE, run.exitCode());

@@ -49,6 +49,64 @@ public final class EmbeddedBroker implements Closeable {
   public static final int MAX_MESSAGE_BYTES = 8 << 20;
 
   private static final int NODE_ID = 1;
+
+  /**
+   * This node's place in a cluster of several (each node a process with its own data directory,
+   * every node broker and controller at once, a static controller quorum).
+   *
+   * @param nodeId this node's id; must be one of {@code voters}
+   * @param voters every controller: node id to controller listener address
+   * @param clusterId the cluster's id, the same on every node (formats empty storage with it)
+   */
+  public record Quorum(int nodeId, Map<Integer, HostPort> voters, String clusterId) {
+    public Quorum {
+      voters = Map.copyOf(voters);
+      if (!voters.containsKey(nodeId)) {
+        throw new IllegalArgumentException("nodeId " + nodeId + " is not one of the voters " + voters.keySet());
+      }
+      for (HostPort h : voters.values()) {
+        if (h.port() == 0) {
+          throw new IllegalArgumentException("voters need fixed controller ports: " + voters);
+        }
+      }
+      if (clusterId == null || clusterId.isBlank()) {
+        throw new IllegalArgumentException("clusterId must be given for a cluster of several nodes");
+      }
+    }
+
+    /** Parses {@code ID@HOST:PORT,...} (Kafka's {@code controller.quorum.voters}). */
+    public static Map<Integer, HostPort> parseVoters(String text) {
+      Map<Integer, HostPort> voters = new java.util.TreeMap<>();
+      for (String v : text.split(",")) {
+        int at = v.indexOf('@');
+        if (at <= 0) {
+          throw new IllegalArgumentException("a voter is ID@HOST:PORT: " + v);
+        }
+        int id;
+        try {
+          id = Integer.parseInt(v.substring(0, at).trim());
+        } catch (NumberFormatException e) {
+          throw new IllegalArgumentException("a voter's id is a number: " + v);
+        }
+        if (voters.put(id, HostPort.parse(v.substring(at + 1).trim())) != null) {
+          throw new IllegalArgumentException("voter id " + id + " given twice: " + text);
+        }
+      }
+      return voters;
+    }
+
+    /** Replicas of internal topics: 3, or the number of nodes if fewer. */
+    int replication() {
+      return Math.min(3, voters.size());
+    }
+
+    String votersConfig() {
+      StringBuilder b = new StringBuilder();
+      new java.util.TreeMap<>(voters).forEach((id, h) -> b.append(b.length() == 0 ? "" : ",").append(id).append('@')
+          .append(h));
+      return b.toString();
+    }
+  }
   private static final String CLIENT_LISTENER = "PLAINTEXT";
   private static final String CONTROLLER_LISTENER = "CONTROLLER";
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
@@ -79,15 +137,25 @@ public final class EmbeddedBroker implements Closeable {
    *     directory belongs to another cluster...), with Kafka's error as cause
    */
   public static EmbeddedBroker start(HostPort listen, Path dataParent) {
+    return start(listen, dataParent, null);
+  }
+
+  /**
+   * As {@link #start(HostPort, Path)}, as one node of a cluster of several when {@code quorum} is
+   * not null: its controller listener is its voter address, internal topics get 3 replicas (or
+   * as many as there are nodes) and {@code min.insync.replicas} 2 from 3 replicas. Returns once
+   * this node serves clients, which needs a majority of the voters running.
+   */
+  public static EmbeddedBroker start(HostPort listen, Path dataParent, Quorum quorum) {
     long started = System.nanoTime();
     HostPort client = listen.resolvePort();
-    HostPort controller = HostPort.loopbackAnyPort().resolvePort();
+    HostPort controller = quorum == null ? HostPort.loopbackAnyPort().resolvePort() : quorum.voters().get(quorum.nodeId());
     Path dataDir = Dirs.dataDir(dataParent, "kafka");
     boolean temporary = dataParent == null;
     KafkaRaftServer server = null;
     try {
-      format(dataDir);
-      KafkaConfig config = new KafkaConfig(brokerConfig(client, controller, dataDir), false);
+      format(dataDir, quorum);
+      KafkaConfig config = new KafkaConfig(brokerConfig(client, controller, dataDir, quorum), false);
       server = new KafkaRaftServer(config, Time.SYSTEM);
       server.startup();
       HostPort advertised = client.advertised();
@@ -143,11 +211,25 @@ public final class EmbeddedBroker implements Closeable {
     return config;
   }
 
-  private static Map<String, String> brokerConfig(HostPort client, HostPort controller, Path dataDir) {
+  private static Map<String, String> brokerConfig(HostPort client, HostPort controller, Path dataDir, Quorum quorum) {
     Map<String, String> config = new LinkedHashMap<>(tuning());
     config.put("process.roles", "broker,controller");
-    config.put("node.id", Integer.toString(NODE_ID));
-    config.put("controller.quorum.voters", NODE_ID + "@" + controller);
+    if (quorum == null) {
+      config.put("node.id", Integer.toString(NODE_ID));
+      config.put("controller.quorum.voters", NODE_ID + "@" + controller);
+    } else {
+      // Internal topics (group offsets, share-group state, transactions) survive a node's restart.
+      String rf = Integer.toString(quorum.replication());
+      String minIsr = quorum.replication() >= 3 ? "2" : "1";
+      config.put("offsets.topic.replication.factor", rf);
+      config.put("transaction.state.log.replication.factor", rf);
+      config.put("transaction.state.log.min.isr", minIsr);
+      config.put("share.coordinator.state.topic.replication.factor", rf);
+      config.put("share.coordinator.state.topic.min.isr", minIsr);
+      config.put("min.insync.replicas", minIsr);
+      config.put("node.id", Integer.toString(quorum.nodeId()));
+      config.put("controller.quorum.voters", quorum.votersConfig());
+    }
     config.put("listeners", CLIENT_LISTENER + "://" + client + "," + CONTROLLER_LISTENER + "://" + controller);
     config.put("advertised.listeners", CLIENT_LISTENER + "://" + client.advertised());
     config.put("listener.security.protocol.map", CLIENT_LISTENER + ":PLAINTEXT," + CONTROLLER_LISTENER + ":PLAINTEXT");
@@ -159,15 +241,15 @@ public final class EmbeddedBroker implements Closeable {
   }
 
   /** Writes meta.properties and the bootstrap checkpoint unless a previous run already did. */
-  private static void format(Path dataDir) {
+  private static void format(Path dataDir, Quorum quorum) {
     if (Files.exists(dataDir.resolve("meta.properties"))) {
       return;
     }
     try {
       new Formatter()
           .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))
-          .setNodeId(NODE_ID)
-          .setClusterId(Uuid.randomUuid().toString())
+          .setNodeId(quorum == null ? NODE_ID : quorum.nodeId())
+          .setClusterId(quorum == null ? Uuid.randomUuid().toString() : quorum.clusterId())
           .setDirectories(List.of(dataDir.toString()))
           .setMetadataLogDirectory(dataDir.toString())
           .setReleaseVersion(MetadataVersion.latestProduction())

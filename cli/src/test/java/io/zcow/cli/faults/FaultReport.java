@@ -47,11 +47,21 @@ public final class FaultReport {
    * qemu-img check} is clean. Returns the bytes lost (the caller asserts 0).
    */
   public long addImage(String scenario, String faults, Path source, Path image, Duration timeToRecover) {
+    return addImage(scenario, faults, source, image, timeToRecover, "");
+  }
+
+  /**
+   * As {@link #addImage(String, String, Path, Path, Duration)}, with {@code observed} (what the
+   * scenario saw on the way: exit codes, which tasks were held and done again) after the image's
+   * verdict in the outcome.
+   */
+  public long addImage(String scenario, String faults, Path source, Path image, Duration timeToRecover,
+      String observed) {
     long lost = bytesLost(source, image);
     boolean clean = Files.exists(image) && QemuImg.check(image).clean();
     String outcome = !Files.exists(image) ? "no image"
         : (lost == 0 ? "identical" : "DIFFERS") + ", check " + (clean ? "clean" : "NOT CLEAN");
-    add(new Row(scenario, faults, outcome, lost, timeToRecover));
+    add(new Row(scenario, faults, observed.isEmpty() ? outcome : outcome + "; " + observed, lost, timeToRecover));
     return lost;
   }
 

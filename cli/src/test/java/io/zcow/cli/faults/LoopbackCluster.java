@@ -2,6 +2,8 @@ package io.zcow.cli.faults;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.zcow.proto.Topics;
+import io.zcow.writer.WriterConfig;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -48,7 +50,7 @@ public final class LoopbackCluster implements AutoCloseable {
   private final Path targetRoot;
   private final List<Role> all = new CopyOnWriteArrayList<>();
   private final Map<String, Integer> starts = new ConcurrentHashMap<>();
-  private Role kafkaServer;
+  private final List<Role> kafkaServers = new CopyOnWriteArrayList<>();
   private Role zooKeeperServer;
   private String kafka;
   private String zookeeper;
@@ -69,16 +71,45 @@ public final class LoopbackCluster implements AutoCloseable {
    * follower of {@code zcow.events}; returns once both serve.
    */
   public static LoopbackCluster start(Path dir) throws IOException {
+    return start(dir, 1);
+  }
+
+  /**
+   * As {@link #start(Path)} with {@code brokers} Kafka nodes, each a process of its own (broker and
+   * controller at once, {@code dev-cluster --only kafka --node-id N --quorum-voters ...}, data
+   * under {@code dir/data/kafka-N}) on fixed loopback ports, so each can be restarted alone.
+   */
+  public static LoopbackCluster start(Path dir, int brokers) throws IOException {
     LoopbackCluster c = new LoopbackCluster(dir);
     try {
       Path data = Files.createDirectories(dir.resolve("data"));
       c.zooKeeperServer = c.startRole("zookeeper", List.of("dev-cluster", "--only", "zookeeper", "--data-dir",
           data.toString()), "-Xmx128m");
-      c.kafkaServer = c.startRole("kafka", List.of("dev-cluster", "--only", "kafka", "--data-dir", data.toString()),
-          "-Xmx640m");
+      if (brokers == 1) {
+        c.kafkaServers.add(c.startRole("kafka", List.of("dev-cluster", "--only", "kafka", "--data-dir",
+            data.toString()), "-Xmx640m"));
+      } else {
+        int[] client = freePorts(brokers);
+        int[] controller = freePorts(brokers);
+        StringBuilder voters = new StringBuilder();
+        for (int i = 0; i < brokers; i++) {
+          voters.append(i == 0 ? "" : ",").append(i + 1).append("@127.0.0.1:").append(controller[i]);
+        }
+        String clusterId = org.apache.kafka.common.Uuid.randomUuid().toString();
+        for (int i = 0; i < brokers; i++) {
+          Path nodeData = Files.createDirectories(data.resolve("kafka-" + (i + 1)));
+          c.kafkaServers.add(c.startRole("kafka-" + (i + 1), List.of("dev-cluster", "--only", "kafka", "--data-dir",
+              nodeData.toString(), "--listen", "127.0.0.1:" + client[i], "--node-id", Integer.toString(i + 1),
+              "--quorum-voters", voters.toString(), "--cluster-id", clusterId), "-Xmx512m"));
+        }
+      }
       c.zookeeper = group(ZOOKEEPER, c.zooKeeperServer.awaitStdout(s -> ZOOKEEPER.matcher(s).find(), SERVER_START));
-      c.kafka = group(KAFKA, c.kafkaServer.awaitStdout(s -> KAFKA.matcher(s).find(), SERVER_START));
-      c.events = new JobEvents(c.kafka);
+      List<String> addresses = new ArrayList<>();
+      for (Role k : c.kafkaServers) {
+        addresses.add(group(KAFKA, k.awaitStdout(s -> KAFKA.matcher(s).find(), SERVER_START)));
+      }
+      c.kafka = String.join(",", addresses);
+      c.events = new JobEvents(c.kafka, Topics.chunks(WriterConfig.DEFAULT_GROUP));
       return c;
     } catch (RuntimeException | Error e) {
       c.close();
@@ -86,7 +117,28 @@ public final class LoopbackCluster implements AutoCloseable {
     }
   }
 
-  /** Kafka bootstrap address ({@code 127.0.0.1:PORT}); stays the same across broker restarts. */
+  private static int[] freePorts(int n) throws IOException {
+    java.net.ServerSocket[] sockets = new java.net.ServerSocket[n];
+    int[] ports = new int[n];
+    try {
+      for (int i = 0; i < n; i++) {
+        sockets[i] = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress());
+        ports[i] = sockets[i].getLocalPort();
+      }
+    } finally {
+      for (java.net.ServerSocket s : sockets) {
+        if (s != null) {
+          s.close();
+        }
+      }
+    }
+    return ports;
+  }
+
+  /**
+   * Kafka bootstrap addresses ({@code 127.0.0.1:PORT}, comma-separated when there are several
+   * brokers); stay the same across broker restarts.
+   */
   public String kafka() {
     return kafka;
   }
@@ -105,9 +157,14 @@ public final class LoopbackCluster implements AutoCloseable {
     return dir;
   }
 
-  /** The process of the broker (the current one: restart returns and remembers the new one). */
+  /** The process of the (first) broker (the current one: restart returns and remembers the new one). */
   public Role kafkaServer() {
-    return kafkaServer;
+    return kafkaServers.get(0);
+  }
+
+  /** The processes of every broker, current ones, in node id order. */
+  public List<Role> kafkaServers() {
+    return List.copyOf(kafkaServers);
   }
 
   public Role zooKeeperServer() {
@@ -120,12 +177,15 @@ public final class LoopbackCluster implements AutoCloseable {
   }
 
   /**
-   * A writer: {@code --target-root} shared, 1 s checkpoints, a 32 MiB cache; {@code extra}
-   * arguments are appended (e.g. {@code --zookeeper-session-timeout 4s}, {@code --range-timeout 20s}).
+   * A writer: {@code --target-root} shared, 1 s checkpoints, a 32 MiB cache unless {@code extra}
+   * names {@code --cache-size}; {@code extra} arguments are appended (e.g. {@code --zookeeper-session-timeout 4s}, {@code --range-timeout 20s}).
    */
   public Role startWriter(String name, String... extra) {
     List<String> args = new ArrayList<>(List.of("writer", "--kafka", kafka, "--zookeeper", zookeeper,
-        "--target-root", targetRoot.toString(), "--checkpoint-interval", "1s", "--cache-size", "32m"));
+        "--target-root", targetRoot.toString(), "--checkpoint-interval", "1s"));
+    if (!Arrays.asList(extra).contains("--cache-size")) {
+      args.addAll(List.of("--cache-size", "32m"));
+    }
     args.addAll(Arrays.asList(extra));
     return startRole(name, args, "-Xmx384m");
   }
@@ -165,18 +225,19 @@ public final class LoopbackCluster implements AutoCloseable {
       role.kill();
     }
     List<String> args = new ArrayList<>(role.args());
-    boolean kafkaRole = role == kafkaServer;
+    int broker = kafkaServers.indexOf(role);
+    boolean kafkaRole = broker >= 0;
     boolean zkRole = role == zooKeeperServer;
     if (kafkaRole && !args.contains("--listen")) {
       args.addAll(List.of("--listen", kafka));
     } else if (zkRole && !args.contains("--zookeeper-listen")) {
       args.addAll(List.of("--zookeeper-listen", zookeeper));
     }
-    String heap = kafkaRole ? "-Xmx640m" : zkRole ? "-Xmx128m" : role.name().startsWith("writer") ? "-Xmx384m"
+    String heap = kafkaRole ? (kafkaServers.size() == 1 ? "-Xmx640m" : "-Xmx512m") : zkRole ? "-Xmx128m" : role.name().startsWith("writer") ? "-Xmx384m"
         : "-Xmx256m";
     Role again = startRole(role.name(), args, heap);
     if (kafkaRole) {
-      kafkaServer = again;
+      kafkaServers.set(broker, again);
       again.awaitStdout(s -> KAFKA.matcher(s).find(), SERVER_START);
     } else if (zkRole) {
       zooKeeperServer = again;
