@@ -34,21 +34,7 @@ final class SocketTransport implements Transport {
   @Override
   public void readFully(ByteBuffer dst) throws IOException {
     while (dst.hasRemaining()) {
-      int n;
-      if (dst.hasArray()) {
-        n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
-        if (n > 0) {
-          dst.position(dst.position() + n);
-        }
-      } else {
-        n = in.read(readCopy, 0, Math.min(readCopy.length, dst.remaining()));
-        if (n > 0) {
-          dst.put(readCopy, 0, n);
-        }
-      }
-      if (n < 0) {
-        throw new EOFException("the server closed the connection");
-      }
+      readSome(dst);
     }
   }
 
