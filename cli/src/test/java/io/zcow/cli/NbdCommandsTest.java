@@ -150,9 +150,9 @@ class NbdCommandsTest {
     NbdServer server = NbdServer.qemuNbd(src, "raw").start();
     try (DevCluster cluster = DevCluster.start(HostPort.loopbackAnyPort(), HostPort.loopbackAnyPort(), null)) {
       String kafka = cluster.broker().bootstrapServers();
-      // Short clocks and one counted re-issue, so a range nobody can read fails the job in seconds.
-      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root)
-          .rangeTimeout(Duration.ofSeconds(2)).startTimeout(Duration.ofSeconds(2)).maxRequeues(1).build();
+      // The production clocks (5 min range timeout, 2 min start timeout, 5 counted re-issues): the
+      // job fails because workers report each attempt failed, not because a timer ran out.
+      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).build();
       SimpleMeterRegistry meters = new SimpleMeterRegistry();
       // Throttled (2 MiB ranges at 4 MB/s): the server is killed while ranges are left to read.
       WorkerConfig workers = WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(1)
@@ -183,6 +183,7 @@ class NbdCommandsTest {
         String failed = run.err().lines().filter(l -> l.startsWith("zcow: job gone-1 failed: ")).findFirst()
             .orElseThrow(() -> new AssertionError("no FAILED line in: " + run.err()));
         assertTrue(failed.contains("NBD export 'disk' at 127.0.0.1:" + server.port()), "the NBD address in: " + failed);
+        assertTrue(failed.contains("failed on a worker"), "failed by the workers' reports in: " + failed);
       }
     } finally {
       server.close();

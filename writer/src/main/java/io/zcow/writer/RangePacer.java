@@ -29,6 +29,14 @@ import java.util.Map;
  * no worker can ever take does not loop for ever). A range no worker has started is only issued
  * again once the group has been silent for the start timeout, so that re-issue is always free.
  *
+ * <p>A worker that tried to read a range and failed (a read error, an NBD server gone) says so
+ * and is done with the task ({@link #released} with the task's attempt): the range is issued again,
+ * counted, after a pause that doubles with each counted attempt (1 s, 2 s, 4 s…, at most the range
+ * timeout), so a server that restarts has time to come back and one gone for good fails its job in
+ * well under a minute with the defaults, not after one range timeout per attempt. A report about an
+ * earlier attempt than the range's current one changes nothing; a worker that did not try (a source
+ * it may not read) is not counted.
+ *
  * <p>Times are milliseconds of a monotonic clock. Not thread safe: the term's thread.
  */
 final class RangePacer {
@@ -80,6 +88,7 @@ final class RangePacer {
     long sinceMs;
     long lastBadMs = Long.MIN_VALUE;
     String lastRelease = ""; // the last worker's reason for handing the range back
+    long retryAtMs = -1; // when its current attempt failed on a worker: when it is issued again
 
     Outstanding(long range, int attempt, int free, long now) {
       this.range = range;
@@ -209,14 +218,36 @@ final class RangePacer {
 
   /**
    * A worker handed the range back, saying why; the last such reason is what a range that runs
-   * out of attempts fails its job with. The share group gives the task to a worker again: the
-   * range's clock is not touched. Ignored for a range that is not outstanding.
+   * out of attempts fails its job with. A task handed back untried goes to another worker through
+   * the share group: the range's clock is not touched. A failed attempt — the range's current one
+   * — is issued again after {@link #retryPauseMs}, counted, or exhausts the range at once when no
+   * counted attempt is left. Ignored for a range that is not outstanding.
+   *
+   * @param failedAttempt the attempt number of the task a worker tried and failed, or -1
    */
-  void released(long range, String reason) {
+  List<Due> released(long range, String reason, int failedAttempt, long now) {
     Outstanding o = outstanding.get(range);
-    if (o != null) {
-      o.lastRelease = reason;
+    if (o == null) {
+      return List.of();
     }
+    o.lastRelease = reason;
+    if (failedAttempt != o.attempt || o.retryAtMs >= 0) {
+      return List.of(); // untried, or an attempt already answered
+    }
+    if (o.counted() >= timing.maxRequeues()) {
+      return List.of(reissue(o, now, failedWhy(o), false));
+    }
+    o.retryAtMs = now + retryPauseMs(o.counted());
+    return List.of();
+  }
+
+  /** The pause before a failed attempt's range is issued again: 1 s doubled per counted attempt, at most the range timeout. */
+  long retryPauseMs(int counted) {
+    return Math.min(timing.rangeTimeoutMs(), 1000L << Math.min(counted, 20));
+  }
+
+  private static String failedWhy(Outstanding o) {
+    return "attempt " + o.attempt + " failed on a worker";
   }
 
   /**
@@ -227,7 +258,11 @@ final class RangePacer {
   List<Due> due(long now, long groupActiveMs) {
     List<Due> due = new ArrayList<>();
     for (Outstanding o : List.copyOf(outstanding.values())) {
-      if (o.started && now - o.sinceMs >= timing.rangeTimeoutMs()) {
+      if (o.retryAtMs >= 0) {
+        if (now >= o.retryAtMs) {
+          due.add(reissue(o, now, failedWhy(o) + " (issued again after " + retryPauseMs(o.counted()) + " ms)", false));
+        }
+      } else if (o.started && now - o.sinceMs >= timing.rangeTimeoutMs()) {
         // Nothing from any worker since this range last moved: the group was silent (an outage).
         boolean silent = groupActiveMs <= o.sinceMs;
         due.add(reissue(o, now, "no progress for " + timing.rangeTimeoutMs() + " ms"
@@ -281,6 +316,7 @@ final class RangePacer {
     }
     o.attempt++;
     tasksIssued++;
+    o.retryAtMs = -1;
     o.started = false;
     o.sinceMs = now;
     return new Due.Reissue(layout.task(jobId, o.range, o.attempt), why);

@@ -12,10 +12,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Follows the events topic, from its end at the term's start, for the tasks workers hand back
- * (EVENT_KIND_TASK_RELEASED): why a worker could not read a range — an NBD server gone, a source
- * not visible on its host — is the only place that reason exists, and a range that runs out of
- * attempts fails its job with it ({@link RangePacer#released}).
+ * Follows the events topic, from its end at the term's start, for what workers say of the tasks
+ * they could not do: EVENT_KIND_ATTEMPT_FAILED when a worker tried to read the range and failed (a
+ * read error, an NBD server gone; the writer issues the range again, counted), and
+ * EVENT_KIND_TASK_RELEASED when it handed the task back untried (a source it may not read) or
+ * could not send its chunks. Why a worker could not read a range is the only place that reason
+ * exists, and a range that runs out of attempts fails its job with it ({@link RangePacer#released}).
  *
  * <p>Every record is checked here, at the edge: its MAC, its bytes, its kind, and the fields a
  * {@link Release} needs; anything else is skipped (the events topic also carries the writers' own
@@ -31,14 +33,19 @@ final class WorkerReleases implements AutoCloseable {
    *
    * @param reason why, as the worker said it (its text names the worker), at most {@link
    *     #MAX_REASON_CHARS} characters
+   * @param failedAttempt the attempt number of the task the worker tried and failed, or -1 when
+   *     it handed the task back without failing it
    */
-  record Release(String jobId, long range, String reason) {
+  record Release(String jobId, long range, String reason, int failedAttempt) {
     Release {
       if (jobId == null || jobId.isEmpty()) {
         throw new IllegalArgumentException("jobId must not be empty");
       }
       if (range < 0) {
         throw new IllegalArgumentException("range must not be negative: " + range);
+      }
+      if (failedAttempt < -1) {
+        throw new IllegalArgumentException("failedAttempt must be an attempt number or -1: " + failedAttempt);
       }
       if (reason == null || reason.isBlank()) {
         throw new IllegalArgumentException("reason must not be blank");
@@ -48,11 +55,15 @@ final class WorkerReleases implements AutoCloseable {
 
     /** The release of an event, or null when the event is not a well-formed release. */
     static Release of(JobEvent e) {
-      if (e.getKind() != EventKind.EVENT_KIND_TASK_RELEASED || e.getJobId().isEmpty() || e.getRangeIndex() < 0
-          || e.getReason().isBlank()) {
+      boolean failed = e.getKind() == EventKind.EVENT_KIND_ATTEMPT_FAILED;
+      if (!failed && e.getKind() != EventKind.EVENT_KIND_TASK_RELEASED || e.getJobId().isEmpty()
+          || e.getRangeIndex() < 0 || e.getReason().isBlank()) {
         return null;
       }
-      return new Release(e.getJobId(), e.getRangeIndex(), e.getReason().strip());
+      if (failed && e.getAttempt() < 0) { // uint32 past int's range: not an attempt any writer issued
+        return null;
+      }
+      return new Release(e.getJobId(), e.getRangeIndex(), e.getReason().strip(), failed ? e.getAttempt() : -1);
     }
   }
 

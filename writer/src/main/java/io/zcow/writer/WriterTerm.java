@@ -306,7 +306,7 @@ public final class WriterTerm implements Closeable {
   private void released(WorkerReleases.Release r) {
     for (JobRun run : jobs.open()) {
       if (run.id.equals(r.jobId())) {
-        run.pacer.released(r.range(), r.reason());
+        issue(run, run.pacer.released(r.range(), r.reason(), r.failedAttempt(), nowMs.getAsLong()));
       }
     }
   }
@@ -325,7 +325,7 @@ public final class WriterTerm implements Closeable {
         // A worker's reason (an NBD server gone: its address) says more than the timer's.
         run.requestEnd(JobState.JOB_STATE_FAILED, "range " + ex.range() + " re-queued " + ex.attempts()
             + " times: no worker completed it (" + (ex.lastRelease().isEmpty() ? "" : "last released: "
-            + ex.lastRelease() + "; ") + "last re-queued: " + ex.why() + ")");
+            + ex.lastRelease() + "; ") + "last: " + ex.why() + ")");
       }
     }
   }

@@ -212,9 +212,10 @@ class RangePacerTest {
   void aRangeOutOfAttemptsCarriesTheLastWorkersReasonForReleasingIt() {
     RangePacer p = pacer(2, 2);
     p.fill(new BitSet(), 0);
-    p.released(0, "worker@a could not finish it: NBD export 'disk' at 10.0.0.1:10809: connection refused");
-    p.released(0, "worker@b could not finish it: NBD export 'disk' at 10.0.0.1:10809: the server closed the connection");
-    p.released(7, "a range that is not outstanding: ignored");
+    p.released(0, "worker@a cannot do it: not in its --source-allow", -1, 0);
+    p.released(0, "worker@b could not finish it: NBD export 'disk' at 10.0.0.1:10809: the server closed the connection",
+        -1, 0);
+    p.released(7, "a range that is not outstanding: ignored", 0, 0);
     long t = 0;
     for (int attempt = 1; attempt <= 3; attempt++) {
       p.started(0, t);
@@ -237,5 +238,30 @@ class RangePacerTest {
     p.started(1, t);
     RangePacer.Due.Exhausted quiet = assertInstanceOf(RangePacer.Due.Exhausted.class, p.due(t + 1_000, t + 500).get(1));
     assertEquals("", quiet.lastRelease(), "no worker said anything about range 1");
+  }
+
+  @Test
+  void aFailedAttemptIsIssuedAgainAfterAGrowingPauseCountedUntilTheRangeIsExhausted() {
+    RangePacer p = new RangePacer(spec(2, 2), RangeLayout.of(spec(2, 2)), 8, new RangePacer.Timing(60_000, 120_000, 3));
+    p.fill(new BitSet(), 0);
+    String refused = "worker@a could not finish it: NBD export 'disk' at 10.0.0.1:10809: connection refused";
+    long t = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+      assertEquals(List.of(), p.released(0, "worker@c cannot do it: not allowed", -1, t), "untried: not counted");
+      assertEquals(List.of(), p.released(0, refused, attempt, t), "issued again after a pause, not at once");
+      assertEquals(List.of(), p.released(0, refused, attempt, t), "a second report of the same attempt changes nothing");
+      long pause = 1000L << attempt;
+      assertEquals(List.of(), p.due(t + pause - 1, t), "still pausing");
+      RangePacer.Due.Reissue re = assertInstanceOf(RangePacer.Due.Reissue.class, p.due(t + pause, t).get(0));
+      assertEquals(attempt + 1, re.task().getAttempt(), "issued again " + pause + " ms after the failure");
+      t += pause;
+    }
+    RangePacer.Due.Exhausted ex = assertInstanceOf(RangePacer.Due.Exhausted.class, p.released(0, refused, 3, t).get(0),
+        "no counted attempt left: the job fails at once");
+    assertEquals(0, ex.range());
+    assertEquals(3, ex.attempts());
+    assertEquals(refused, ex.lastRelease());
+    assertEquals(List.of(), p.released(1, refused, 1, t), "a report of an attempt range 1 never had changes nothing");
+    assertEquals(1_000, pacer(1, 1).retryPauseMs(5), "never longer than the range timeout (1 s here)");
   }
 }

@@ -17,8 +17,18 @@ class WorkerReleasesTest {
 
   @Test
   void aWellFormedReleaseIsKeptWithItsReasonTrimmed() {
-    assertEquals(new WorkerReleases.Release("j", 3, "worker@a could not finish it: NBD export 'disk' at h:1: gone"),
-        WorkerReleases.Release.of(event().build()));
+    assertEquals(new WorkerReleases.Release("j", 3, "worker@a could not finish it: NBD export 'disk' at h:1: gone",
+        -1), WorkerReleases.Release.of(event().setAttempt(2).build()), "a release names no failed attempt");
+  }
+
+  @Test
+  void aFailedAttemptCarriesTheTasksAttemptNumber() {
+    assertEquals(new WorkerReleases.Release("j", 3, "worker@a could not finish it: NBD export 'disk' at h:1: gone",
+        0), WorkerReleases.Release.of(event().setKind(EventKind.EVENT_KIND_ATTEMPT_FAILED).build()));
+    assertEquals(2, WorkerReleases.Release.of(event().setKind(EventKind.EVENT_KIND_ATTEMPT_FAILED).setAttempt(2)
+        .build()).failedAttempt());
+    assertNull(WorkerReleases.Release.of(event().setKind(EventKind.EVENT_KIND_ATTEMPT_FAILED).setAttempt(-1).build()),
+        "an attempt number past int's range (uint32 on the wire) is not one the writer issued");
   }
 
   @Test

@@ -67,6 +67,16 @@ public final class ChunkSender implements ClusterSink {
     }
   }
 
+  /**
+   * Thrown when the broker did not take the attempt's records: the sending failed, not the
+   * source, so the attempt does not count against the range (an outage is not the range's doing).
+   */
+  static final class SendFailedException extends RetriableException {
+    SendFailedException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
   public ChunkSender(Producer<String, byte[]> producer, String topic, String jobId, long range, String attemptId,
       BooleanSupplier cancelled) {
     this(producer, RecordAuth.NONE, topic, jobId, range, attemptId, cancelled);
@@ -169,7 +179,7 @@ public final class ChunkSender implements ClusterSink {
     }
     Throwable failure = firstFailure.get();
     if (failure != null) {
-      throw new RetriableException("[job=" + jobId + " range=" + range + "] sending chunks to " + topic
+      throw new SendFailedException("[job=" + jobId + " range=" + range + "] sending chunks to " + topic
           + " failed: " + failure, failure);
     }
   }
@@ -179,7 +189,7 @@ public final class ChunkSender implements ClusterSink {
    *
    * @param waitMillis how long to wait for the broker's answers (the producer's delivery timeout
    *     ends every send well before a sensible value)
-   * @throws RetriableException when a send failed or no answer came in time
+   * @throws SendFailedException when a send failed or no answer came in time
    * @throws CancelledException when the attempt was cancelled meanwhile
    */
   public void finish(RangeStats stats, String worker, long waitMillis) {

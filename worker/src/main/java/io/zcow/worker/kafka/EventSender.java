@@ -43,6 +43,11 @@ final class EventSender {
     send(jobId, range, EventKind.EVENT_KIND_TASK_RELEASED, reason);
   }
 
+  /** A task whose range this worker failed to read, done with: the writer issues the range again, counted. */
+  void attemptFailed(String jobId, long range, int attempt, String reason) {
+    send(jobId, range, EventKind.EVENT_KIND_ATTEMPT_FAILED, reason, attempt);
+  }
+
   /** A task no worker can do (malformed, unknown job or codec), archived by the broker. */
   void taskRejected(String jobId, long range, String reason) {
     send(jobId, range, EventKind.EVENT_KIND_TASK_REJECTED, reason);
@@ -64,6 +69,10 @@ final class EventSender {
   }
 
   private void send(String jobId, long range, EventKind kind, String reason) {
+    send(jobId, range, kind, reason, 0);
+  }
+
+  private void send(String jobId, long range, EventKind kind, String reason, int attempt) {
     JobEvent event = JobEvent.newBuilder()
         .setFormatVersion(Wire.FORMAT_VERSION)
         .setJobId(jobId)
@@ -71,6 +80,7 @@ final class EventSender {
         .setReason(reason)
         .setOrigin(origin)
         .setRangeIndex(range)
+        .setAttempt(attempt)
         .setTimeMs(clock.millis())
         .build();
     try {

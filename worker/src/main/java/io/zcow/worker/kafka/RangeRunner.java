@@ -47,9 +47,14 @@ final class RangeRunner implements RangeExecutor, Closeable {
   private final Duration sendTimeout;
   private Opened opened; // owned by the range thread
 
-  /** What to compress, and where the chunks go. */
+  /**
+   * What to compress, and where the chunks go.
+   *
+   * @param taskAttempt the task's attempt number, as the writer issued it
+   * @param attemptId this worker's attempt at it, unique, on every chunk record
+   */
   record Work(JobSpec spec, long range, SourceLocation source, ImageGeometry geometry, long firstCluster, long clusterCount,
-      String chunksTopic, String attemptId, AtomicBoolean cancelled) {
+      String chunksTopic, int taskAttempt, String attemptId, AtomicBoolean cancelled) {
     String jobId() {
       return spec.getJobId();
     }
@@ -60,8 +65,15 @@ final class RangeRunner implements RangeExecutor, Closeable {
     /** Every record of the range is acknowledged by the broker. */
     record Done(RangeStats stats, long nanos) implements Outcome {}
 
-    /** This worker could not do it; another may. */
-    record Release(String reason) implements Outcome {}
+    /**
+     * This worker could not do it; another may.
+     *
+     * @param readFailed whether reading the source failed (a read error, an NBD server gone): a
+     *     failed attempt of the range, which the writer issues again and counts; false when the
+     *     chunks could not be sent (the broker's doing, not the range's): the task goes back to
+     *     the share group
+     */
+    record Release(String reason, boolean readFailed) implements Outcome {}
 
     /** Stopped by its cancel flag: the task is no longer this worker's to finish. */
     record Cancelled() implements Outcome {}
@@ -117,13 +129,15 @@ final class RangeRunner implements RangeExecutor, Closeable {
       return new Outcome.Done(stats, System.nanoTime() - started);
     } catch (ChunkSender.CancelledException e) {
       return new Outcome.Cancelled();
+    } catch (ChunkSender.SendFailedException e) {
+      return new Outcome.Release(e.getMessage(), false);
     } catch (BadInputException | RetriableException e) {
       dropOpened();
-      return new Outcome.Release(e.getMessage());
+      return new Outcome.Release(e.getMessage(), true);
     } catch (RuntimeException e) {
       LOG.error("[job={} range={}] unexpected failure", w.jobId(), w.range(), e);
       dropOpened();
-      return new Outcome.Release("unexpected failure: " + e);
+      return new Outcome.Release("unexpected failure: " + e, false);
     }
   }
 

@@ -296,7 +296,7 @@ public final class TaskLoop implements Runnable {
     try {
       o = f.result.join();
     } catch (RuntimeException e) {
-      o = new Outcome.Release("unexpected failure: " + e);
+      o = new Outcome.Release("unexpected failure: " + e, false);
     }
     if (o instanceof Outcome.Done d) {
       threadMeters.rangeDone(d.stats(), d.nanos());
@@ -312,11 +312,20 @@ public final class TaskLoop implements Runnable {
           String.format("%.1f", d.stats().bytesRead() / Math.max(1e-9, d.nanos() / 1e9) / 1e6));
     } else {
       String reason = o instanceof Outcome.Release r ? r.reason() : "cancelled";
-      LOG.warn("{} released for another worker: {}", f.tag(), reason);
-      if (!f.lockLost) {
-        tasks.acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
+      String why = config.origin() + " could not finish it: " + reason;
+      if (o instanceof Outcome.Release r && r.readFailed() && !f.lockLost) {
+        // The writer owns a range's attempts: this task is done with, and the writer issues the
+        // range again at once, counted. (Released, it would spend its delivery counts here.)
+        LOG.warn("{} failed (attempt {}), left to the writer to issue again: {}", f.tag(), f.work.taskAttempt(), reason);
+        tasks.acknowledge(f.record, AcknowledgeType.ACCEPT, f.tag());
+        events.attemptFailed(f.work.jobId(), f.work.range(), f.work.taskAttempt(), why);
+      } else {
+        LOG.warn("{} released for another worker: {}", f.tag(), reason);
+        if (!f.lockLost) {
+          tasks.acknowledge(f.record, AcknowledgeType.RELEASE, f.tag());
+        }
+        events.taskReleased(f.work.jobId(), f.work.range(), why);
       }
-      events.taskReleased(f.work.jobId(), f.work.range(), config.origin() + " could not finish it: " + reason);
       metrics.released();
       backOff();
     }

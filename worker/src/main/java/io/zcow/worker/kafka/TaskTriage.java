@@ -116,7 +116,7 @@ final class TaskTriage {
     }
     String attempt = config.origin() + "/" + thread + "/" + UUID.randomUUID().toString().substring(0, 8);
     return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).location(), geometry,
-        layout.firstCluster(range), layout.clusters(range), Topics.chunks(spec.getWriterGroup()), attempt,
+        layout.firstCluster(range), layout.clusters(range), Topics.chunks(spec.getWriterGroup()), task.getAttempt(), attempt,
         new AtomicBoolean()));
   }
 }
