@@ -21,8 +21,8 @@ final class KafkaClientOptions {
   @Option(names = "--auth-key-file", paramLabel = "FILE", description = "File holding the cluster's record key (at least 32 bytes, e.g. head -c 32 /dev/urandom): records are signed with it, and records without a valid MAC are refused. Every role of the cluster needs the same file.")
   Path authKeyFile;
 
-  @Option(names = "--connect-timeout", paramLabel = "DURATION", description = "Give up on a cluster that does not answer within this (default: ${DEFAULT-VALUE}; 30 or 30s, 2m...).")
-  Duration connectTimeout = Duration.ofSeconds(30);
+  @Option(names = "--connect-timeout", paramLabel = "DURATION", defaultValue = "30s", description = "Give up on a cluster that does not answer within this (default: ${DEFAULT-VALUE}; 30 or 30s, 2m...).")
+  Duration connectTimeout;
 
   /** The checked timeout: 1 s to 1 h. */
   Duration connectTimeout() {
