@@ -147,7 +147,7 @@ final class TaskBench implements AutoCloseable {
     producer.send(new ProducerRecord<>(topics.tasks(), key, value)).get();
   }
 
-  /** Worker settings for these topics: one thread, every source allowed, short waits. */
+  /** Worker settings for these topics, to tweak before {@link #start}: one thread, every source allowed, short waits. */
   WorkerConfig.Builder config(String origin) {
     return WorkerConfig.builder(KafkaSettings.of(kafka.bootstrapServers()))
         .topics(topics)
