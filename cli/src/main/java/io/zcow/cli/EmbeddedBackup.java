@@ -74,8 +74,8 @@ final class EmbeddedBackup {
           ? List.of(e.nbd()) : List.of());
       // One registry for the process: the embedded worker and writer meter into it side by side.
       PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-      worker = new Worker(WorkerConfig.defaults(settings).withThreads(cmd.workers).withOrigin("backup@embedded")
-          .withSources(sources).withNbd(in.nbd()).withConnectTimeout(in.connectTimeout()),
+      worker = new Worker(WorkerConfig.builder(settings).threads(cmd.workers).origin("backup@embedded")
+          .sources(sources).nbd(in.nbd()).connectTimeout(in.connectTimeout()).build(),
           registry, clock);
       worker.start();
       writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())

@@ -116,12 +116,13 @@ final class WorkerCommand implements Callable<Integer> {
     if (policy.allowsAll()) {
       LOG.warn("no --source-allow given: this worker reads any local source a job names that this host can open");
     }
-    return WorkerConfig.defaults(kafka.settings())
-        .withThreads(threads)
-        .withSources(policy)
-        .withNbd(nbd.options())
-        .withSourceCache(sourceCache)
-        .withMaxReadBytesPerSecond(maxReadRate * 1e6)
-        .withConnectTimeout(kafka.client.connectTimeout());
+    return WorkerConfig.builder(kafka.settings())
+        .threads(threads)
+        .sources(policy)
+        .nbd(nbd.options())
+        .sourceCache(sourceCache)
+        .maxReadBytesPerSecond(maxReadRate * 1e6)
+        .connectTimeout(kafka.client.connectTimeout())
+        .build();
   }
 }

@@ -175,7 +175,7 @@ class BackupCommandTest {
       String kafka = cluster.broker().bootstrapServers();
       String zk = cluster.zooKeeper().connectString();
       try (Writer writer = new Writer(WriterConfig.builder(kafka, zk, root).build(), Clock.systemUTC()).start();
-          Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(2),
+          Worker worker = new Worker(WorkerConfig.builder(KafkaSettings.of(kafka)).threads(2).build(),
               new SimpleMeterRegistry(), Clock.systemUTC())) {
         worker.start();
 

@@ -201,8 +201,8 @@ class HostileProducerTest {
           .progressInterval(Duration.ofSeconds(1)).build();
       // The read limit keeps the job running while the forgeries arrive (24 MiB at 3 MB/s: ~8 s).
       try (Writer writer = new Writer(wc, Clock.systemUTC()).start();
-          Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka).withAuth(auth)).withThreads(2)
-              .withMaxReadBytesPerSecond(3e6), new SimpleMeterRegistry(), Clock.systemUTC());
+          Worker worker = new Worker(WorkerConfig.builder(KafkaSettings.of(kafka).withAuth(auth)).threads(2)
+              .maxReadBytesPerSecond(3e6).build(), new SimpleMeterRegistry(), Clock.systemUTC());
           Hostile hostile = new Hostile(kafka)) {
         worker.start();
         List<String> args = new ArrayList<>(List.of("backup", "--kafka", kafka, "--zookeeper", zk, "--range-size", "1m",

@@ -76,8 +76,8 @@ class MonitoringTest {
       try (MetricsEndpoint writerEndpoint = MetricsEndpoint.serve(0, writerRegistry);
           MetricsEndpoint workerEndpoint = MetricsEndpoint.serve(0, workerRegistry);
           Writer writer = new Writer(wc, Clock.systemUTC(), writerRegistry).start();
-          Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(2)
-              .withMaxReadBytesPerSecond(3e6), workerRegistry, Clock.systemUTC())) {
+          Worker worker = new Worker(WorkerConfig.builder(KafkaSettings.of(kafka)).threads(2)
+              .maxReadBytesPerSecond(3e6).build(), workerRegistry, Clock.systemUTC())) {
         worker.start();
         CompletableFuture<CliRun> backup = CompletableFuture.supplyAsync(() -> CliRun.of("backup", "--kafka", kafka,
             "--zookeeper", zk, "--range-size", "1m", "--progress", "none", "--job-id", "watched", source.toString(),

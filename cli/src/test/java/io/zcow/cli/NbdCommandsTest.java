@@ -155,10 +155,11 @@ class NbdCommandsTest {
       WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).build();
       SimpleMeterRegistry meters = new SimpleMeterRegistry();
       // Throttled (2 MiB ranges at 4 MB/s): the server is killed while ranges are left to read.
-      WorkerConfig workers = WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(1)
-          .withMaxReadBytesPerSecond(4e6).withReleaseBackoff(Duration.ofMillis(100))
-          .withSources(SourcePolicy.allowAllAnd(List.of(NbdUri.parse(server.uri()))))
-          .withNbd(NbdOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(5)));
+      WorkerConfig workers = WorkerConfig.builder(KafkaSettings.of(kafka)).threads(1)
+          .maxReadBytesPerSecond(4e6).releaseBackoff(Duration.ofMillis(100))
+          .sources(SourcePolicy.allowAllAnd(List.of(NbdUri.parse(server.uri()))))
+          .nbd(NbdOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(5)))
+          .build();
       try (Writer writer = new Writer(wc, Clock.systemUTC()).start();
           Worker worker = new Worker(workers, meters, Clock.systemUTC())) {
         worker.start();

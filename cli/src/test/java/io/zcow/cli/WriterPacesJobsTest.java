@@ -60,8 +60,8 @@ class WriterPacesJobsTest {
       try (Writer writer = new Writer(WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).build(),
           Clock.systemUTC()).start();
           // Throttled: the job outlives its coordinator by far (24 MiB at 3 MB/s).
-          Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(1)
-              .withMaxReadBytesPerSecond(3e6), new SimpleMeterRegistry(), Clock.systemUTC())) {
+          Worker worker = new Worker(WorkerConfig.builder(KafkaSettings.of(kafka)).threads(1)
+              .maxReadBytesPerSecond(3e6).build(), new SimpleMeterRegistry(), Clock.systemUTC())) {
         worker.start();
         try (Source s = Source.open(src, SourceCache.AUTO);
             Coordinator c = coordinator(kafka, s, spec("detach-1", src, s, 2 * MIB, "detach.qcow2"), 2)) {
@@ -88,7 +88,7 @@ class WriterPacesJobsTest {
       String kafka = cluster.broker().bootstrapServers();
       try (Writer writer = new Writer(WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root)
           .cacheBytes(16 * MIB).build(), Clock.systemUTC()).start();
-          Worker worker = new Worker(WorkerConfig.defaults(KafkaSettings.of(kafka)).withThreads(2),
+          Worker worker = new Worker(WorkerConfig.builder(KafkaSettings.of(kafka)).threads(2).build(),
               new SimpleMeterRegistry(), Clock.systemUTC())) {
         worker.start();
         List<Source> open = new ArrayList<>();

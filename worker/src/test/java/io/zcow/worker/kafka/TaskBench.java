@@ -147,22 +147,22 @@ final class TaskBench implements AutoCloseable {
     producer.send(new ProducerRecord<>(topics.tasks(), key, value)).get();
   }
 
-  /** Worker settings for these topics: one thread, every source allowed, short waits. */
-  WorkerConfig config(String origin) {
-    return WorkerConfig.defaults(KafkaSettings.of(kafka.bootstrapServers()))
-        .withTopics(topics)
-        .withOrigin(origin)
-        .withThreads(1)
-        .withStopGrace(Duration.ofSeconds(5))
-        .withReleaseBackoff(Duration.ofMillis(300));
+  /** Worker settings for these topics, to tweak before {@link #start}: one thread, every source allowed, short waits. */
+  WorkerConfig.Builder config(String origin) {
+    return WorkerConfig.builder(KafkaSettings.of(kafka.bootstrapServers()))
+        .topics(topics)
+        .origin(origin)
+        .threads(1)
+        .stopGrace(Duration.ofSeconds(5))
+        .releaseBackoff(Duration.ofMillis(300));
   }
 
-  Worker start(WorkerConfig config) {
+  Worker start(WorkerConfig.Builder config) {
     return start(config, new SimpleMeterRegistry());
   }
 
-  Worker start(WorkerConfig config, MeterRegistry registry) {
-    Worker w = new Worker(config, registry, Clock.systemUTC());
+  Worker start(WorkerConfig.Builder config, MeterRegistry registry) {
+    Worker w = new Worker(config.build(), registry, Clock.systemUTC());
     workers.add(w);
     w.start();
     return w;

@@ -257,9 +257,9 @@ class TaskLoopTest {
   }
 
   private WorkerConfig config() {
-    return WorkerConfig.defaults(KafkaSettings.of("localhost:9")).withTopics(new WorkerTopics("jobs", TASKS, "events", "wg"))
-        .withThreads(1).withOrigin("test-worker").withRenewInterval(RENEW).withReleaseBackoff(Duration.ZERO)
-        .withIdleBound(IDLE_BOUND);
+    return WorkerConfig.builder(KafkaSettings.of("localhost:9")).topics(new WorkerTopics("jobs", TASKS, "events", "wg"))
+        .threads(1).origin("test-worker").renewInterval(RENEW).releaseBackoff(Duration.ZERO)
+        .idleBound(IDLE_BOUND).build();
   }
 
   private static JobSpec spec(String id, int ranges) {

@@ -54,7 +54,7 @@ class WorkerOnKafkaTest {
       List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
-      Worker w = bench.start(bench.config("worker@a").withThreads(2), registry);
+      Worker w = bench.start(bench.config("worker@a").threads(2), registry);
 
       bench.awaitRanges(job, tasks.size());
       bench.assertChunksRebuild(job, tasks, disk);
@@ -84,8 +84,8 @@ class WorkerOnKafkaTest {
       bench.publish(tasks);
       // Slow reads (2 MB/s a worker: about a second a range per thread, 4 s in all) so nobody can
       // take every task before the others have joined.
-      Worker a = bench.start(bench.config("worker@a").withThreads(2).withMaxReadBytesPerSecond(2 * MB));
-      Worker b = bench.start(bench.config("worker@b").withThreads(2).withMaxReadBytesPerSecond(2 * MB));
+      Worker a = bench.start(bench.config("worker@a").threads(2).maxReadBytesPerSecond(2 * MB));
+      Worker b = bench.start(bench.config("worker@b").threads(2).maxReadBytesPerSecond(2 * MB));
 
       Set<String> all = Set.of("worker@a/0", "worker@a/1", "worker@b/0", "worker@b/1");
       bench.awaitRanges(job, tasks.size());
@@ -121,7 +121,7 @@ class WorkerOnKafkaTest {
       List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
-      Worker slow = bench.start(bench.config("worker@slow").withMaxReadBytesPerSecond(4 * MB));
+      Worker slow = bench.start(bench.config("worker@slow").maxReadBytesPerSecond(4 * MB));
       bench.await("a first batch from the slow worker", () -> !bench.batches(job.getJobId(), 0).isEmpty());
 
       slow.abandon(); // as a crash: nothing acknowledged
@@ -146,8 +146,8 @@ class WorkerOnKafkaTest {
       List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
-      Worker slow = bench.start(bench.config("worker@slow").withMaxReadBytesPerSecond(4 * MB)
-          .withStopGrace(Duration.ofMillis(500)));
+      Worker slow = bench.start(bench.config("worker@slow").maxReadBytesPerSecond(4 * MB)
+          .stopGrace(Duration.ofMillis(500)));
       bench.await("a first batch from the slow worker", () -> !bench.batches(job.getJobId(), 0).isEmpty());
 
       long t0 = System.nanoTime();
@@ -174,8 +174,8 @@ class WorkerOnKafkaTest {
       bench.publish(job);
       bench.publish(tasks);
       Worker refusing = bench.start(bench.config("worker@refusing")
-          .withSources(SourcePolicy.allowing(List.of(elsewhere)))
-          .withReleaseBackoff(Duration.ofSeconds(5)));
+          .sources(SourcePolicy.allowing(List.of(elsewhere)))
+          .releaseBackoff(Duration.ofSeconds(5)));
       bench.await("a TASK_RELEASED event", () -> !bench.events(EventKind.EVENT_KIND_TASK_RELEASED).isEmpty());
       JobEvent released = bench.events(EventKind.EVENT_KIND_TASK_RELEASED).get(0);
       assertEquals(job.getJobId(), released.getJobId());
@@ -302,7 +302,7 @@ class WorkerOnKafkaTest {
       List<RangeTask> tasks = TaskBench.tasks(job);
       bench.publish(job);
       bench.publish(tasks);
-      Worker w = bench.start(bench.config("worker@a").withThreads(2).withMaxReadBytesPerSecond(1 * MB));
+      Worker w = bench.start(bench.config("worker@a").threads(2).maxReadBytesPerSecond(1 * MB));
 
       bench.awaitRanges(job, 1);
       Set<String> attempts = new HashSet<>();

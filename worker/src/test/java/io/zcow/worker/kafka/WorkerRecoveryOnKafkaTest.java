@@ -57,7 +57,7 @@ class WorkerRecoveryOnKafkaTest {
       bench.publish(job);
       bench.publish(tasks);
       AtomicInteger made = new AtomicInteger();
-      Worker w = new Worker(bench.config("worker@wedged").withIdleBound(Duration.ofSeconds(8)), registry,
+      Worker w = new Worker(bench.config("worker@wedged").idleBound(Duration.ofSeconds(8)).build(), registry,
           java.time.Clock.systemUTC());
       w.wrapConsumers(c -> made.incrementAndGet() == 1 ? new Wedged(c) : c);
       try {
