@@ -204,7 +204,13 @@ final class JobTable {
     if (JobSpecs.isTerminal(spec.getState()) || spec.getState() == JobState.JOB_STATE_QUEUED) {
       return; // a state this writer (or an earlier leader) published
     }
-    if (queued.containsKey(id)) {
+    JobSpec waiting = queued.get(id);
+    if (waiting != null) {
+      if (waiting.getCreatedAtMs() == spec.getCreatedAtMs() && spec.getState() == JobState.JOB_STATE_RUNNING) {
+        // The same submission, already running under an earlier leader (read while recovering):
+        // it opens as running, so its checkpoint's issued ranges keep their attempt counts.
+        queued.put(id, spec);
+      }
       return;
     }
     if (run != null && (run.state == JobRun.State.OPEN || run.spec.getCreatedAtMs() == spec.getCreatedAtMs())) {
