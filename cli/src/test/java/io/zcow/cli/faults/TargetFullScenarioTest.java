@@ -56,14 +56,22 @@ class TargetFullScenarioTest {
         Path image = root.resolve("disk.qcow2");
 
         Role first = cluster.startBackup("backup-1", args);
-        assertEquals(Main.EXIT_FAILED, first.await(Duration.ofSeconds(120)), first.describe());
-        assertTrue(first.stderr().contains("target file system is full"), first.describe());
-        assertFalse(Files.exists(image), "nothing at the target path after the failure");
-        assertTrue(Files.exists(ImageWriter.partPath(image)), "the .part file is kept for a resume");
+        int exit = first.await(Duration.ofSeconds(120));
+        // The row says what was observed: the exit code, the job's reason as the command printed
+        // it (up to its first ':'), and what is on the target volume.
+        String reason = first.stderr().lines().filter(l -> l.startsWith("zcow: job full-1 failed: ")).findFirst()
+            .map(l -> l.substring("zcow: job full-1 failed: ".length()).split(":", 2)[0]).orElse("no FAILED line");
+        boolean atTarget = Files.exists(image);
+        boolean partKept = Files.exists(ImageWriter.partPath(image));
         FaultReport.shared().add(new FaultReport.Row("target file system full",
             "writers' target root on a " + (FS_SIZE >> 20) + " MiB ext4, " + (ROOM >> 20)
                 + " MiB free for a " + (SOURCE_SIZE >> 20) + " MiB incompressible disk",
-            "FAILED (exit 1, 'target file system is full'), nothing at TARGET, .part kept", -1, null));
+            "exit " + exit + ", '" + reason + "', " + (atTarget ? "an image at TARGET" : "nothing at TARGET") + ", .part "
+                + (partKept ? "kept" : "gone"), -1, null));
+        assertEquals(Main.EXIT_FAILED, exit, first.describe());
+        assertEquals("target file system is full", reason, first.describe());
+        assertFalse(atTarget, "nothing at the target path after the failure");
+        assertTrue(partKept, "the .part file is kept for a resume");
 
         Files.delete(filler);
         Instant resumed = Instant.now();
