@@ -267,9 +267,11 @@ public final class LoopbackCluster implements AutoCloseable {
     String file = n == 1 ? name : name + "." + n;
     List<String> jvm = new ArrayList<>();
     jvm.add(heap);
-    // Many JVMs share two cores: the serial collector and few compiler threads keep them light.
+    // Many JVMs share two cores: the serial collector and few compiler threads keep them light,
+    // and C1 only, as the zcow launcher runs (a broker restarts sooner; less CPU in all).
     jvm.add("-XX:+UseSerialGC");
     jvm.add("-XX:CICompilerCount=2");
+    jvm.add("-XX:TieredStopAtLevel=1");
     // zcow's own INFO lines (leadership, recovery, lock waits) are what scenarios wait for.
     jvm.add("-Dorg.slf4j.simpleLogger.log.io.zcow=info");
     jvm.add("-cp");
