@@ -74,7 +74,10 @@ final class TaskBench implements AutoCloseable {
     kafka.createTopic(topics.events(), 1, Map.of());
     kafka.createTopic(chunksTopic, chunkPartitions,
         Map.of("max.message.bytes", Integer.toString(ChunkLimits.topicMaxMessageBytes())));
-    kafka.setShareGroupEarliest(topics.workerGroup());
+    // From the earliest offset; and a second worker gets its share of the partitions half a
+    // second after joining instead of a 5 s heartbeat later.
+    kafka.alterGroupConfig(topics.workerGroup(), Map.of("share.auto.offset.reset", "earliest",
+        "share.heartbeat.interval.ms", "500"));
     producer = new KafkaProducer<>(kafka.producerProps());
     chunkReader = reader(chunksTopic, chunkPartitions);
     eventReader = reader(topics.events(), 1);
