@@ -150,9 +150,10 @@ class NbdCommandsTest {
     NbdServer server = NbdServer.qemuNbd(src, "raw").start();
     try (DevCluster cluster = DevCluster.start(HostPort.loopbackAnyPort(), HostPort.loopbackAnyPort(), null)) {
       String kafka = cluster.broker().bootstrapServers();
-      // The production clocks (5 min range timeout, 2 min start timeout, 5 counted re-issues): the
-      // job fails because workers report each attempt failed, not because a timer ran out.
-      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).build();
+      // The production clocks (5 min range timeout, 2 min start timeout) and 2 counted re-issues
+      // (1 s and 2 s pauses): the job fails because workers report each attempt failed, not
+      // because a timer ran out.
+      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).maxRequeues(2).build();
       SimpleMeterRegistry meters = new SimpleMeterRegistry();
       // Throttled (2 MiB ranges at 4 MB/s): the server is killed while ranges are left to read.
       WorkerConfig workers = WorkerConfig.builder(KafkaSettings.of(kafka)).threads(1)
