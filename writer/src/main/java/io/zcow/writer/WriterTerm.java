@@ -62,7 +62,9 @@ public final class WriterTerm implements Closeable {
   private final JobTable jobs;
   private final ChunkIngest ingest;
   private final WorkerReleases releases;
+  private final KafkaReach reach;
   private State state = State.NEW;
+  private List<TopicPartition> partitions = List.of();
   private CheckpointRound checkpoints;
   private Transitions transitions;
   private long lastCheckpointMs;
@@ -78,10 +80,12 @@ public final class WriterTerm implements Closeable {
   /**
    * @param mayWrite asked before every write: false once ZooKeeper said SUSPENDED or LOST
    * @param nanoTime the monotonic clock every timer of the term reads
+   * @param reach when the brokers last answered; the term probes and updates it
    */
   WriterTerm(WriterConfig config, WriterZk zk, WriterClients clients, Clock wall, LongSupplier nanoTime,
-      BooleanSupplier mayWrite, WriterMetrics metrics) {
+      BooleanSupplier mayWrite, WriterMetrics metrics, KafkaReach reach) {
     this.config = config;
+    this.reach = reach;
     this.zk = zk;
     this.clients = clients;
     this.mayWrite = mayWrite;
@@ -123,8 +127,11 @@ public final class WriterTerm implements Closeable {
       throw new IllegalStateException("WriterTerm.start() called in state " + state);
     }
     state = State.RECOVERING;
-    List<TopicPartition> partitions = seekToCommitted();
-    checkpoints = new CheckpointRound(config, zk, chunks, partitions, clients, metrics, Clock.systemUTC());
+    partitions = seekToCommitted();
+    reach.heard();
+    // Trimming is an admin call that waits for its timeout when the brokers are away: skipped then.
+    checkpoints = new CheckpointRound(config, zk, chunks, partitions, clients, metrics, Clock.systemUTC(),
+        reach::answering);
     transitions = new Transitions(zk, out, checkpoints, jobs::open, jobs.confinement());
     jobs.transitions(transitions);
     jobs.recover();
@@ -180,6 +187,7 @@ public final class WriterTerm implements Closeable {
       throw new IllegalStateException("runOnce() in state " + state);
     }
     checkLeader();
+    probeKafka();
     jobs.poll(Duration.ZERO);
     releases.poll(this::released);
     jobs.admitQueued();
@@ -193,7 +201,11 @@ public final class WriterTerm implements Closeable {
       reissueLostRanges();
     }
     Set<JobRun> touched = new HashSet<>();
-    for (ConsumerRecord<String, byte[]> r : chunks.poll(POLL)) {
+    var polled = chunks.poll(POLL);
+    if (!polled.isEmpty()) {
+      reach.heard();
+    }
+    for (ConsumerRecord<String, byte[]> r : polled) {
       JobRun run = ingest.apply(r);
       if (run != null) {
         touched.add(run);
@@ -224,6 +236,31 @@ public final class WriterTerm implements Closeable {
     if (now - lastCheckpointMs >= config.checkpointInterval().toMillis()) {
       checkpointAll();
     }
+  }
+
+  /**
+   * Probes the brokers ({@link KafkaReach#probe}); past the bound without an answer, takes a last
+   * checkpoint (ZooKeeper still answers; a failure leaves the previous one standing) and ends the
+   * term with {@link KafkaUnreachableException}, between batches as every end is.
+   */
+  private void probeKafka() {
+    reach.probe(chunks, partitions, nowMs.getAsLong(), "[group=" + config.group() + "] epoch " + zk.epoch());
+    if (!reach.lost()) {
+      return;
+    }
+    if (state == State.RUNNING) {
+      try {
+        checkpointAll();
+      } catch (DeposedException deposed) {
+        throw deposed;
+      } catch (RuntimeException e) {
+        LOG.warn("[group={}] epoch {}: last checkpoint before giving up failed ({}); the previous one stands",
+            config.group(), zk.epoch(), e.toString());
+      }
+    }
+    throw new KafkaUnreachableException("[group=" + config.group() + "] Kafka has not answered for "
+        + reach.silence().toMillis() + " ms (bound " + reach.bound().toMillis() + " ms): giving up leadership of epoch "
+        + zk.epoch());
   }
 
   /** Chunk records on the broker past this term's position (what the consumer last heard; 0 if unknown). */
