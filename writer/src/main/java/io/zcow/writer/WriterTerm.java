@@ -47,6 +47,8 @@ public final class WriterTerm implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(WriterTerm.class);
   private static final Duration POLL = Duration.ofMillis(200);
   private static final Duration KAFKA_CALL = Duration.ofSeconds(30);
+  /** A call of the term to Kafka waits at most this long: 30 s, or less when the loss bound is shorter. */
+  private final Duration kafkaCall;
 
   /** Lifecycle of a term. */
   public enum State { NEW, RECOVERING, RUNNING, CLOSED }
@@ -86,6 +88,7 @@ public final class WriterTerm implements Closeable {
       BooleanSupplier mayWrite, WriterMetrics metrics, KafkaReach reach) {
     this.config = config;
     this.reach = reach;
+    this.kafkaCall = config.kafkaLossTimeout().compareTo(KAFKA_CALL) < 0 ? config.kafkaLossTimeout() : KAFKA_CALL;
     this.zk = zk;
     this.clients = clients;
     this.mayWrite = mayWrite;
@@ -94,9 +97,9 @@ public final class WriterTerm implements Closeable {
     String id = "zcow-writer-" + config.group();
     this.chunks = clients.chunkConsumer(id + "-chunks");
     this.out = new WriterOutput(config, clients.producer(id), wall, zk::epoch, "writer@" + hostName() + "/" + config.group());
-    this.jobs = new JobTable(config, zk, new TopicReader(clients.consumer(id + "-jobs"), config.jobsTopic(), KAFKA_CALL),
+    this.jobs = new JobTable(config, zk, new TopicReader(clients.consumer(id + "-jobs"), config.jobsTopic(), kafkaCall),
         out, mayWrite, nowMs);
-    this.releases = new WorkerReleases(new TopicReader(clients.consumer(id + "-events"), config.eventsTopic(), KAFKA_CALL),
+    this.releases = new WorkerReleases(new TopicReader(clients.consumer(id + "-events"), config.eventsTopic(), kafkaCall),
         config.auth());
     this.ingest = new ChunkIngest(config, jobs, out, metrics, this::checkLeader, new ChunkIngest.Pacing() {
       @Override
@@ -141,7 +144,7 @@ public final class WriterTerm implements Closeable {
   }
 
   private List<TopicPartition> seekToCommitted() {
-    List<PartitionInfo> infos = chunks.partitionsFor(config.chunksTopic(), KAFKA_CALL);
+    List<PartitionInfo> infos = chunks.partitionsFor(config.chunksTopic(), kafkaCall);
     if (infos == null || infos.isEmpty()) {
       throw new io.zcow.RetriableException("topic " + config.chunksTopic() + " does not exist (the coordinator creates it)", null);
     }
@@ -160,7 +163,7 @@ public final class WriterTerm implements Closeable {
     offsets.ifPresent(cp -> cp.getOffsetsList().forEach(po -> committed.put(po.getPartition(), po.getOffset())));
     // Records past the committed offsets may be gone (deleted, a broker that lost its data): read
     // from where the log begins now, and re-issue the ranges whose chunks may have been lost.
-    Map<TopicPartition, Long> beginning = chunks.beginningOffsets(partitions, KAFKA_CALL);
+    Map<TopicPartition, Long> beginning = chunks.beginningOffsets(partitions, kafkaCall);
     Map<TopicPartition, Long> lost = new HashMap<>();
     for (TopicPartition tp : partitions) {
       long from = committed.getOrDefault(tp.partition(), 0L);
