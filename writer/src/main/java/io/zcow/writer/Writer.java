@@ -171,19 +171,23 @@ public final class Writer implements Closeable {
   }
 
   /**
-   * Kafka has been out of reach longer than the bound: leave the election (the standby is
-   * elected), stay out for {@link #REJOIN_PAUSE}, then rejoin as a candidate. The term has ended
-   * already, so no write of this writer is in flight and its images are closed.
+   * Kafka has been out of reach longer than the bound: leave the election at once, so the standby
+   * is elected while this term is still closing (its clients wait for their close timeouts). Safe
+   * before the close: the term stopped writing when it threw, its images give up their fence locks
+   * first (the new leader waits for them), and a commit checks the epoch.
    */
-  private void giveUpLeadership() {
+  private void leaveElection() {
     try {
       latch.close();
     } catch (Exception e) {
       LOG.warn("[group={}] leaving the election: {}", config.group(), e.toString());
     }
     metrics.gaveUpLeadership();
-    long until = System.nanoTime() + REJOIN_PAUSE.toNanos();
-    while (System.nanoTime() < until && lifecycle.get() == Lifecycle.STARTED) {
+  }
+
+  /** After {@link #leaveElection()}: stays out for {@link #REJOIN_PAUSE} from {@code left}, then rejoins. */
+  private void rejoinAfterPause(long left) {
+    while (System.nanoTime() - left < REJOIN_PAUSE.toNanos() && lifecycle.get() == Lifecycle.STARTED) {
       sleep(50);
     }
     if (lifecycle.get() != Lifecycle.STARTED) {
@@ -205,7 +209,8 @@ public final class Writer implements Closeable {
         reach.restart(); // a new leadership gets the whole bound to reach Kafka
         holding = true;
       }
-      boolean giveUp = false;
+      boolean gaveUp = false;
+      long left = 0;
       int generation = interruptions.get();
       WriterZk zk = new WriterZk(client, config.groupPath());
       WriterTerm loop = null;
@@ -222,7 +227,9 @@ public final class Writer implements Closeable {
       } catch (KafkaUnreachableException e) {
         LOG.warn("[group={}] term of epoch {} ended: {}; leaving the election for {} ms so a standby takes over",
             config.group(), epoch, e.getMessage(), REJOIN_PAUSE.toMillis());
-        giveUp = true;
+        leaveElection();
+        gaveUp = true;
+        left = System.nanoTime();
       } catch (DeposedException e) {
         if (lifecycle.get() == Lifecycle.CLOSED) {
           LOG.info("[group={}] stopped in epoch {}", config.group(), epoch);
@@ -235,7 +242,9 @@ public final class Writer implements Closeable {
           LOG.warn("[group={}] term of epoch {} failed ({}) and Kafka has not answered for {} ms (bound {} ms): "
               + "leaving the election for {} ms so a standby takes over", config.group(), epoch, e.toString(),
               reach.silence().toMillis(), reach.bound().toMillis(), REJOIN_PAUSE.toMillis());
-          giveUp = true;
+          leaveElection();
+          gaveUp = true;
+          left = System.nanoTime();
         } else {
           LOG.error("[group={}] term of epoch {} failed; recovering from the last checkpoint", config.group(), epoch, e);
           sleep(1000);
@@ -247,9 +256,9 @@ public final class Writer implements Closeable {
           loop.close();
         }
       }
-      if (giveUp) {
+      if (gaveUp) {
         holding = false;
-        giveUpLeadership();
+        rejoinAfterPause(left);
       }
     }
   }
