@@ -65,6 +65,22 @@ final class DevClusterCommand implements Callable<Integer> {
       description = "With --quorum-voters: the cluster's id, the same on every node (a Kafka cluster id, e.g. from kafka-storage.sh random-uuid); used when this node's storage is formatted.")
   String clusterId;
 
+  @Option(names = "--extra-listener", paramLabel = "HOST:PORT@ADVERTISED_HOST:PORT",
+      description = "With --only kafka: one more client listener on HOST:PORT that tells its clients to connect to ADVERTISED_HOST:PORT (a proxy or NAT in front of the broker); repeatable.")
+  java.util.List<String> extraListeners = new java.util.ArrayList<>();
+
+  /** The extra listeners as values; bad values are bad usage. */
+  java.util.List<EmbeddedBroker.ExtraListener> extraListeners() {
+    if (!extraListeners.isEmpty() && only != Only.kafka) {
+      throw new io.zcow.BadInputException("--extra-listener needs --only kafka");
+    }
+    try {
+      return extraListeners.stream().map(EmbeddedBroker.ExtraListener::parse).toList();
+    } catch (IllegalArgumentException e) {
+      throw new io.zcow.BadInputException("--extra-listener: " + e.getMessage());
+    }
+  }
+
   /** The quorum options as a value; null for a cluster of one. Bad values are bad usage. */
   EmbeddedBroker.Quorum quorum() {
     if (quorumVoters == null) {
@@ -111,8 +127,9 @@ final class DevClusterCommand implements Callable<Integer> {
   int serve(PrintStream out, PrintStream err, CountDownLatch stop) throws InterruptedException {
     long started = System.nanoTime();
     EmbeddedBroker.Quorum quorum = quorum();
+    java.util.List<EmbeddedBroker.ExtraListener> extra = extraListeners();
     if (only != null) {
-      return serveOne(out, err, stop, started, quorum);
+      return serveOne(out, err, stop, started, quorum, extra);
     }
     try (DevCluster cluster = DevCluster.start(listen, zooKeeperListen, dataDir)) {
       out.println("kafka: " + cluster.broker().bootstrapServers());
@@ -129,8 +146,8 @@ final class DevClusterCommand implements Callable<Integer> {
   }
 
   private int serveOne(PrintStream out, PrintStream err, CountDownLatch stop, long started,
-      EmbeddedBroker.Quorum quorum) throws InterruptedException {
-    try (Closeable server = only == Only.kafka ? EmbeddedBroker.start(listen, dataDir, quorum)
+      EmbeddedBroker.Quorum quorum, java.util.List<EmbeddedBroker.ExtraListener> extra) throws InterruptedException {
+    try (Closeable server = only == Only.kafka ? EmbeddedBroker.start(listen, dataDir, quorum, extra)
         : EmbeddedZooKeeper.start(zooKeeperListen, dataDir)) {
       String address = server instanceof EmbeddedBroker b ? b.bootstrapServers()
           : ((EmbeddedZooKeeper) server).connectString();

@@ -60,6 +60,10 @@ final class WriterCommand implements Callable<Integer> {
       description = "How long a leader that stops answering ZooKeeper (dead, stopped, cut off) keeps leading before a standby takes over (default: 15s; ZooKeeper clamps it to 2..20 of its ticks).")
   Duration sessionTimeout = Duration.ofSeconds(15);
 
+  @Option(names = "--kafka-loss-timeout", paramLabel = "TIME",
+      description = "A leader that gets no answer from Kafka this long (it probes every second) gives up leadership so a standby takes over, and rejoins as a candidate 2 s later (default: 30s).")
+  Duration kafkaLossTimeout = WriterConfig.DEFAULT_KAFKA_LOSS_TIMEOUT;
+
   @Option(names = "--verify-payloads", description = "Decompress every payload before accepting it.")
   boolean verifyPayloads;
 
@@ -68,14 +72,14 @@ final class WriterCommand implements Callable<Integer> {
   @Override
   public Integer call() throws InterruptedException {
     for (var d : java.util.Map.of("--checkpoint-interval", checkpointInterval, "--range-timeout", rangeTimeout,
-        "--start-timeout", startTimeout, "--zookeeper-session-timeout", sessionTimeout).entrySet()) {
+        "--start-timeout", startTimeout, "--zookeeper-session-timeout", sessionTimeout, "--kafka-loss-timeout", kafkaLossTimeout).entrySet()) {
       if (d.getValue().isZero()) {
         throw new BadInputException(d.getKey() + " must be positive");
       }
     }
     KafkaSettings settings = kafka.settings();
     WriterConfig config = WriterConfig.builder(kafka.kafka, zookeeper, targetRoot).group(group)
-        .checkpointInterval(checkpointInterval).rangeTimeout(rangeTimeout).startTimeout(startTimeout)
+        .checkpointInterval(checkpointInterval).rangeTimeout(rangeTimeout).startTimeout(startTimeout).kafkaLossTimeout(kafkaLossTimeout)
         .cacheBytes(cacheSize.bytes()).jobCacheBytes(jobCache == null ? 0 : jobCache.bytes()).verifyPayloads(verifyPayloads)
         .kafkaProperties(settings.extra()).kafkaCallTimeout(settings.callTimeout()).auth(settings.auth()).build();
     if (!Files.isDirectory(targetRoot)) {

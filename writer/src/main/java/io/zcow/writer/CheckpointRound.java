@@ -46,9 +46,12 @@ final class CheckpointRound {
   private final WriterClients clients;
   private final WriterMetrics metrics;
   private final Clock wall;
+  private final java.util.function.BooleanSupplier mayTrim;
 
+  /** @param mayTrim false while the brokers do not answer: the trim waits for the next round */
   CheckpointRound(WriterConfig config, WriterZk zk, Consumer<String, byte[]> chunks, List<TopicPartition> partitions,
-      WriterClients clients, WriterMetrics metrics, Clock wall) {
+      WriterClients clients, WriterMetrics metrics, Clock wall, java.util.function.BooleanSupplier mayTrim) {
+    this.mayTrim = mayTrim;
     this.config = config;
     this.zk = zk;
     this.chunks = chunks;
@@ -119,7 +122,7 @@ final class CheckpointRound {
         below.put(tp, o);
       }
     });
-    if (below.isEmpty()) {
+    if (below.isEmpty() || !mayTrim.getAsBoolean()) {
       return;
     }
     try {

@@ -53,7 +53,14 @@ public final class Writer implements Closeable {
   private volatile Role role = Role.STANDBY;
   private volatile long epoch = -1;
   private CuratorFramework client;
-  private LeaderLatch latch;
+  /** Replaced (by the writer thread) when the writer gives up leadership and rejoins the election. */
+  private volatile LeaderLatch latch;
+  private KafkaReach reach;
+  /**
+   * How long a writer that gave up leadership (Kafka out of reach) stays out of the election: the
+   * standby is elected within this pause, and the writer rejoins behind it.
+   */
+  static final Duration REJOIN_PAUSE = Duration.ofSeconds(2);
   private Thread thread;
   private Thread ticker;
   private final LongSupplier nanoTime;
@@ -91,6 +98,7 @@ public final class Writer implements Closeable {
     this.nanoTime = nanoTime;
     this.clients = clients;
     this.metrics = new WriterMetrics(config.group(), config.targetRoot(), registry);
+    this.reach = new KafkaReach(config.kafkaLossTimeout(), nanoTime);
   }
 
   /**
@@ -113,12 +121,7 @@ public final class Writer implements Closeable {
         .retryPolicy(new ExponentialBackoffRetry(200, 10, 5_000)).build();
     client.getConnectionStateListenable().addListener((c, s) -> onConnectionState(s));
     client.start();
-    latch = new LeaderLatch(client, WriterZk.leaderPath(config.groupPath()), "writer-" + ProcessHandle.current().pid());
-    try {
-      latch.start();
-    } catch (Exception e) {
-      throw new RetriableException("cannot join the writer election of group " + config.group() + ": " + e, e);
-    }
+    latch = joinElection();
     thread = new Thread(this::run, "zcow-writer-" + config.group());
     thread.setUncaughtExceptionHandler((t, e) -> died(e));
     thread.start();
@@ -157,12 +160,57 @@ public final class Writer implements Closeable {
     return nanoTime.getAsLong() - lastTickNanos <= freezeLimitNanos;
   }
 
+  private LeaderLatch joinElection() {
+    LeaderLatch l = new LeaderLatch(client, WriterZk.leaderPath(config.groupPath()), "writer-" + ProcessHandle.current().pid());
+    try {
+      l.start();
+    } catch (Exception e) {
+      throw new RetriableException("cannot join the writer election of group " + config.group() + ": " + e, e);
+    }
+    return l;
+  }
+
+  /**
+   * Kafka has been out of reach longer than the bound: leave the election at once, so the standby
+   * is elected while this term is still closing (its clients wait for their close timeouts). Safe
+   * before the close: the term stopped writing when it threw, its images give up their fence locks
+   * first (the new leader waits for them), and a commit checks the epoch.
+   */
+  private void leaveElection() {
+    try {
+      latch.close();
+    } catch (Exception e) {
+      LOG.warn("[group={}] leaving the election: {}", config.group(), e.toString());
+    }
+    metrics.gaveUpLeadership();
+  }
+
+  /** After {@link #leaveElection()}: stays out for {@link #REJOIN_PAUSE} from {@code left}, then rejoins. */
+  private void rejoinAfterPause(long left) {
+    while (System.nanoTime() - left < REJOIN_PAUSE.toNanos() && lifecycle.get() == Lifecycle.STARTED) {
+      sleep(50);
+    }
+    if (lifecycle.get() != Lifecycle.STARTED) {
+      return;
+    }
+    latch = joinElection(); // a failure here kills the writer thread: died() reports it, the CLI exits
+    LOG.info("[group={}] rejoined the election as a candidate", config.group());
+  }
+
   private void run() {
+    boolean holding = false;
     while (lifecycle.get() == Lifecycle.STARTED) {
       if (!connected || !latch.hasLeadership()) {
+        holding = false;
         sleep(100);
         continue;
       }
+      if (!holding) {
+        reach.restart(); // a new leadership gets the whole bound to reach Kafka
+        holding = true;
+      }
+      boolean gaveUp = false;
+      long left = 0;
       int generation = interruptions.get();
       WriterZk zk = new WriterZk(client, config.groupPath());
       WriterTerm loop = null;
@@ -173,9 +221,15 @@ public final class Writer implements Closeable {
         LOG.info("[group={}] leader with epoch {}", config.group(), epoch);
         loop = new WriterTerm(config, zk, clients.apply(config), clock, nanoTime,
             () -> awake() && lifecycle.get() == Lifecycle.STARTED && connected && generation == interruptions.get()
-                && latch.hasLeadership(), metrics);
+                && latch.hasLeadership(), metrics, reach);
         loop.start();
         loop.runUntilDeposed();
+      } catch (KafkaUnreachableException e) {
+        LOG.warn("[group={}] term of epoch {} ended: {}; leaving the election for {} ms so a standby takes over",
+            config.group(), epoch, e.getMessage(), REJOIN_PAUSE.toMillis());
+        leaveElection();
+        gaveUp = true;
+        left = System.nanoTime();
       } catch (DeposedException e) {
         if (lifecycle.get() == Lifecycle.CLOSED) {
           LOG.info("[group={}] stopped in epoch {}", config.group(), epoch);
@@ -183,14 +237,28 @@ public final class Writer implements Closeable {
         }
         LOG.warn("[group={}] term of epoch {} ended: {}", config.group(), epoch, e.getMessage());
       } catch (RuntimeException e) {
-        LOG.error("[group={}] term of epoch {} failed; recovering from the last checkpoint", config.group(), epoch, e);
-        sleep(1000);
+        if (reach.lost()) {
+          // A term that could not even recover (the brokers do not answer its reads) counts too.
+          LOG.warn("[group={}] term of epoch {} failed ({}) and Kafka has not answered for {} ms (bound {} ms): "
+              + "leaving the election for {} ms so a standby takes over", config.group(), epoch, e.toString(),
+              reach.silence().toMillis(), reach.bound().toMillis(), REJOIN_PAUSE.toMillis());
+          leaveElection();
+          gaveUp = true;
+          left = System.nanoTime();
+        } else {
+          LOG.error("[group={}] term of epoch {} failed; recovering from the last checkpoint", config.group(), epoch, e);
+          sleep(1000);
+        }
       } finally {
         role = Role.STANDBY;
         metrics.leading(false); // a writer that does not lead has no jobs and nothing pending
         if (loop != null) {
           loop.close();
         }
+      }
+      if (gaveUp) {
+        holding = false;
+        rejoinAfterPause(left);
       }
     }
   }

@@ -21,6 +21,12 @@ public final class WriterConfig {
   public static final int DEFAULT_WINDOW = 8;
   /** A job's slice of the cache budget unless told otherwise. */
   public static final long DEFAULT_JOB_CACHE = 64L << 20;
+  /**
+   * A leader that has not reached Kafka this long gives up leadership: longer than a broker
+   * restart (a few seconds), short enough that a partitioned leader does not stall its group for
+   * minutes.
+   */
+  public static final Duration DEFAULT_KAFKA_LOSS_TIMEOUT = Duration.ofSeconds(30);
 
   private final Builder b;
 
@@ -127,6 +133,14 @@ public final class WriterConfig {
     return b.maxRequeues;
   }
 
+  /**
+   * How long the leader may go without an answer from Kafka (its probe of the chunks topic's end
+   * offsets, every second) before it gives up leadership so a standby takes over ({@link KafkaReach}).
+   */
+  public Duration kafkaLossTimeout() {
+    return b.kafkaLossTimeout;
+  }
+
   /** How often PROGRESS events are sent for each running job. */
   public Duration progressInterval() {
     return b.progressInterval;
@@ -171,6 +185,7 @@ public final class WriterConfig {
     private String eventsTopic = Topics.EVENTS;
     private int maxRequeues = 5;
     private Duration progressInterval = Duration.ofSeconds(2);
+    private Duration kafkaLossTimeout = DEFAULT_KAFKA_LOSS_TIMEOUT;
     private RecordAuth auth = RecordAuth.NONE;
 
     private Builder(String bootstrapServers, String zookeeper, Path targetRoot) {
@@ -196,6 +211,7 @@ public final class WriterConfig {
       c.eventsTopic = eventsTopic;
       c.maxRequeues = maxRequeues;
       c.progressInterval = progressInterval;
+      c.kafkaLossTimeout = kafkaLossTimeout;
       c.auth = auth;
       return c;
     }
@@ -272,6 +288,12 @@ public final class WriterConfig {
       return this;
     }
 
+    /** See {@link WriterConfig#kafkaLossTimeout()}. */
+    public Builder kafkaLossTimeout(Duration d) {
+      this.kafkaLossTimeout = d;
+      return this;
+    }
+
     public Builder auth(RecordAuth recordAuth) {
       this.auth = Objects.requireNonNull(recordAuth, "auth");
       return this;
@@ -284,6 +306,7 @@ public final class WriterConfig {
       positive(rangeTimeout, "range timeout");
       positive(startTimeout, "start timeout");
       positive(progressInterval, "progress interval");
+      positive(kafkaLossTimeout, "Kafka loss timeout");
       if (cacheBytes < 1 << 20) {
         throw new BadInputException("cache size must be at least 1 MiB: " + cacheBytes);
       }

@@ -39,6 +39,7 @@ public final class WriterMetrics {
   private final Counter unauthenticatedMissing;
   private final Counter unauthenticatedBad;
   private final Counter terms;
+  private final Counter kafkaGiveUps;
   private final Timer checkpoints;
   private final AtomicLong leader = new AtomicLong();
   private final AtomicLong runningJobs = new AtomicLong();
@@ -77,6 +78,9 @@ public final class WriterMetrics {
         .description("Records refused for their MAC").register(registry);
     terms = Counter.builder("zcow.writer.terms").tags(g)
         .description("Terms this writer began as leader (each one after the first is a failover or re-election)")
+        .register(registry);
+    kafkaGiveUps = Counter.builder("zcow.writer.kafka.unreachable.giveups").tags(g)
+        .description("Times this writer gave up leadership because Kafka did not answer for longer than its bound")
         .register(registry);
     checkpoints = Timer.builder("zcow.writer.checkpoint").tags(g).description("Checkpoint rounds").register(registry);
     gauge("zcow.writer.leader", g, leader, "1 while this writer leads its group");
@@ -158,6 +162,15 @@ public final class WriterMetrics {
   /** Records refused by validation (bad bytes, CRC, indexes...) so far; unauthenticated ones not included. */
   public long rejectedRecords() {
     return (long) rejects.count();
+  }
+
+  void gaveUpLeadership() {
+    kafkaGiveUps.increment();
+  }
+
+  /** Times this writer gave up leadership because Kafka was out of reach. */
+  public long kafkaGiveUps() {
+    return (long) kafkaGiveUps.count();
   }
 
   void checkpoint(long nanos) {

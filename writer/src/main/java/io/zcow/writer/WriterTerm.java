@@ -47,6 +47,8 @@ public final class WriterTerm implements Closeable {
   private static final Logger LOG = LoggerFactory.getLogger(WriterTerm.class);
   private static final Duration POLL = Duration.ofMillis(200);
   private static final Duration KAFKA_CALL = Duration.ofSeconds(30);
+  /** A call of the term to Kafka waits at most this long: 30 s, or less when the loss bound is shorter. */
+  private final Duration kafkaCall;
 
   /** Lifecycle of a term. */
   public enum State { NEW, RECOVERING, RUNNING, CLOSED }
@@ -62,7 +64,9 @@ public final class WriterTerm implements Closeable {
   private final JobTable jobs;
   private final ChunkIngest ingest;
   private final WorkerReleases releases;
+  private final KafkaReach reach;
   private State state = State.NEW;
+  private List<TopicPartition> partitions = List.of();
   private CheckpointRound checkpoints;
   private Transitions transitions;
   private long lastCheckpointMs;
@@ -78,10 +82,13 @@ public final class WriterTerm implements Closeable {
   /**
    * @param mayWrite asked before every write: false once ZooKeeper said SUSPENDED or LOST
    * @param nanoTime the monotonic clock every timer of the term reads
+   * @param reach when the brokers last answered; the term probes and updates it
    */
   WriterTerm(WriterConfig config, WriterZk zk, WriterClients clients, Clock wall, LongSupplier nanoTime,
-      BooleanSupplier mayWrite, WriterMetrics metrics) {
+      BooleanSupplier mayWrite, WriterMetrics metrics, KafkaReach reach) {
     this.config = config;
+    this.reach = reach;
+    this.kafkaCall = config.kafkaLossTimeout().compareTo(KAFKA_CALL) < 0 ? config.kafkaLossTimeout() : KAFKA_CALL;
     this.zk = zk;
     this.clients = clients;
     this.mayWrite = mayWrite;
@@ -90,9 +97,9 @@ public final class WriterTerm implements Closeable {
     String id = "zcow-writer-" + config.group();
     this.chunks = clients.chunkConsumer(id + "-chunks");
     this.out = new WriterOutput(config, clients.producer(id), wall, zk::epoch, "writer@" + hostName() + "/" + config.group());
-    this.jobs = new JobTable(config, zk, new TopicReader(clients.consumer(id + "-jobs"), config.jobsTopic(), KAFKA_CALL),
+    this.jobs = new JobTable(config, zk, new TopicReader(clients.consumer(id + "-jobs"), config.jobsTopic(), kafkaCall),
         out, mayWrite, nowMs);
-    this.releases = new WorkerReleases(new TopicReader(clients.consumer(id + "-events"), config.eventsTopic(), KAFKA_CALL),
+    this.releases = new WorkerReleases(new TopicReader(clients.consumer(id + "-events"), config.eventsTopic(), kafkaCall),
         config.auth());
     this.ingest = new ChunkIngest(config, jobs, out, metrics, this::checkLeader, new ChunkIngest.Pacing() {
       @Override
@@ -123,8 +130,11 @@ public final class WriterTerm implements Closeable {
       throw new IllegalStateException("WriterTerm.start() called in state " + state);
     }
     state = State.RECOVERING;
-    List<TopicPartition> partitions = seekToCommitted();
-    checkpoints = new CheckpointRound(config, zk, chunks, partitions, clients, metrics, Clock.systemUTC());
+    partitions = seekToCommitted();
+    reach.heard();
+    // Trimming is an admin call that waits for its timeout when the brokers are away: skipped then.
+    checkpoints = new CheckpointRound(config, zk, chunks, partitions, clients, metrics, Clock.systemUTC(),
+        reach::answering);
     transitions = new Transitions(zk, out, checkpoints, jobs::open, jobs.confinement());
     jobs.transitions(transitions);
     jobs.recover();
@@ -134,7 +144,7 @@ public final class WriterTerm implements Closeable {
   }
 
   private List<TopicPartition> seekToCommitted() {
-    List<PartitionInfo> infos = chunks.partitionsFor(config.chunksTopic(), KAFKA_CALL);
+    List<PartitionInfo> infos = chunks.partitionsFor(config.chunksTopic(), kafkaCall);
     if (infos == null || infos.isEmpty()) {
       throw new io.zcow.RetriableException("topic " + config.chunksTopic() + " does not exist (the coordinator creates it)", null);
     }
@@ -153,7 +163,7 @@ public final class WriterTerm implements Closeable {
     offsets.ifPresent(cp -> cp.getOffsetsList().forEach(po -> committed.put(po.getPartition(), po.getOffset())));
     // Records past the committed offsets may be gone (deleted, a broker that lost its data): read
     // from where the log begins now, and re-issue the ranges whose chunks may have been lost.
-    Map<TopicPartition, Long> beginning = chunks.beginningOffsets(partitions, KAFKA_CALL);
+    Map<TopicPartition, Long> beginning = chunks.beginningOffsets(partitions, kafkaCall);
     Map<TopicPartition, Long> lost = new HashMap<>();
     for (TopicPartition tp : partitions) {
       long from = committed.getOrDefault(tp.partition(), 0L);
@@ -180,6 +190,7 @@ public final class WriterTerm implements Closeable {
       throw new IllegalStateException("runOnce() in state " + state);
     }
     checkLeader();
+    probeKafka();
     jobs.poll(Duration.ZERO);
     releases.poll(this::released);
     jobs.admitQueued();
@@ -193,7 +204,11 @@ public final class WriterTerm implements Closeable {
       reissueLostRanges();
     }
     Set<JobRun> touched = new HashSet<>();
-    for (ConsumerRecord<String, byte[]> r : chunks.poll(POLL)) {
+    var polled = chunks.poll(POLL);
+    if (!polled.isEmpty()) {
+      reach.heard();
+    }
+    for (ConsumerRecord<String, byte[]> r : polled) {
       JobRun run = ingest.apply(r);
       if (run != null) {
         touched.add(run);
@@ -224,6 +239,31 @@ public final class WriterTerm implements Closeable {
     if (now - lastCheckpointMs >= config.checkpointInterval().toMillis()) {
       checkpointAll();
     }
+  }
+
+  /**
+   * Probes the brokers ({@link KafkaReach#probe}); past the bound without an answer, takes a last
+   * checkpoint (ZooKeeper still answers; a failure leaves the previous one standing) and ends the
+   * term with {@link KafkaUnreachableException}, between batches as every end is.
+   */
+  private void probeKafka() {
+    reach.probe(chunks, partitions, nowMs.getAsLong(), "[group=" + config.group() + "] epoch " + zk.epoch());
+    if (!reach.lost()) {
+      return;
+    }
+    if (state == State.RUNNING) {
+      try {
+        checkpointAll();
+      } catch (DeposedException deposed) {
+        throw deposed;
+      } catch (RuntimeException e) {
+        LOG.warn("[group={}] epoch {}: last checkpoint before giving up failed ({}); the previous one stands",
+            config.group(), zk.epoch(), e.toString());
+      }
+    }
+    throw new KafkaUnreachableException("[group=" + config.group() + "] Kafka has not answered for "
+        + reach.silence().toMillis() + " ms (bound " + reach.bound().toMillis() + " ms): giving up leadership of epoch "
+        + zk.epoch());
   }
 
   /** Chunk records on the broker past this term's position (what the consumer last heard; 0 if unknown). */

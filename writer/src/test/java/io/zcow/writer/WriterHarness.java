@@ -85,7 +85,12 @@ final class WriterHarness implements AutoCloseable {
   }
 
   WriterConfig config() {
-    return WriterConfig.builder(kafka.bootstrapServers(), zk.connectString(), root).group(group)
+    return config(kafka.bootstrapServers());
+  }
+
+  /** {@link #config()} with other bootstrap servers (a proxy in front of the broker). */
+  WriterConfig config(String bootstrapServers) {
+    return WriterConfig.builder(bootstrapServers, zk.connectString(), root).group(group)
         .topics(jobs, tasks, events).zkRoot(zkRoot).checkpointInterval(Duration.ofMillis(500))
         .rangeTimeout(Duration.ofSeconds(60)).startTimeout(Duration.ofSeconds(60)).progressInterval(Duration.ofMillis(300))
         .build();

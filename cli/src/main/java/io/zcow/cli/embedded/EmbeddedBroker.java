@@ -107,6 +107,29 @@ public final class EmbeddedBroker implements Closeable {
       return b.toString();
     }
   }
+  /**
+   * One more client listener: the broker listens on {@code listen} and tells the clients that
+   * connected there to use {@code advertised} (a proxy in front of it, a NAT address). Kafka
+   * answers metadata with the addresses of the listener a request came in on, so clients that
+   * bootstrap at {@code advertised} keep going through it.
+   */
+  public record ExtraListener(HostPort listen, HostPort advertised) {
+    public ExtraListener {
+      if (listen.port() == 0 || advertised.port() == 0) {
+        throw new IllegalArgumentException("an extra listener needs fixed ports: " + listen + "@" + advertised);
+      }
+    }
+
+    /** Parses {@code HOST:PORT@ADVERTISED_HOST:PORT}. */
+    public static ExtraListener parse(String text) {
+      int at = text.indexOf('@');
+      if (at <= 0) {
+        throw new IllegalArgumentException("an extra listener is HOST:PORT@ADVERTISED_HOST:PORT: " + text);
+      }
+      return new ExtraListener(HostPort.parse(text.substring(0, at).trim()), HostPort.parse(text.substring(at + 1).trim()));
+    }
+  }
+
   private static final String CLIENT_LISTENER = "PLAINTEXT";
   private static final String CONTROLLER_LISTENER = "CONTROLLER";
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
@@ -147,6 +170,14 @@ public final class EmbeddedBroker implements Closeable {
    * this node serves clients, which needs a majority of the voters running.
    */
   public static EmbeddedBroker start(HostPort listen, Path dataParent, Quorum quorum) {
+    return start(listen, dataParent, quorum, List.of());
+  }
+
+  /**
+   * As {@link #start(HostPort, Path, Quorum)}, with {@code extra} client listeners ({@code
+   * EXTRA1}, {@code EXTRA2}... in order; plain text like the main one).
+   */
+  public static EmbeddedBroker start(HostPort listen, Path dataParent, Quorum quorum, List<ExtraListener> extra) {
     long started = System.nanoTime();
     HostPort client = listen.resolvePort();
     HostPort controller = quorum == null ? HostPort.loopbackAnyPort().resolvePort() : quorum.voters().get(quorum.nodeId());
@@ -155,7 +186,7 @@ public final class EmbeddedBroker implements Closeable {
     KafkaRaftServer server = null;
     try {
       format(dataDir, quorum);
-      KafkaConfig config = new KafkaConfig(brokerConfig(client, controller, dataDir, quorum), false);
+      KafkaConfig config = new KafkaConfig(brokerConfig(client, controller, dataDir, quorum, extra), false);
       server = new KafkaRaftServer(config, Time.SYSTEM);
       server.startup();
       HostPort advertised = client.advertised();
@@ -217,7 +248,8 @@ public final class EmbeddedBroker implements Closeable {
     return config;
   }
 
-  private static Map<String, String> brokerConfig(HostPort client, HostPort controller, Path dataDir, Quorum quorum) {
+  private static Map<String, String> brokerConfig(HostPort client, HostPort controller, Path dataDir, Quorum quorum,
+      List<ExtraListener> extra) {
     Map<String, String> config = new LinkedHashMap<>(tuning());
     config.put("process.roles", "broker,controller");
     if (quorum == null) {
@@ -236,9 +268,19 @@ public final class EmbeddedBroker implements Closeable {
       config.put("node.id", Integer.toString(quorum.nodeId()));
       config.put("controller.quorum.voters", quorum.votersConfig());
     }
-    config.put("listeners", CLIENT_LISTENER + "://" + client + "," + CONTROLLER_LISTENER + "://" + controller);
-    config.put("advertised.listeners", CLIENT_LISTENER + "://" + client.advertised());
-    config.put("listener.security.protocol.map", CLIENT_LISTENER + ":PLAINTEXT," + CONTROLLER_LISTENER + ":PLAINTEXT");
+    StringBuilder listeners = new StringBuilder(CLIENT_LISTENER + "://" + client + "," + CONTROLLER_LISTENER + "://"
+        + controller);
+    StringBuilder advertised = new StringBuilder(CLIENT_LISTENER + "://" + client.advertised());
+    StringBuilder protocols = new StringBuilder(CLIENT_LISTENER + ":PLAINTEXT," + CONTROLLER_LISTENER + ":PLAINTEXT");
+    for (int i = 0; i < extra.size(); i++) {
+      String name = "EXTRA" + (i + 1);
+      listeners.append(',').append(name).append("://").append(extra.get(i).listen());
+      advertised.append(',').append(name).append("://").append(extra.get(i).advertised());
+      protocols.append(',').append(name).append(":PLAINTEXT");
+    }
+    config.put("listeners", listeners.toString());
+    config.put("advertised.listeners", advertised.toString());
+    config.put("listener.security.protocol.map", protocols.toString());
     config.put("inter.broker.listener.name", CLIENT_LISTENER);
     config.put("controller.listener.names", CONTROLLER_LISTENER);
     config.put("log.dirs", dataDir.toString());

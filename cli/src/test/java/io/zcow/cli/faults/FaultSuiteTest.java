@@ -8,18 +8,14 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.zcow.testkit.Disks;
 import io.zcow.testkit.QemuImg;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -181,12 +177,7 @@ class FaultSuiteTest {
   }
 
   private static long lastEpoch(Role writer) {
-    Matcher m = LEADER.matcher(writer.stderr());
-    long e = -1;
-    while (m.find()) {
-      e = Long.parseLong(m.group(1));
-    }
-    return e;
+    return writer.lastNumber(LEADER);
   }
 
   private void healWorkers() {
@@ -591,26 +582,6 @@ class FaultSuiteTest {
     }
     fail("no job progressed within " + JOB_TIMEOUT + " of " + fault + cluster.logsOfRoles());
     return null;
-  }
-
-  /** Size, modification time and content hash of a file: equal when nothing wrote it. */
-  private record FileState(long size, long mtimeNanos, String sha256) {
-    static FileState of(Path p) throws IOException {
-      MessageDigest md;
-      try {
-        md = MessageDigest.getInstance("SHA-256");
-      } catch (java.security.NoSuchAlgorithmException e) {
-        throw new IllegalStateException(e);
-      }
-      try (InputStream in = Files.newInputStream(p)) {
-        byte[] buf = new byte[1 << 20];
-        for (int n; (n = in.read(buf)) > 0; ) {
-          md.update(buf, 0, n);
-        }
-      }
-      return new FileState(Files.size(p), Files.getLastModifiedTime(p).to(java.util.concurrent.TimeUnit.NANOSECONDS),
-          HexFormat.of().formatHex(md.digest()));
-    }
   }
 
   private static void sleep(long ms) {

@@ -3,6 +3,7 @@ package io.zcow.cli.faults;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.zcow.proto.Topics;
+import io.zcow.testkit.TcpProxy;
 import io.zcow.writer.WriterConfig;
 import java.io.File;
 import java.io.IOException;
@@ -51,6 +52,9 @@ public final class LoopbackCluster implements AutoCloseable {
   private final List<Role> all = new CopyOnWriteArrayList<>();
   private final Map<String, Integer> starts = new ConcurrentHashMap<>();
   private final List<Role> kafkaServers = new CopyOnWriteArrayList<>();
+  /** Proxies in front of the broker's extra listeners, one per client to partition alone. */
+  private final List<TcpProxy> kafkaProxies = new CopyOnWriteArrayList<>();
+  private final List<TcpProxy> zooKeeperProxies = new CopyOnWriteArrayList<>();
   private Role zooKeeperServer;
   private String kafka;
   private String zookeeper;
@@ -80,14 +84,33 @@ public final class LoopbackCluster implements AutoCloseable {
    * under {@code dir/data/kafka-N}) on fixed loopback ports, so each can be restarted alone.
    */
   public static LoopbackCluster start(Path dir, int brokers) throws IOException {
+    return start(dir, brokers, 0);
+  }
+
+  /**
+   * As {@link #start(Path)} (one broker), with {@code kafkaProxies} {@link TcpProxy proxies} in
+   * front of it ({@link #kafkaProxy(int)}): the broker gets an extra listener per proxy that
+   * advertises the proxy's port, so a client bootstrapped at a proxy keeps going through it and
+   * a {@link TcpProxy#cut} really cuts that client (and only it) off the broker.
+   */
+  public static LoopbackCluster startWithKafkaProxies(Path dir, int kafkaProxies) throws IOException {
+    return start(dir, 1, kafkaProxies);
+  }
+
+  private static LoopbackCluster start(Path dir, int brokers, int proxies) throws IOException {
     LoopbackCluster c = new LoopbackCluster(dir);
     try {
       Path data = Files.createDirectories(dir.resolve("data"));
       c.zooKeeperServer = c.startRole("zookeeper", List.of("dev-cluster", "--only", "zookeeper", "--data-dir",
           data.toString()), "-Xmx128m");
       if (brokers == 1) {
-        c.kafkaServers.add(c.startRole("kafka", List.of("dev-cluster", "--only", "kafka", "--data-dir",
-            data.toString()), "-Xmx640m"));
+        List<String> args = new ArrayList<>(List.of("dev-cluster", "--only", "kafka", "--data-dir", data.toString()));
+        for (int port : freePorts(proxies)) {
+          TcpProxy proxy = TcpProxy.start("127.0.0.1", port);
+          c.kafkaProxies.add(proxy);
+          args.addAll(List.of("--extra-listener", "127.0.0.1:" + port + "@" + proxy.address()));
+        }
+        c.kafkaServers.add(c.startRole("kafka", args, "-Xmx640m"));
       } else {
         int[] client = freePorts(brokers);
         int[] controller = freePorts(brokers);
@@ -143,6 +166,19 @@ public final class LoopbackCluster implements AutoCloseable {
     return kafka;
   }
 
+  /** The {@code i}th proxy in front of the broker (see {@link #startWithKafkaProxies}); its address bootstraps. */
+  public TcpProxy kafkaProxy(int i) {
+    return kafkaProxies.get(i);
+  }
+
+  /** A new proxy in front of ZooKeeper, closed with the cluster; its address is a connect string. */
+  public TcpProxy zooKeeperProxy() {
+    int colon = zookeeper.lastIndexOf(':');
+    TcpProxy p = TcpProxy.start(zookeeper.substring(0, colon), Integer.parseInt(zookeeper.substring(colon + 1)));
+    zooKeeperProxies.add(p);
+    return p;
+  }
+
   /** ZooKeeper connect string; stays the same across restarts. */
   public String zookeeper() {
     return zookeeper;
@@ -181,7 +217,12 @@ public final class LoopbackCluster implements AutoCloseable {
    * names {@code --cache-size}; {@code extra} arguments are appended (e.g. {@code --zookeeper-session-timeout 4s}, {@code --range-timeout 20s}).
    */
   public Role startWriter(String name, String... extra) {
-    List<String> args = new ArrayList<>(List.of("writer", "--kafka", kafka, "--zookeeper", zookeeper,
+    return startWriterVia(name, kafka, zookeeper, extra);
+  }
+
+  /** As {@link #startWriter}, reaching Kafka and ZooKeeper at the given addresses (proxies). */
+  public Role startWriterVia(String name, String kafkaAddress, String zooKeeperAddress, String... extra) {
+    List<String> args = new ArrayList<>(List.of("writer", "--kafka", kafkaAddress, "--zookeeper", zooKeeperAddress,
         "--target-root", targetRoot.toString(), "--checkpoint-interval", "1s"));
     if (!Arrays.asList(extra).contains("--cache-size")) {
       args.addAll(List.of("--cache-size", "32m"));
@@ -326,6 +367,8 @@ public final class LoopbackCluster implements AutoCloseable {
     if (events != null) {
       events.close();
     }
+    kafkaProxies.forEach(TcpProxy::close);
+    zooKeeperProxies.forEach(TcpProxy::close);
     for (Role r : all) {
       if (r.isAlive()) {
         r.process().destroyForcibly();

@@ -141,6 +141,16 @@ public final class Role {
     return (int) pattern.matcher(stderr()).results().count();
   }
 
+  /** The number in group 1 of the last match of {@code pattern} in stderr (e.g. a leader's epoch); -1 without one. */
+  public long lastNumber(Pattern pattern) {
+    java.util.regex.Matcher m = pattern.matcher(stderr());
+    long n = -1;
+    while (m.find()) {
+      n = Long.parseLong(m.group(1));
+    }
+    return n;
+  }
+
   /** Waits for the exit and returns its code; fails the test when it does not exit in time. */
   public int await(Duration timeout) {
     try {

@@ -1,0 +1,254 @@
+package io.zcow.cli.faults;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.zcow.testkit.Disks;
+import io.zcow.testkit.QemuImg;
+import io.zcow.testkit.TcpProxy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Network partitions of the leader writer, one side at a time, on a {@link LoopbackCluster} whose
+ * two writers reach Kafka and ZooKeeper each through {@link TcpProxy proxies} of their own (the
+ * broker advertises an extra listener at each writer's Kafka proxy, so a cut really cuts that
+ * writer off after bootstrap, not just its first connection). Workers and coordinators reach both
+ * directly. Each row cuts the leader's proxy mid-job (live connections dropped, new ones
+ * blackholed), waits until the standby leads, heals, and must end with the image identical and
+ * clean; its row in {@link FaultReport} is built from what the test measured.
+ *
+ * <p>Sizes from system properties: {@code zcow.faults.partitionDiskMiB} (24), {@code
+ * zcow.faults.partitionReadRate} (MB/s per worker, 0.5: the job still runs when the cut comes),
+ * {@code zcow.faults.rangeSize} (4m).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class PartitionScenarioTest {
+  private static final long DISK = Long.getLong("zcow.faults.partitionDiskMiB", 24) << 20;
+  private static final String READ_RATE = System.getProperty("zcow.faults.partitionReadRate", "0.5");
+  private static final String RANGE_SIZE = System.getProperty("zcow.faults.rangeSize", "4m");
+  private static final Duration TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
+  private static final String SESSION = "4s";
+  private static final String KAFKA_LOSS = "6s";
+  private static final Pattern LEADER = Pattern.compile("leader with epoch (\\d+)");
+  private static final Pattern KAFKA_SILENT = Pattern.compile("Kafka did not answer");
+  private static final Pattern GAVE_UP = Pattern.compile("leaving the election for \\d+ ms so a standby takes over");
+  private static final Pattern REJOINED = Pattern.compile("rejoined the election as a candidate");
+  private static final Pattern SUSPENDED = Pattern.compile("ZooKeeper SUSPENDED: no more writes");
+  private static final Pattern TERM_ENDED = Pattern.compile("term of epoch (\\d+) (ended|failed)");
+
+  @TempDir
+  static Path dir;
+
+  private LoopbackCluster cluster;
+  private final Role[] writers = new Role[2];
+  private final TcpProxy[] zooKeeperProxies = new TcpProxy[2];
+
+  @BeforeAll
+  void startCluster() throws Exception {
+    QemuImg.assumeAvailable();
+    cluster = LoopbackCluster.startWithKafkaProxies(dir, writers.length);
+    for (int i = 0; i < writers.length; i++) {
+      zooKeeperProxies[i] = cluster.zooKeeperProxy();
+      writers[i] = cluster.startWriterVia("writer-" + (char) ('a' + i), cluster.kafkaProxy(i).address(),
+          zooKeeperProxies[i].address(), "--zookeeper-session-timeout", SESSION, "--range-timeout", "20s",
+          "--kafka-loss-timeout", KAFKA_LOSS);
+    }
+    for (int i = 1; i <= 3; i++) {
+      cluster.startWorker("worker-" + i, "--max-read-rate", READ_RATE);
+    }
+  }
+
+  @AfterAll
+  void stopCluster() {
+    FaultReport.shared().print();
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  private record Job(String id, Path source, Path image, Role backup) {
+    Path part() {
+      return image.resolveSibling(image.getFileName() + ".part");
+    }
+  }
+
+  private Job submitUnderWay(String name, long seed) {
+    String id = name + "-" + seed;
+    Path source = Disks.mixed(dir.resolve(id + ".raw"), DISK, seed);
+    List<String> args = cluster.backupArgs(source, id + ".qcow2", id);
+    args.set(args.indexOf("--range-size") + 1, RANGE_SIZE);
+    Job job = new Job(id, source, cluster.targetRoot().resolve(id + ".qcow2"), cluster.startBackup("backup-" + id, args));
+    cluster.events().awaitRangesDone(id, 1, TIMEOUT);
+    assertTrue(job.backup().isAlive(), "the job still runs when the cut comes: " + job.backup().describe());
+    return job;
+  }
+
+  /** The live writer that logged the highest epoch. */
+  private int leader() {
+    long deadline = System.nanoTime() + TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      long e0 = writers[0].lastNumber(LEADER);
+      long e1 = writers[1].lastNumber(LEADER);
+      if (Math.max(e0, e1) >= 0) {
+        return e0 > e1 ? 0 : 1;
+      }
+      sleep(100);
+    }
+    fail("no writer leads" + cluster.logsOfRoles());
+    return -1;
+  }
+
+  /** Waits until {@code pattern} matches {@code role}'s log more than {@code before} times; returns when it was seen. */
+  private Instant awaitMore(Role role, Pattern pattern, int before, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (role.countLog(pattern) <= before) {
+      if (System.nanoTime() > deadline) {
+        fail(role.name() + " did not log /" + pattern + "/ within " + timeout + cluster.logsOfRoles());
+      }
+      sleep(50);
+    }
+    return Instant.now();
+  }
+
+  /** Waits until {@code standby} leads with an epoch above {@code epoch}; returns when it was seen. */
+  private Instant awaitTakeover(Role standby, long epoch) {
+    long deadline = System.nanoTime() + TIMEOUT.toNanos();
+    while (standby.lastNumber(LEADER) <= epoch) {
+      if (System.nanoTime() > deadline) {
+        fail(standby.name() + " did not take over from epoch " + epoch + cluster.logsOfRoles());
+      }
+      sleep(50);
+    }
+    return Instant.now();
+  }
+
+  private void finishesIdentical(Job job, String scenario, String faults, Duration ttr, String observed) {
+    int code = job.backup().await(TIMEOUT);
+    assertEquals(0, code, job.backup().describe() + cluster.logsOfRoles());
+    long lost = FaultReport.shared().addImage(scenario, faults, job.source(), job.image(), ttr,
+        "exit " + code + "; " + observed);
+    QemuImg.assertClean(job.image());
+    QemuImg.assertIdentical(job.source(), job.image());
+    assertEquals(0, lost);
+    assertFalse(Files.exists(job.part()), "no .part left beside the image");
+  }
+
+  @Order(1)
+  @Test
+  void theLeaderCutOffFromKafkaGivesUpLeadershipAndTheStandbyFinishes() {
+    Job job = submitUnderWay("kafka-cut", 31);
+    int leader = leader();
+    Role old = writers[leader];
+    Role standby = writers[1 - leader];
+    long epoch = old.lastNumber(LEADER);
+    TcpProxy proxy = cluster.kafkaProxy(leader);
+    long throughProxy = proxy.bytesForwarded();
+    assertTrue(throughProxy > 1 << 20, "the leader's chunks came through its proxy (the broker advertises it): "
+        + throughProxy + " bytes");
+    int silentBefore = old.countLog(KAFKA_SILENT);
+    int gaveUpBefore = old.countLog(GAVE_UP);
+    int rejoinedBefore = old.countLog(REJOINED);
+
+    Instant fault = Instant.now();
+    proxy.cut(TcpProxy.Mode.BLACKHOLE);
+    Instant silent = awaitMore(old, KAFKA_SILENT, silentBefore, Duration.ofSeconds(30));
+    long forwardedWhileCut = proxy.bytesForwarded();
+    Instant gaveUp = awaitMore(old, GAVE_UP, gaveUpBefore, Duration.ofSeconds(60));
+    Instant takeover = awaitTakeover(standby, epoch);
+    awaitMore(old, REJOINED, rejoinedBefore, Duration.ofSeconds(30));
+    assertEquals(forwardedWhileCut, proxy.bytesForwarded(), "nothing passed the cut");
+    long tries = proxy.arrivedWhileCut();
+    assertTrue(tries > 0, "the cut-off leader kept trying to reach the broker through its proxy");
+    Duration ttr = Duration.between(fault, cluster.events().awaitProgress(job.id(), fault, TIMEOUT));
+    proxy.heal();
+    Duration bound = Duration.parse("PT" + KAFKA_LOSS.toUpperCase(Locale.ROOT));
+    Duration toGiveUp = Duration.between(fault, gaveUp);
+    finishesIdentical(job, "leader writer cut off from Kafka (ZooKeeper fine)", String.format(Locale.ROOT,
+        "the leader's Kafka proxy cut mid-job (%d MiB had passed it; live connections dropped, new ones "
+        + "blackholed) until the standby led; loss bound %s", throughProxy >> 20, KAFKA_LOSS), ttr,
+        String.format(Locale.ROOT, "probe unanswered after %.1f s; gave up leadership (epoch %d) %.1f s after "
+        + "the cut; standby led %.1f s after the cut; %d connection attempts blackholed, 0 bytes passed; the "
+        + "old leader rejoined as a candidate", secs(fault, silent), epoch, toGiveUp.toMillis() / 1000.0,
+        secs(fault, takeover), tries));
+    // The bound is counted from the last answer; one probe wait and the term's close come on top.
+    assertTrue(toGiveUp.compareTo(bound.plusSeconds(10)) < 0, "gave up within the bound: " + toGiveUp);
+    assertTrue(old.isAlive(), "the old leader lives on as a candidate");
+  }
+
+  @Order(2)
+  @Test
+  void theLeaderCutOffFromZooKeeperStopsWritingAndTheStandbyFinishes() throws Exception {
+    Job job = submitUnderWay("zookeeper-cut", 37);
+    int leader = leader();
+    Role old = writers[leader];
+    Role standby = writers[1 - leader];
+    long epoch = old.lastNumber(LEADER);
+    int suspendedBefore = old.countLog(SUSPENDED);
+    int endedBefore = old.countLog(TERM_ENDED);
+    TcpProxy proxy = zooKeeperProxies[leader];
+
+    // The standby is held still: whatever the .part file does from here on is the old leader's.
+    standby.stop();
+    Instant fault = Instant.now();
+    FileState atEnd;
+    Duration unchangedFor;
+    int attemptsWhileHeld;
+    Instant suspended;
+    try {
+      proxy.cut(TcpProxy.Mode.BLACKHOLE);
+      suspended = awaitMore(old, SUSPENDED, suspendedBefore, Duration.ofSeconds(30));
+      awaitMore(old, TERM_ENDED, endedBefore, Duration.ofSeconds(30));
+      atEnd = FileState.of(job.part());
+      int attempts = cluster.events().attempts(job.id()).size();
+      Instant watched = Instant.now();
+      sleep(2000);
+      assertEquals(atEnd, FileState.of(job.part()), "the leader cut off from ZooKeeper writes nothing after its "
+          + "term ended, though Kafka still feeds it");
+      unchangedFor = Duration.between(watched, Instant.now());
+      attemptsWhileHeld = cluster.events().attempts(job.id()).size() - attempts;
+    } finally {
+      standby.cont();
+    }
+    Instant takeover = awaitTakeover(standby, epoch);
+    Duration ttr = Duration.between(fault, cluster.events().awaitProgress(job.id(), fault, TIMEOUT));
+    proxy.heal();
+    finishesIdentical(job, "leader writer cut off from ZooKeeper (Kafka fine)", String.format(Locale.ROOT,
+        "the leader's ZooKeeper proxy cut mid-job (live connection dropped, new ones blackholed; session %s) "
+        + "until the standby led; the standby SIGSTOPped from the cut until the old term had ended plus %.1f s",
+        SESSION, unchangedFor.toMillis() / 1000.0), ttr, String.format(Locale.ROOT, "SUSPENDED %.1f s after the "
+        + "cut, term of epoch %d ended; .part (%d bytes) unchanged (size, mtime, SHA-256) for %.1f s after it "
+        + "while %d range attempts were started by workers; standby led %.1f s after the cut", secs(fault,
+        suspended), epoch, atEnd.size(), unchangedFor.toMillis() / 1000.0, attemptsWhileHeld, secs(fault, takeover)));
+    assertTrue(old.isAlive(), "the old leader lives on");
+  }
+
+  private static double secs(Instant from, Instant to) {
+    return Duration.between(from, to).toMillis() / 1000.0;
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+}
