@@ -120,6 +120,11 @@ class PartitionScenarioTest {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (role.countLog(pattern) <= before) {
       if (System.nanoTime() > deadline) {
+        try { // TEMP
+          Process j = new ProcessBuilder("jstack", Long.toString(role.pid())).redirectOutput(new java.io.File("/tmp/jstack-partition.txt")).start();
+          j.waitFor();
+        } catch (Exception ignored) {
+        }
         fail(role.name() + " did not log /" + pattern + "/ within " + timeout + cluster.logsOfRoles());
       }
       sleep(50);
@@ -160,7 +165,7 @@ class PartitionScenarioTest {
     long epoch = old.lastNumber(LEADER);
     TcpProxy proxy = cluster.kafkaProxy(leader);
     long throughProxy = proxy.bytesForwarded();
-    assertTrue(throughProxy > 1 << 20, "the leader's chunks came through its proxy (the broker advertises it): "
+    assertTrue(throughProxy > 100 << 10, "the leader's chunks came through its proxy (the broker advertises it): "
         + throughProxy + " bytes");
     int silentBefore = old.countLog(KAFKA_SILENT);
     int gaveUpBefore = old.countLog(GAVE_UP);
@@ -181,8 +186,8 @@ class PartitionScenarioTest {
     Duration bound = Duration.parse("PT" + KAFKA_LOSS.toUpperCase(Locale.ROOT));
     Duration toGiveUp = Duration.between(fault, gaveUp);
     finishesIdentical(job, "leader writer cut off from Kafka (ZooKeeper fine)", String.format(Locale.ROOT,
-        "the leader's Kafka proxy cut mid-job (%d MiB had passed it; live connections dropped, new ones "
-        + "blackholed) until the standby led; loss bound %s", throughProxy >> 20, KAFKA_LOSS), ttr,
+        "the leader's Kafka proxy cut mid-job (%d KiB had passed it; live connections dropped, new ones "
+        + "blackholed) until the standby led; loss bound %s", throughProxy >> 10, KAFKA_LOSS), ttr,
         String.format(Locale.ROOT, "probe unanswered after %.1f s; gave up leadership (epoch %d) %.1f s after "
         + "the cut; standby led %.1f s after the cut; %d connection attempts blackholed, 0 bytes passed; the "
         + "old leader rejoined as a candidate", secs(fault, silent), epoch, toGiveUp.toMillis() / 1000.0,
@@ -209,20 +214,20 @@ class PartitionScenarioTest {
     Instant fault = Instant.now();
     FileState atEnd;
     Duration unchangedFor;
-    int attemptsWhileHeld;
+    long batchesWhileHeld;
     Instant suspended;
     try {
       proxy.cut(TcpProxy.Mode.BLACKHOLE);
       suspended = awaitMore(old, SUSPENDED, suspendedBefore, Duration.ofSeconds(30));
       awaitMore(old, TERM_ENDED, endedBefore, Duration.ofSeconds(30));
       atEnd = FileState.of(job.part());
-      int attempts = cluster.events().attempts(job.id()).size();
+      long batches = cluster.events().chunkBatches(job.id());
       Instant watched = Instant.now();
       sleep(2000);
       assertEquals(atEnd, FileState.of(job.part()), "the leader cut off from ZooKeeper writes nothing after its "
           + "term ended, though Kafka still feeds it");
       unchangedFor = Duration.between(watched, Instant.now());
-      attemptsWhileHeld = cluster.events().attempts(job.id()).size() - attempts;
+      batchesWhileHeld = cluster.events().chunkBatches(job.id()) - batches;
     } finally {
       standby.cont();
     }
@@ -234,8 +239,8 @@ class PartitionScenarioTest {
         + "until the standby led; the standby SIGSTOPped from the cut until the old term had ended plus %.1f s",
         SESSION, unchangedFor.toMillis() / 1000.0), ttr, String.format(Locale.ROOT, "SUSPENDED %.1f s after the "
         + "cut, term of epoch %d ended; .part (%d bytes) unchanged (size, mtime, SHA-256) for %.1f s after it "
-        + "while %d range attempts were started by workers; standby led %.1f s after the cut", secs(fault,
-        suspended), epoch, atEnd.size(), unchangedFor.toMillis() / 1000.0, attemptsWhileHeld, secs(fault, takeover)));
+        + "while workers produced %d chunk batches of the job; standby led %.1f s after the cut", secs(fault,
+        suspended), epoch, atEnd.size(), unchangedFor.toMillis() / 1000.0, batchesWhileHeld, secs(fault, takeover)));
     assertTrue(old.isAlive(), "the old leader lives on");
   }
 
