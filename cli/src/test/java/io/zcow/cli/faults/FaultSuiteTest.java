@@ -55,9 +55,9 @@ class FaultSuiteTest {
   private static final long MANY_JOBS_DISK = Long.getLong("zcow.faults.manyJobsDiskMiB", 4) << 20;
   private static final String MANY_JOBS_RANGE_SIZE = System.getProperty("zcow.faults.manyJobsRangeSize", "1m");
   private static final Duration BROKER_OUTAGE = Duration.ofSeconds(Long.getLong("zcow.faults.brokerOutageS", 60));
-  private static final Pattern LEADER = Pattern.compile("leader with epoch (\\d+)");
-  private static final Pattern WAITING_FOR_LOCK = Pattern.compile("waiting for the previous writer to release");
-  private static final Pattern TERM_ENDED = Pattern.compile("term of epoch (\\d+) (ended|failed)");
+  private static final Pattern LEADER = WriterLog.LEADER;
+  private static final Pattern WAITING_FOR_LOCK = WriterLog.WAITING_FOR_LOCK;
+  private static final Pattern TERM_ENDED = WriterLog.TERM_ENDED;
 
   @TempDir
   static Path dir;

@@ -1,5 +1,12 @@
 package io.zcow.cli.faults;
 
+import static io.zcow.cli.faults.WriterLog.GAVE_UP;
+import static io.zcow.cli.faults.WriterLog.KAFKA_SILENT;
+import static io.zcow.cli.faults.WriterLog.LEADER;
+import static io.zcow.cli.faults.WriterLog.REJOINED;
+import static io.zcow.cli.faults.WriterLog.SUSPENDED;
+import static io.zcow.cli.faults.WriterLog.TERM_ENDED;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -46,12 +53,6 @@ class PartitionScenarioTest {
   private static final Duration TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
   private static final String SESSION = "4s";
   private static final String KAFKA_LOSS = "6s";
-  private static final Pattern LEADER = Pattern.compile("leader with epoch (\\d+)");
-  private static final Pattern KAFKA_SILENT = Pattern.compile("Kafka did not answer");
-  private static final Pattern GAVE_UP = Pattern.compile("leaving the election for \\d+ ms so a standby takes over");
-  private static final Pattern REJOINED = Pattern.compile("rejoined the election as a candidate");
-  private static final Pattern SUSPENDED = Pattern.compile("ZooKeeper SUSPENDED: no more writes");
-  private static final Pattern TERM_ENDED = Pattern.compile("term of epoch (\\d+) (ended|failed)");
 
   @TempDir
   static Path dir;
@@ -98,6 +99,14 @@ class PartitionScenarioTest {
     cluster.events().awaitRangesDone(id, 1, TIMEOUT);
     assertTrue(job.backup().isAlive(), "the job still runs when the cut comes: " + job.backup().describe());
     return job;
+  }
+
+  /** Who leads now and who stands by. */
+  private record Leadership(int index, Role leader, Role standby, long epoch) {}
+
+  private Leadership leadership() {
+    int i = leader();
+    return new Leadership(i, writers[i], writers[1 - i], writers[i].lastNumber(LEADER));
   }
 
   /** The live writer that logged the highest epoch. */
@@ -154,11 +163,11 @@ class PartitionScenarioTest {
   @Test
   void theLeaderCutOffFromKafkaGivesUpLeadershipAndTheStandbyFinishes() {
     Job job = submitUnderWay("kafka-cut", 31);
-    int leader = leader();
-    Role old = writers[leader];
-    Role standby = writers[1 - leader];
-    long epoch = old.lastNumber(LEADER);
-    TcpProxy proxy = cluster.kafkaProxy(leader);
+    Leadership now = leadership();
+    Role old = now.leader();
+    Role standby = now.standby();
+    long epoch = now.epoch();
+    TcpProxy proxy = cluster.kafkaProxy(now.index());
     long throughProxy = proxy.bytesForwarded();
     assertTrue(throughProxy > 100 << 10, "the leader's chunks came through its proxy (the broker advertises it): "
         + throughProxy + " bytes");
@@ -196,13 +205,13 @@ class PartitionScenarioTest {
   @Test
   void theLeaderCutOffFromZooKeeperStopsWritingAndTheStandbyFinishes() throws Exception {
     Job job = submitUnderWay("zookeeper-cut", 37);
-    int leader = leader();
-    Role old = writers[leader];
-    Role standby = writers[1 - leader];
-    long epoch = old.lastNumber(LEADER);
+    Leadership now = leadership();
+    Role old = now.leader();
+    Role standby = now.standby();
+    long epoch = now.epoch();
     int suspendedBefore = old.countLog(SUSPENDED);
     int endedBefore = old.countLog(TERM_ENDED);
-    TcpProxy proxy = zooKeeperProxies[leader];
+    TcpProxy proxy = zooKeeperProxies[now.index()];
 
     // The standby is held still: whatever the .part file does from here on is the old leader's.
     standby.stop();
