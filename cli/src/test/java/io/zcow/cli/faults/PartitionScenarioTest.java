@@ -49,9 +49,9 @@ import org.junit.jupiter.api.io.TempDir;
 class PartitionScenarioTest {
   private static final long DISK = Long.getLong("zcow.faults.partitionDiskMiB", 24) << 20;
   private static final String READ_RATE = System.getProperty("zcow.faults.partitionReadRate", "0.5");
-  private static final String RANGE_SIZE = System.getProperty("zcow.faults.rangeSize", "4m");
-  private static final Duration TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
-  private static final String SESSION = "4s";
+  private static final String RANGE_SIZE = FaultSuiteTest.RANGE_SIZE;
+  private static final Duration TIMEOUT = FaultSuiteTest.JOB_TIMEOUT;
+  private static final String SESSION = FaultSuiteTest.SESSION;
   private static final String KAFKA_LOSS = "6s";
 
   @TempDir
@@ -254,11 +254,6 @@ class PartitionScenarioTest {
   }
 
   private static void sleep(long ms) {
-    try {
-      Thread.sleep(ms);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException(e);
-    }
+    FaultSuiteTest.sleep(ms);
   }
 }
