@@ -4,9 +4,6 @@ import io.zcow.proto.kafka.KafkaSettings;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -33,11 +30,13 @@ public interface WriterClients {
   Producer<String, byte[]> producer(String clientId);
 
   /**
-   * Deletes records below the given offsets (what a committed checkpoint covers); returns once
-   * done or failed. A failure only delays reclaiming space.
+   * Deletes records below the given offsets (what a committed checkpoint covers). The real clients
+   * start the deletion and return at once (a broker out of reach must not hold the term for an
+   * admin timeout); while one is still under way, the next call is skipped. A failure is logged and
+   * only delays reclaiming space.
    *
    * @throws InterruptedException when interrupted while waiting
-   * @throws Exception when the deletion failed or timed out
+   * @throws Exception when the deletion could not be started
    */
   void deleteRecordsBelow(Map<TopicPartition, Long> offsets) throws Exception;
 
@@ -49,6 +48,7 @@ public interface WriterClients {
     KafkaSettings s = config.kafka();
     return new WriterClients() {
       private Admin admin;
+      private org.apache.kafka.common.KafkaFuture<Void> pending;
 
       @Override
       public Consumer<String, byte[]> consumer(String clientId) {
@@ -66,14 +66,21 @@ public interface WriterClients {
       }
 
       @Override
-      public synchronized void deleteRecordsBelow(Map<TopicPartition, Long> offsets)
-          throws InterruptedException, ExecutionException, TimeoutException {
+      public synchronized void deleteRecordsBelow(Map<TopicPartition, Long> offsets) {
+        if (pending != null && !pending.isDone()) {
+          return; // the previous trim is still under way: the next checkpoint trims further
+        }
         if (admin == null) {
           admin = Admin.create(s.admin("zcow-writer-admin"));
         }
         Map<TopicPartition, RecordsToDelete> del = new HashMap<>();
         offsets.forEach((tp, o) -> del.put(tp, RecordsToDelete.beforeOffset(o)));
-        admin.deleteRecords(del).all().get(s.callTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        pending = admin.deleteRecords(del).all().whenComplete((v, e) -> {
+          if (e != null) {
+            org.slf4j.LoggerFactory.getLogger(WriterClients.class).warn("[group={}] cannot trim {}: {}",
+                config.group(), config.chunksTopic(), e.toString());
+          }
+        });
       }
 
       @Override

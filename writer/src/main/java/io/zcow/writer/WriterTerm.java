@@ -191,6 +191,12 @@ public final class WriterTerm implements Closeable {
     }
     checkLeader();
     probeKafka();
+    if (!reach.answering()) {
+      // Nothing can be read, and a send could wait for metadata (max.block.ms): idle until Kafka
+      // answers or the bound ends the term.
+      sleep(POLL);
+      return;
+    }
     jobs.poll(Duration.ZERO);
     releases.poll(this::released);
     jobs.admitQueued();

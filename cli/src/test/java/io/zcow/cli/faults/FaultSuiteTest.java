@@ -47,17 +47,17 @@ import org.junit.jupiter.params.provider.ValueSource;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FaultSuiteTest {
   private static final long DISK = Long.getLong("zcow.faults.diskMiB", 24) << 20;
-  private static final String RANGE_SIZE = System.getProperty("zcow.faults.rangeSize", "4m");
+  static final String RANGE_SIZE = System.getProperty("zcow.faults.rangeSize", "4m");
   private static final String READ_RATE = System.getProperty("zcow.faults.readRate", "1");
-  private static final Duration JOB_TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
-  private static final String SESSION = "4s";
+  static final Duration JOB_TIMEOUT = Duration.ofSeconds(Long.getLong("zcow.faults.jobTimeoutS", 240));
+  static final String SESSION = "4s";
   private static final int MANY_JOBS = Integer.getInteger("zcow.faults.manyJobs", 12);
   private static final long MANY_JOBS_DISK = Long.getLong("zcow.faults.manyJobsDiskMiB", 4) << 20;
   private static final String MANY_JOBS_RANGE_SIZE = System.getProperty("zcow.faults.manyJobsRangeSize", "1m");
   private static final Duration BROKER_OUTAGE = Duration.ofSeconds(Long.getLong("zcow.faults.brokerOutageS", 60));
-  private static final Pattern LEADER = Pattern.compile("leader with epoch (\\d+)");
-  private static final Pattern WAITING_FOR_LOCK = Pattern.compile("waiting for the previous writer to release");
-  private static final Pattern TERM_ENDED = Pattern.compile("term of epoch (\\d+) (ended|failed)");
+  private static final Pattern LEADER = WriterLog.LEADER;
+  private static final Pattern WAITING_FOR_LOCK = WriterLog.WAITING_FOR_LOCK;
+  private static final Pattern TERM_ENDED = WriterLog.TERM_ENDED;
 
   @TempDir
   static Path dir;
@@ -584,7 +584,7 @@ class FaultSuiteTest {
     return null;
   }
 
-  private static void sleep(long ms) {
+  static void sleep(long ms) {
     try {
       Thread.sleep(ms);
     } catch (InterruptedException e) {

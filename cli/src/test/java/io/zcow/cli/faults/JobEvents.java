@@ -54,6 +54,7 @@ public final class JobEvents implements AutoCloseable {
 
   private final List<Event> events = new CopyOnWriteArrayList<>();
   private final Map<String, Attempt> attempts = new ConcurrentHashMap<>();
+  private final Map<String, java.util.concurrent.atomic.AtomicLong> batches = new ConcurrentHashMap<>();
   private final Thread thread;
   private final String bootstrap;
   private final String chunks;
@@ -125,7 +126,9 @@ public final class JobEvents implements AutoCloseable {
       return;
     }
     ChunkRecord c = ok.value();
-    if (c.hasStarted()) {
+    if (c.hasBatch()) {
+      batches.computeIfAbsent(c.getBatch().getJobId(), j -> new java.util.concurrent.atomic.AtomicLong()).incrementAndGet();
+    } else if (c.hasStarted()) {
       RangeStarted s = c.getStarted();
       attempts.putIfAbsent(s.getAttemptId(), new Attempt(s.getJobId(), s.getRangeIndex(), s.getAttemptId(),
           s.getWorker(), Instant.now(), false));
@@ -135,6 +138,12 @@ public final class JobEvents implements AutoCloseable {
           Instant.now(), true), (was, now) -> new Attempt(was.jobId(), was.range(), was.attemptId(), was.worker(),
           was.seen(), true));
     }
+  }
+
+  /** ChunkBatch records of the job seen on the chunks topic so far (data the workers produced). */
+  public long chunkBatches(String jobId) {
+    java.util.concurrent.atomic.AtomicLong n = batches.get(jobId);
+    return n == null ? 0 : n.get();
   }
 
   /** The job's attempts seen so far (started, or done with their start trimmed before it was read), oldest first. */
