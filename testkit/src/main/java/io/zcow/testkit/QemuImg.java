@@ -134,6 +134,18 @@ public final class QemuImg {
     return r.stdout();
   }
 
+  /**
+   * {@code qemu-img map --output=json -f qcow2 IMAGE}: one JSON object per extent of the chain,
+   * with its {@code depth} (0 = the top image).
+   */
+  public static String map(Path image) {
+    Tools.Result r = run("map", "--output=json", "-f", "qcow2", image.toString());
+    if (r.exitCode() != 0) {
+      throw new IllegalStateException(r.describe());
+    }
+    return r.stdout();
+  }
+
   private static Path executable() {
     return Tools.require("qemu-img", PACKAGE);
   }
