@@ -67,6 +67,26 @@ public final class DirtyClusters {
     return before >= 0 && cluster < ends[before];
   }
 
+  /** The first dirty cluster at or after {@code cluster}; {@link #clusters()} when none is. */
+  public long nextDirty(long cluster) {
+    int i = Arrays.binarySearch(starts, cluster);
+    if (i >= 0) {
+      return cluster;
+    }
+    int before = -i - 2;
+    if (before >= 0 && cluster < ends[before]) {
+      return cluster;
+    }
+    return before + 1 < starts.length ? starts[before + 1] : clusters;
+  }
+
+  /** The first clean cluster at or after {@code cluster} (may be {@link #clusters()}: the end). */
+  public long nextClean(long cluster) {
+    int i = Arrays.binarySearch(starts, cluster);
+    int run = i >= 0 ? i : -i - 2;
+    return run >= 0 && cluster < ends[run] ? ends[run] : cluster;
+  }
+
   @Override
   public String toString() {
     StringBuilder b = new StringBuilder("DirtyClusters[");

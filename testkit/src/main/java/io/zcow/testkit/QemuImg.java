@@ -146,6 +146,16 @@ public final class QemuImg {
     return r.stdout();
   }
 
+  /** {@code qemu-img convert -f qcow2 -O raw IMAGE RAW}: the guest's contents, to compare images against. */
+  public static void toRaw(Path image, Path raw) {
+    succeed(run("convert", "-f", "qcow2", "-O", "raw", image.toString(), raw.toString()));
+  }
+
+  /** {@code qemu-img resize -f qcow2 IMAGE SIZE}. */
+  public static void resize(Path image, long size) {
+    succeed(run("resize", "-q", "-f", "qcow2", image.toString(), Long.toString(size)));
+  }
+
   /** {@code qemu-img create -f qcow2 -o cluster_size=N IMAGE SIZE}: an empty guest disk. */
   public static void create(Path image, long size, int clusterSize) {
     succeed(run("create", "-q", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, image.toString(),
