@@ -130,12 +130,13 @@ class ConvertIncrementalTest {
     assertTrue(Files.notExists(target.resolveSibling(target.getFileName() + ".part")), "a .part exists");
   }
 
-  /** Guest clusters the top image maps (depth 0), from {@code qemu-img map}. */
+  /** Guest clusters the top image holds (depth 0, present), from {@code qemu-img map}. */
   private static TreeSet<Long> topClusters(Path image) {
     TreeSet<Long> out = new TreeSet<>();
-    Matcher m = Pattern.compile("\"start\": (\\d+), \"length\": (\\d+), \"depth\": (\\d+)").matcher(QemuImg.map(image));
+    Matcher m = Pattern.compile("\"start\": (\\d+), \"length\": (\\d+), \"depth\": (\\d+), \"present\": (true|false)").matcher(QemuImg.map(image));
     while (m.find()) {
-      if (Long.parseLong(m.group(3)) == 0) {
+      // Past the backing file's end qemu-img reports unallocated clusters at depth 0, not present.
+      if (Long.parseLong(m.group(3)) == 0 && m.group(4).equals("true")) {
         long start = Long.parseLong(m.group(1));
         long end = start + Long.parseLong(m.group(2));
         for (long c = start / CS; c * CS < end; c++) {
