@@ -1,9 +1,11 @@
 package io.zcow.cli;
 
 import io.zcow.BadInputException;
+import io.zcow.qcow2.BackingFile;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageOptions;
 import io.zcow.qcow2.ImageStats;
+import io.zcow.source.DirtyClusters;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
 import io.zcow.source.Sources;
@@ -26,6 +28,8 @@ import picocli.CommandLine.Parameters;
       "Converts SOURCE (a block device, a raw disk image, or an NBD export: nbd://HOST[:PORT]/EXPORT, nbds://..., nbd+unix:///EXPORT?socket=PATH) into a zstd-compressed qcow2 image at TARGET, in this process alone: the single-host baseline of 'zcow backup'.",
       "",
       "The image is built in TARGET.part and renamed to TARGET once complete; on failure or Ctrl-C nothing is left behind. Holes of a sparse SOURCE are not read.",
+      "",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV: it holds only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by). PREV must be a qcow2 image with the same cluster size; a source smaller than PREV is refused.",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""
@@ -54,6 +58,8 @@ final class ConvertCommand implements Callable<Integer> {
 
   @Mixin NbdCliOptions nbd = new NbdCliOptions();
 
+  @Mixin IncrementalCliOptions incremental = new IncrementalCliOptions();
+
   @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists. TARGET stays untouched until the new image is complete.")
   boolean force;
 
@@ -65,7 +71,9 @@ final class ConvertCommand implements Callable<Integer> {
       throw new BadInputException("--threads must be 1 to 1024: " + threads);
     }
     image.check();
+    incremental.check(source);
     TargetPaths.check(target, force);
+    DirtyClusters changed = incremental.enabled() ? incremental.changed(source, nbd.options(), image.clusterBytes()) : null;
     try (Source src = Sources.open(source, sourceCache, nbd.options())) {
       ImageGeometry geometry = ImageGeometry.forSource(src.size(), image.clusterBytes());
       ImageOptions options = ImageOptions.defaults(geometry)
@@ -73,8 +81,11 @@ final class ConvertCommand implements Callable<Integer> {
           .withCacheBytes(cacheSize.bytes())
           .withTargetCache(image.targetCache)
           .withWriteCache(image.writeCache);
+      if (changed != null) {
+        options = options.withBacking(BackingFile.of(incremental.previous, target, geometry));
+      }
       TargetPaths.clearStalePart(target, force);
-      Converter converter = new Converter(src, target, options, threads, image.level);
+      Converter converter = new Converter(src, target, options, threads, image.level).onlyChanged(changed);
       Thread hook = new Thread(() -> converter.cancelAndWait(30_000), "zcow-convert-interrupt");
       Runtime.getRuntime().addShutdownHook(hook);
       long started = System.nanoTime();

@@ -6,6 +6,7 @@ import io.zcow.qcow2.ImageStats;
 import io.zcow.qcow2.ImageWriter;
 import io.zcow.worker.ClusterSink;
 import io.zcow.worker.RangeCompressor;
+import io.zcow.source.DirtyClusters;
 import io.zcow.source.Source;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -36,6 +37,7 @@ public final class Converter {
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
   private volatile boolean cancelled;
   private volatile ImageWriter writer;
+  private IncrementalPlan plan; // null: a full image
   private final java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
 
   public Converter(Source source, Path target, ImageOptions options, int threads, int level) {
@@ -47,6 +49,20 @@ public final class Converter {
     this.options = options;
     this.threads = threads;
     this.level = level;
+  }
+
+  /**
+   * Makes the image an overlay holding only the clusters {@code changed} marks (and those beyond
+   * the backing file's end): the options must name the backing file. A null {@code changed}
+   * keeps the full conversion. Call before {@link #run()}.
+   */
+  public Converter onlyChanged(DirtyClusters changed) {
+    if (changed != null && options.backing() == null) {
+      throw new IllegalArgumentException("an incremental conversion needs options with a backing file");
+    }
+    this.plan = changed == null ? null : new IncrementalPlan(changed, options.backing().virtualSize(),
+        options.geometry().virtualSize(), options.geometry().clusterSize(), options.geometry().guestClusters());
+    return this;
   }
 
   /** Guest bytes compressed and accepted so far. */
@@ -148,10 +164,33 @@ public final class Converter {
         if (first >= clusters) {
           return;
         }
-        rc.compress(first, Math.min(unit, clusters - first), sink);
+        long count = Math.min(unit, clusters - first);
+        if (plan == null) {
+          rc.compress(first, count, sink);
+        } else {
+          compressChanged(w, rc, sink, first, count);
+        }
       }
     } catch (Throwable t) {
       failure.compareAndSet(null, t);
+    }
+  }
+
+  /** Reads and writes the changed runs of [first, first + count); the others are left to the backing file. */
+  private void compressChanged(ImageWriter w, RangeCompressor rc, ClusterSink sink, long first, long count) {
+    long end = first + count;
+    for (long pos = first; pos < end && !cancelled; ) {
+      long changedAt = Math.min(plan.nextChanged(pos), end);
+      if (changedAt > pos) {
+        w.putUnchanged(pos, changedAt - pos);
+        guestBytesDone.addAndGet((changedAt - pos) * options.geometry().clusterSize());
+      }
+      if (changedAt == end) {
+        return;
+      }
+      long cleanAt = Math.min(plan.nextUnchanged(changedAt), end);
+      rc.compress(changedAt, cleanAt - changedAt, sink);
+      pos = cleanAt;
     }
   }
 

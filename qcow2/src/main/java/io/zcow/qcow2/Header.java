@@ -6,8 +6,9 @@ import java.nio.ByteOrder;
 
 /**
  * The qcow2 version 3 header (qcow2.txt, "Header"), big-endian. zcow writes 112 bytes (as QEMU
- * does), no backing file, no snapshots, no encryption, 16-bit refcounts, and ends the header
- * extensions with a zero type right after it.
+ * does), no snapshots, no encryption, 16-bit refcounts, and ends the header extensions with a
+ * zero type right after it; an overlay adds the backing-format extension before that end and the
+ * backing file name after it ({@link #encode(BackingFile)}).
  */
 public record Header(
     int version,
@@ -80,6 +81,24 @@ public record Header(
     b.put(104, (byte) codec.headerValue);
     // 105..111 padding, then the header extension end marker (type 0, length 0) at 112..119.
     return b;
+  }
+
+  /**
+   * The header of an overlay: {@link #encode()} with backing_file_offset and backing_file_size
+   * set, the backing-format extension, the end marker and the name, all inside the first cluster.
+   * A null {@code backing} gives {@link #encode()}.
+   */
+  public ByteBuffer encode(BackingFile backing) {
+    if (backing == null) {
+      return encode();
+    }
+    ByteBuffer plain = encode();
+    ByteBuffer b = ByteBuffer.allocate(V3_LENGTH + 24 + backing.nameBytes()).order(ByteOrder.BIG_ENDIAN);
+    b.put(plain.array(), 0, V3_LENGTH);
+    int nameOffset = backing.appendExtensionsAndName(b);
+    b.putLong(8, nameOffset);
+    b.putInt(16, backing.nameBytes());
+    return b.clear();
   }
 
   /**

@@ -13,6 +13,9 @@ package io.zcow.qcow2;
  *     clusters, and producers wait when it is full
  * @param verifyPayloads decompress every compressed payload before accepting it
  * @param codec compression type written in the header
+ * @param backing the previous image of a chain when this is an incremental overlay, else null:
+ *     zero clusters then get the zero flag (left unallocated the backing file would show through)
+ *     and unchanged clusters ({@link ImageWriter#putUnchanged}) no L2 entry at all
  */
 public record ImageOptions(
     ImageGeometry geometry,
@@ -21,7 +24,8 @@ public record ImageOptions(
     boolean writeCache,
     long cacheBytes,
     boolean verifyPayloads,
-    Codec codec) {
+    Codec codec,
+    BackingFile backing) {
 
   public static final long DEFAULT_RANGE_BYTES = 512L << 20;
   public static final long DEFAULT_CACHE_BYTES = 256L << 20;
@@ -37,6 +41,12 @@ public record ImageOptions(
           "cache size " + cacheBytes + " must hold at least 8 clusters (" + 8L * geometry.clusterSize()
               + " bytes) and at most " + MAX_CACHE_BYTES + " bytes");
     }
+  }
+
+  /** A standalone image (no backing file). */
+  public ImageOptions(ImageGeometry geometry, long rangeClusters, TargetCache targetCache, boolean writeCache,
+      long cacheBytes, boolean verifyPayloads, Codec codec) {
+    this(geometry, rangeClusters, targetCache, writeCache, cacheBytes, verifyPayloads, codec, null);
   }
 
   /** Defaults: 512 MiB ranges, direct I/O where possible, the cache on, 256 MiB of it, zstd. */
@@ -56,23 +66,32 @@ public record ImageOptions(
       throw new io.zcow.BadInputException(
           "range size " + rangeBytes + " must be a positive multiple of the cluster size " + geometry.clusterSize());
     }
-    return new ImageOptions(geometry, rangeBytes / geometry.clusterSize(), targetCache, writeCache, cacheBytes, verifyPayloads, codec);
+    return new ImageOptions(geometry, rangeBytes / geometry.clusterSize(), targetCache, writeCache, cacheBytes, verifyPayloads, codec, backing);
   }
 
   public ImageOptions withTargetCache(TargetCache mode) {
-    return new ImageOptions(geometry, rangeClusters, mode, writeCache, cacheBytes, verifyPayloads, codec);
+    return new ImageOptions(geometry, rangeClusters, mode, writeCache, cacheBytes, verifyPayloads, codec, backing);
   }
 
   public ImageOptions withWriteCache(boolean on) {
-    return new ImageOptions(geometry, rangeClusters, targetCache, on, cacheBytes, verifyPayloads, codec);
+    return new ImageOptions(geometry, rangeClusters, targetCache, on, cacheBytes, verifyPayloads, codec, backing);
   }
 
   public ImageOptions withCacheBytes(long bytes) {
-    return new ImageOptions(geometry, rangeClusters, targetCache, writeCache, bytes, verifyPayloads, codec);
+    return new ImageOptions(geometry, rangeClusters, targetCache, writeCache, bytes, verifyPayloads, codec, backing);
   }
 
   public ImageOptions withVerifyPayloads(boolean verify) {
-    return new ImageOptions(geometry, rangeClusters, targetCache, writeCache, cacheBytes, verify, codec);
+    return new ImageOptions(geometry, rangeClusters, targetCache, writeCache, cacheBytes, verify, codec, backing);
+  }
+
+  /** The same image as an overlay on {@code previous} (see {@link BackingFile#of}). */
+  public ImageOptions withBacking(BackingFile previous) {
+    if (previous != null && previous.virtualSize() > geometry.virtualSize()) {
+      throw new io.zcow.BadInputException("an overlay cannot be smaller than its backing file ("
+          + geometry.virtualSize() + " < " + previous.virtualSize() + " bytes)");
+    }
+    return new ImageOptions(geometry, rangeClusters, targetCache, writeCache, cacheBytes, verifyPayloads, codec, previous);
   }
 
   /** Number of ranges of the image. */

@@ -308,10 +308,44 @@ public final class ImageWriter implements Closeable {
     lock.lock();
     try {
       checkOpen();
+      if (options.backing() != null) {
+        // Before mark: marking may complete the range and write its L2 table.
+        for (long g = first; g < first + count; g++) {
+          if (!ranges.isReceived(g)) {
+            ranges.setEntry(g, L2Entry.ZERO);
+          }
+        }
+      }
       long added = ranges.mark(first, count, this::rangeComplete);
       zeroClusters += added;
       guestClustersDone += added;
       duplicates += count - added;
+      return added;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Overlays only: {@code count} guest clusters from {@code first} did not change since the
+   * backing file; they get no L2 entry, so reads fall through to the backing file. Those that had
+   * already arrived keep what they had.
+   *
+   * @return how many had not arrived before
+   */
+  public long putUnchanged(long first, long count) {
+    if (options.backing() == null) {
+      throw new IllegalStateException("unchanged clusters need a backing file; " + target + " has none");
+    }
+    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
+      throw new CorruptException("unchanged run " + first + "+" + count + " is outside the image (0.."
+          + (geometry.guestClusters() - 1) + ")");
+    }
+    lock.lock();
+    try {
+      checkOpen();
+      long added = ranges.mark(first, count, this::rangeComplete);
+      guestClustersDone += added;
       return added;
     } finally {
       lock.unlock();
@@ -444,7 +478,7 @@ public final class ImageWriter implements Closeable {
     refcounts.writeLiveAndTable();
     file.write(l1.duplicate().clear(), geometry.l1Offset());
     ByteBuffer header = DirectFile.allocateAligned(cs, file.alignment());
-    header.put(Header.forImage(geometry, options.codec()).encode().clear());
+    header.put(Header.forImage(geometry, options.codec()).encode(options.backing()));
     file.write(header.clear(), 0);
   }
 

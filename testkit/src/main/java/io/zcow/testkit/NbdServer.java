@@ -75,6 +75,7 @@ public final class NbdServer implements AutoCloseable {
     private int shared = 8;
     private Path tlsDir;
     private boolean verifyPeer = true;
+    private String bitmap;
 
     private Builder(boolean qemu, Path image, String format) {
       this.qemu = qemu;
@@ -106,6 +107,12 @@ public final class NbdServer implements AutoCloseable {
       return this;
     }
 
+    /** Export the image's persistent dirty bitmap NAME as meta context qemu:dirty-bitmap:NAME (qemu-nbd -B). */
+    public Builder bitmap(String name) {
+      this.bitmap = name;
+      return this;
+    }
+
     public NbdServer start() {
       Path tool = qemu ? Tools.require("qemu-nbd", "qemu-utils") : Tools.require("nbdkit", "nbdkit");
       try {
@@ -116,6 +123,9 @@ public final class NbdServer implements AutoCloseable {
         if (qemu) {
           cmd.addAll(List.of("-r", "-t", "-f", format, "-x", export, "-e", Integer.toString(shared), "--fork",
               "--pid-file", pidFile.toString()));
+          if (bitmap != null) {
+            cmd.addAll(List.of("-B", bitmap));
+          }
           if (tlsDir != null) {
             cmd.addAll(List.of("--object", "tls-creds-x509,id=tls0,dir=" + tlsDir + ",endpoint=server,verify-peer="
                 + (verifyPeer ? "on" : "off"), "--tls-creds", "tls0"));

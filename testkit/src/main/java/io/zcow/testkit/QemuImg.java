@@ -134,6 +134,74 @@ public final class QemuImg {
     return r.stdout();
   }
 
+  /**
+   * {@code qemu-img map --output=json -f qcow2 IMAGE}: one JSON object per extent of the chain,
+   * with its {@code depth} (0 = the top image).
+   */
+  public static String map(Path image) {
+    Tools.Result r = run("map", "--output=json", "-f", "qcow2", image.toString());
+    if (r.exitCode() != 0) {
+      throw new IllegalStateException(r.describe());
+    }
+    return r.stdout();
+  }
+
+  /** {@code qemu-img convert -f qcow2 -O raw IMAGE RAW}: the guest's contents, to compare images against. */
+  public static void toRaw(Path image, Path raw) {
+    succeed(run("convert", "-f", "qcow2", "-O", "raw", image.toString(), raw.toString()));
+  }
+
+  /** {@code qemu-img resize -f qcow2 IMAGE SIZE}. */
+  public static void resize(Path image, long size) {
+    succeed(run("resize", "-q", "-f", "qcow2", image.toString(), Long.toString(size)));
+  }
+
+  /** {@code qemu-img create -f qcow2 -o cluster_size=N IMAGE SIZE}: an empty guest disk. */
+  public static void create(Path image, long size, int clusterSize) {
+    succeed(run("create", "-q", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, image.toString(),
+        Long.toString(size)));
+  }
+
+  /**
+   * {@code qemu-img bitmap --add --enable -g GRANULARITY IMAGE NAME}: a persistent dirty bitmap
+   * that records every later write (made with {@link #io}) into the image.
+   */
+  public static void addBitmap(Path image, String name, int granularity) {
+    succeed(run("bitmap", "--add", "--enable", "-g", Integer.toString(granularity), "-f", "qcow2",
+        image.toString(), name));
+  }
+
+  /** {@code qemu-img bitmap --remove IMAGE NAME}. */
+  public static void removeBitmap(Path image, String name) {
+    succeed(run("bitmap", "--remove", "-f", "qcow2", image.toString(), name));
+  }
+
+  /**
+   * Runs {@code qemu-io -f qcow2 -c COMMAND... IMAGE} (standalone: the image must not be open in
+   * another process), e.g. {@code "write -P 0xcc 4M 128k"}, {@code "write -z 0 64k"}, {@code
+   * "discard 1M 64k"}. qemu-io reports a failed command on stdout with exit 0, so any output
+   * naming an error fails too.
+   */
+  public static void io(Path image, String... commands) {
+    List<String> command = new ArrayList<>();
+    command.add(Tools.require("qemu-io", PACKAGE).toString());
+    command.addAll(List.of("-f", "qcow2"));
+    for (String c : commands) {
+      command.addAll(List.of("-c", c));
+    }
+    command.add(image.toString());
+    Tools.Result r = Tools.run(command, Tools.DEFAULT_TIMEOUT);
+    if (r.exitCode() != 0 || r.output().contains("failed") || r.output().contains("error")) {
+      throw new IllegalStateException(r.describe());
+    }
+  }
+
+  private static void succeed(Tools.Result r) {
+    if (r.exitCode() != 0) {
+      throw new IllegalStateException(r.describe());
+    }
+  }
+
   private static Path executable() {
     return Tools.require("qemu-img", PACKAGE);
   }

@@ -72,7 +72,7 @@ final class AllocationMap {
       if (e.offset() >= size) {
         break;
       }
-      out.add(e.end() <= size ? e : new Extent(e.offset(), size - e.offset(), e.zero()));
+      out.add(e.end() <= size ? e : new Extent(e.offset(), size - e.offset(), e.flags()));
     }
     return List.copyOf(out);
   }

@@ -12,9 +12,10 @@ package io.zcow.source.nbd;
  * @param structuredReplies NBD_OPT_STRUCTURED_REPLY was acknowledged
  * @param allocationContext the id of {@code base:allocation}; -1 when the server offers none
  * @param tls the connection is encrypted
+ * @param bitmapContext the id of {@code qemu:dirty-bitmap:NAME} when a bitmap was asked for; -1 otherwise
  */
 record ExportInfo(long size, int flags, int minBlock, int preferredBlock, int maxPayload, boolean blockSizesStated,
-    boolean structuredReplies, long allocationContext, boolean tls) {
+    boolean structuredReplies, long allocationContext, boolean tls, long bitmapContext) {
 
   boolean readOnly() {
     return (flags & Nbd.TFLAG_READ_ONLY) != 0;

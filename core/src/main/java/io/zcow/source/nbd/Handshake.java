@@ -11,7 +11,8 @@ import javax.net.ssl.SSLException;
  * The fixed newstyle negotiation, from the server's greeting to the transmission phase:
  * NBD_OPT_STARTTLS first for nbds:// (or when the server demands TLS and credentials are given),
  * then NBD_OPT_STRUCTURED_REPLY, NBD_OPT_SET_META_CONTEXT {@code base:allocation} (which needs
- * structured replies, so it comes after), and NBD_OPT_GO asking for NBD_INFO_BLOCK_SIZE. After
+ * structured replies, so it comes after; with {@code qemu:dirty-bitmap:NAME} too when a bitmap is
+ * asked for), and NBD_OPT_GO asking for NBD_INFO_BLOCK_SIZE. After
  * STARTTLS the server forgets every earlier option, so all of them are sent over TLS.
  *
  * <p>The whole negotiation must end within the handshake timeout: a server that accepted the
@@ -20,6 +21,7 @@ import javax.net.ssl.SSLException;
 final class Handshake {
   private final NbdUri uri;
   private final NbdOptions options;
+  private final String bitmap; // the dirty bitmap to ask for, or null
   private volatile Transport transport; // replaced once by STARTTLS; the watchdog closes the current one
   private volatile String phase = "the greeting";
   private boolean noZeroes;
@@ -42,7 +44,8 @@ final class Handshake {
     }
   }
 
-  private Handshake(Transport transport, NbdUri uri, NbdOptions options) {
+  private Handshake(Transport transport, NbdUri uri, NbdOptions options, String bitmap) {
+    this.bitmap = bitmap;
     this.transport = transport;
     this.uri = uri;
     this.options = options;
@@ -56,7 +59,17 @@ final class Handshake {
    * @throws RetriableException the server closed the connection, or did not answer in time
    */
   static Result run(Transport transport, NbdUri uri, NbdOptions options) {
-    Handshake h = new Handshake(transport, uri, options);
+    return run(transport, uri, options, null);
+  }
+
+  /**
+   * As {@link #run(Transport, NbdUri, NbdOptions)}, also negotiating {@code
+   * qemu:dirty-bitmap:BITMAP} unless {@code bitmap} is null.
+   *
+   * @throws BadInputException also when the export has no such bitmap
+   */
+  static Result run(Transport transport, NbdUri uri, NbdOptions options, String bitmap) {
+    Handshake h = new Handshake(transport, uri, options, bitmap);
     Watchdog dog = Watchdog.arm(options.handshakeTimeout(), () -> h.transport.close());
     try {
       ExportInfo info = h.negotiate();
@@ -143,8 +156,15 @@ final class Handshake {
     Reply r = option(Nbd.OPT_STRUCTURED_REPLY, ByteBuffer.allocate(0));
     tlsRequired(r);
     boolean structured = r.type() == Nbd.REP_ACK;
-    long context = structured ? setMetaContext() : -1;
-    return go(structured, context);
+    if (!structured && bitmap != null) {
+      throw new BadInputException(uri.describe() + " offers no structured replies, so no dirty bitmap " + bitmap);
+    }
+    long[] contexts = structured ? setMetaContext() : new long[] {-1, -1};
+    if (bitmap != null && contexts[1] < 0) {
+      throw new BadInputException(uri.describe() + " has no dirty bitmap " + bitmap
+          + " (qemu-nbd exports one with -B " + bitmap + ")");
+    }
+    return go(structured, contexts[0], contexts[1]);
   }
 
   private static void tlsRequired(Reply r) throws TlsRequired {
@@ -153,14 +173,22 @@ final class Handshake {
     }
   }
 
-  /** The id of base:allocation, or -1 when the server offers none (then every byte counts as data). */
-  private long setMetaContext() throws IOException, TlsRequired {
+  /**
+   * The ids of base:allocation and of the dirty bitmap; -1 for one the server does not offer
+   * (without base:allocation every byte counts as data).
+   */
+  private long[] setMetaContext() throws IOException, TlsRequired {
     byte[] name = exportName();
     byte[] query = Nbd.BASE_ALLOCATION.getBytes(StandardCharsets.UTF_8);
-    ByteBuffer data = ByteBuffer.allocate(4 + name.length + 4 + 4 + query.length);
-    data.putInt(name.length).put(name).putInt(1).putInt(query.length).put(query).flip();
-    send(Nbd.OPT_SET_META_CONTEXT, data);
-    long context = -1;
+    String bitmapContext = bitmap == null ? null : Nbd.DIRTY_BITMAP_PREFIX + bitmap;
+    byte[] query2 = bitmap == null ? new byte[0] : bitmapContext.getBytes(StandardCharsets.UTF_8);
+    ByteBuffer data = ByteBuffer.allocate(4 + name.length + 4 + 4 + query.length + (bitmap == null ? 0 : 4 + query2.length));
+    data.putInt(name.length).put(name).putInt(bitmap == null ? 1 : 2).putInt(query.length).put(query);
+    if (bitmap != null) {
+      data.putInt(query2.length).put(query2);
+    }
+    send(Nbd.OPT_SET_META_CONTEXT, data.flip());
+    long[] context = {-1, -1};
     while (true) {
       Reply r = reply(Nbd.OPT_SET_META_CONTEXT);
       tlsRequired(r);
@@ -169,18 +197,21 @@ final class Handshake {
           throw protocol("NBD_REP_META_CONTEXT of " + r.data().remaining() + " bytes");
         }
         int id = r.data().getInt();
-        if (StandardCharsets.UTF_8.decode(r.data()).toString().equals(Nbd.BASE_ALLOCATION)) {
-          context = id & 0xffffffffL;
+        String got = StandardCharsets.UTF_8.decode(r.data()).toString();
+        if (got.equals(Nbd.BASE_ALLOCATION)) {
+          context[0] = id & 0xffffffffL;
+        } else if (got.equals(bitmapContext)) {
+          context[1] = id & 0xffffffffL;
         }
       } else if (r.type() == Nbd.REP_ACK) {
         return context;
       } else {
-        return -1; // an error here only costs hole detection
+        return new long[] {-1, -1}; // an error here costs hole detection (and a bitmap asked for)
       }
     }
   }
 
-  private ExportInfo go(boolean structured, long context) throws IOException, TlsRequired {
+  private ExportInfo go(boolean structured, long context, long bitmapContext) throws IOException, TlsRequired {
     byte[] name = exportName();
     ByteBuffer data = ByteBuffer.allocate(4 + name.length + 2 + 2);
     data.putInt(name.length).put(name).putShort((short) 1).putShort((short) Nbd.INFO_BLOCK_SIZE).flip();
@@ -222,10 +253,11 @@ final class Handshake {
           }
           // 0xffffffff means "no limit": reads still stay at 32 MiB, the interoperable default.
           int maxRead = max < 0 ? Nbd.DEFAULT_MAX_PAYLOAD : Math.min(max, Nbd.DEFAULT_MAX_PAYLOAD);
-          return new ExportInfo(size, flags, min, preferred, Math.max(maxRead, min), stated, structured, context, tls);
+          return new ExportInfo(size, flags, min, preferred, Math.max(maxRead, min), stated, structured, context, tls,
+              bitmapContext);
         }
         case Nbd.REP_ERR_UNSUP -> {
-          return exportName(structured, context);
+          return exportName(structured, context, bitmapContext);
         }
         case Nbd.REP_ERR_TLS_REQD -> throw new TlsRequired();
         case Nbd.REP_ERR_UNKNOWN -> throw new BadInputException(uri.describe() + ": the server has no such export"
@@ -237,7 +269,7 @@ final class Handshake {
   }
 
   /** The fallback for servers without NBD_OPT_GO: the export's size and flags, no block sizes. */
-  private ExportInfo exportName(boolean structured, long context) throws IOException {
+  private ExportInfo exportName(boolean structured, long context, long bitmapContext) throws IOException {
     send(Nbd.OPT_EXPORT_NAME, ByteBuffer.wrap(exportName()));
     phase = "NBD_OPT_EXPORT_NAME (a server closes here when it has no such export)";
     ByteBuffer b = ByteBuffer.allocate(noZeroes ? 10 : 134);
@@ -246,7 +278,8 @@ final class Handshake {
     if (size < 0) {
       throw protocol("export size 0x" + Long.toUnsignedString(size, 16) + " exceeds 2^63");
     }
-    return new ExportInfo(size, b.getShort(8) & 0xffff, 1, 4096, Nbd.DEFAULT_MAX_PAYLOAD, false, structured, context, tls);
+    return new ExportInfo(size, b.getShort(8) & 0xffff, 1, 4096, Nbd.DEFAULT_MAX_PAYLOAD, false, structured, context, tls,
+        bitmapContext);
   }
 
   private void checkBlockSizes(int min, int preferred, int max) {

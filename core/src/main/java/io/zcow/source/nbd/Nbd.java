@@ -63,6 +63,9 @@ final class Nbd {
 
   static final int STATE_HOLE = 1;
   static final int STATE_ZERO = 1 << 1;
+  /** qemu:dirty-bitmap:NAME contexts: the extent changed since the bitmap was enabled (QEMU's nbd.txt). */
+  static final int STATE_DIRTY = 1;
+  static final String DIRTY_BITMAP_PREFIX = "qemu:dirty-bitmap:";
 
   static final String BASE_ALLOCATION = "base:allocation";
 

@@ -99,11 +99,13 @@ final class NbdConnection implements Closeable {
   }
 
   private static final class PendingStatus extends Pending {
+    final long context; // the meta context whose extents are kept; others are ignored
     final List<Extent> extents = new ArrayList<>();
     final CompletableFuture<Void> done = new CompletableFuture<>();
 
-    PendingStatus(long offset, long length) {
+    PendingStatus(long offset, long length, long context) {
       super(offset, length);
+      this.context = context;
     }
 
     @Override
@@ -192,8 +194,13 @@ final class NbdConnection implements Closeable {
    * @throws RetriableException see {@link Handshake#run}
    */
   static NbdConnection open(NbdUri uri, NbdOptions options) {
+    return open(uri, options, null);
+  }
+
+  /** As {@link #open(NbdUri, NbdOptions)}, negotiating the dirty bitmap {@code bitmap} too unless it is null. */
+  static NbdConnection open(NbdUri uri, NbdOptions options, String bitmap) {
     Transport t = Transports.connect(uri, options);
-    Handshake.Result h = Handshake.run(t, uri, options);
+    Handshake.Result h = Handshake.run(t, uri, options, bitmap);
     NbdConnection c = new NbdConnection(uri, h.transport(), h.info(), options.requestTimeout());
     c.reader.start();
     return c;
@@ -264,7 +271,23 @@ final class NbdConnection implements Closeable {
     if (!info.hasAllocation()) {
       throw new IllegalStateException("the server offers no base:allocation");
     }
-    PendingStatus p = new PendingStatus(offset, length);
+    return blockStatus(offset, length, info.allocationContext());
+  }
+
+  /**
+   * Sends NBD_CMD_BLOCK_STATUS for the dirty bitmap negotiated at open; as {@link
+   * #blockStatus(long, long)}, the extents ({@link Extent#dirty()}) may cover less than asked or
+   * run past it.
+   */
+  CompletableFuture<List<Extent>> dirtyStatus(long offset, long length) {
+    if (info.bitmapContext() < 0) {
+      throw new IllegalStateException("no dirty bitmap was negotiated");
+    }
+    return blockStatus(offset, length, info.bitmapContext());
+  }
+
+  private CompletableFuture<List<Extent>> blockStatus(long offset, long length, long context) {
+    PendingStatus p = new PendingStatus(offset, length, context);
     send(Nbd.CMD_BLOCK_STATUS, offset, length, p);
     return p.done.thenApply(v -> List.copyOf(p.extents));
   }
@@ -544,7 +567,7 @@ final class NbdConnection implements Closeable {
     take(b);
     b.flip();
     long context = b.getInt() & 0xffffffffL;
-    if (context != info.allocationContext()) {
+    if (context != s.context) {
       return; // a context we did not ask for: ignored, as the spec allows
     }
     long at = s.offset + s.extents.stream().mapToLong(Extent::length).sum();
@@ -554,7 +577,7 @@ final class NbdConnection implements Closeable {
       if (len == 0) {
         throw new ProtocolViolation("an empty extent at 0x" + Long.toHexString(at) + " in the reply to the " + p.what());
       }
-      s.extents.add(new Extent(at, len, (flags & Nbd.STATE_ZERO) != 0));
+      s.extents.add(new Extent(at, len, flags));
       at += len;
     }
   }
@@ -591,7 +614,7 @@ final class NbdConnection implements Closeable {
           + " bytes, not " + r.length, null));
     } else if (p instanceof PendingStatus s && s.extents.isEmpty()) {
       p.settle(new RetriableException(uri.describe() + ": the reply to the " + p.what()
-          + " carried no base:allocation extents", null));
+          + " carried no extents of the context asked for", null));
     } else {
       p.settle(null);
     }
