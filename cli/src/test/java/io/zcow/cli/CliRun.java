@@ -6,7 +6,10 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import picocli.CommandLine;
 
-/** Runs the real command line in-process and captures its exit code and stderr. */
+/**
+ * Runs the real command line in-process and captures its exit code and stderr; a cluster role
+ * without a key gets the test clusters' ({@link ClusterKeys}).
+ */
 record CliRun(int exitCode, String err) {
   static CliRun of(String... args) {
     return of(Environment.system(), args);
@@ -21,7 +24,7 @@ record CliRun(int exitCode, String err) {
     try {
       CommandLine cl = Main.commandLine(env);
       cl.setErr(new PrintWriter(capture, true));
-      int code = cl.execute(args);
+      int code = cl.execute(ClusterKeys.secured(java.util.List.of(args)).toArray(String[]::new));
       return new CliRun(code, errBytes.toString(StandardCharsets.UTF_8));
     } finally {
       System.setErr(oldErr);
