@@ -16,7 +16,12 @@ record CliRun(int exitCode, String err) {
   }
 
   /** Runs with {@code env} in place of the system's clock, file systems and interrupts. */
-  static synchronized CliRun of(Environment env, String... args) {
+  static CliRun of(Environment env, String... args) {
+    return exactly(env, ClusterKeys.secured(java.util.List.of(args)).toArray(String[]::new));
+  }
+
+  /** Runs {@code args} as they are: no key is added. */
+  static synchronized CliRun exactly(Environment env, String... args) {
     ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
     PrintStream oldErr = System.err;
     PrintStream capture = new PrintStream(errBytes, true, StandardCharsets.UTF_8);
@@ -24,7 +29,7 @@ record CliRun(int exitCode, String err) {
     try {
       CommandLine cl = Main.commandLine(env);
       cl.setErr(new PrintWriter(capture, true));
-      int code = cl.execute(ClusterKeys.secured(java.util.List.of(args)).toArray(String[]::new));
+      int code = cl.execute(args);
       return new CliRun(code, errBytes.toString(StandardCharsets.UTF_8));
     } finally {
       System.setErr(oldErr);
