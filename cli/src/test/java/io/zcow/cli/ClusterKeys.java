@@ -35,6 +35,16 @@ public final class ClusterKeys {
     return file;
   }
 
+  /** The key of {@link #file()}, for roles a test runs in-process. */
+  public static io.zcow.proto.kafka.RecordAuth auth() {
+    return io.zcow.proto.kafka.RecordAuth.fromFile(file());
+  }
+
+  /** Client settings for the cluster at {@code bootstrap}, signing with {@link #auth()}. */
+  public static io.zcow.proto.kafka.KafkaSettings settings(String bootstrap) {
+    return io.zcow.proto.kafka.KafkaSettings.of(bootstrap).withAuth(auth());
+  }
+
   /** {@code args} with {@code --auth-key-file} of {@link #file()} when they start a cluster role without a key. */
   public static List<String> secured(List<String> args) {
     boolean role = !args.isEmpty() && (ROLES.contains(args.get(0))

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.zcow.cli.embedded.DevCluster;
 import io.zcow.cli.embedded.HostPort;
-import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.source.nbd.NbdOptions;
 import io.zcow.source.nbd.NbdUri;
 import io.zcow.testkit.Disks;
@@ -152,10 +151,11 @@ class NbdCommandsTest {
       String kafka = cluster.broker().bootstrapServers();
       // The production clocks (5 min range timeout, 2 min start timeout, 5 counted re-issues): the
       // job fails because workers report each attempt failed, not because a timer ran out.
-      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).build();
+      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).auth(ClusterKeys.auth())
+          .build();
       SimpleMeterRegistry meters = new SimpleMeterRegistry();
       // Throttled (2 MiB ranges at 4 MB/s): the server is killed while ranges are left to read.
-      WorkerConfig workers = WorkerConfig.builder(KafkaSettings.of(kafka)).threads(1)
+      WorkerConfig workers = WorkerConfig.builder(ClusterKeys.settings(kafka)).threads(1)
           .maxReadBytesPerSecond(4e6).releaseBackoff(Duration.ofMillis(100))
           .sources(SourcePolicy.allowAllAnd(List.of(NbdUri.parse(server.uri()))))
           .nbd(NbdOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(5)))
