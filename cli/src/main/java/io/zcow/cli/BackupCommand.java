@@ -207,7 +207,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     err.println("zcow: warning: " + msg + "; it fits only if the data compresses");
   }
 
-  /** The options, checked before anything is started. */
+  /** The options, checked; {@code auth} is null when the embedded cluster is to make its own key. */
   record Checked(WireTargetCache targetCache, Progress.Mode progress, RecordAuth auth, SourceLocation source,
       io.zcow.source.nbd.NbdOptions nbd, Duration connectTimeout) {}
 
@@ -276,7 +276,10 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       case WRITEBACK -> WireTargetCache.WIRE_TARGET_CACHE_WRITEBACK;
       default -> WireTargetCache.WIRE_TARGET_CACHE_AUTO;
     };
-    return new Checked(wire, progress, kafkaClient.auth(), location, nbd.options(), connectTimeout);
+    // A cluster needs the operator's key (or --insecure); the embedded one makes its own (null here).
+    boolean ownKey = kafka == null && kafkaClient.authKeyFile == null && !kafkaClient.insecure;
+    RecordAuth auth = ownKey ? null : kafkaClient.clusterAuth();
+    return new Checked(wire, progress, auth, location, nbd.options(), connectTimeout);
   }
 
   private String defaultJobId() {

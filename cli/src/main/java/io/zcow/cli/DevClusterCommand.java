@@ -24,7 +24,7 @@ import picocli.CommandLine.Option;
     description = {
       "Runs a cluster of one in this process: a Kafka broker (KRaft, broker and controller at once) and a ZooKeeper server, for trying zcow's roles on one host or in tests. Prints the two addresses, one line each ('kafka: HOST:PORT', 'zookeeper: HOST:PORT'), and runs until SIGTERM or Ctrl-C, then stops both cleanly.",
       "",
-      "Listens on loopback unless told otherwise: other hosts can join only with --listen on a reachable address.",
+      "Listens on loopback unless told otherwise: other hosts can join only with --listen on a reachable address. The roles run against it need a key (--auth-key-file, the same file for all: head -c 32 /dev/urandom > FILE) or --insecure.",
       "",
       "With --only, runs one of the two servers (and prints only its line), so that each can be stopped and restarted on its own: restarted with the same --listen (or --zookeeper-listen) and --data-dir, it keeps its data and its clients reconnect.",
       ""

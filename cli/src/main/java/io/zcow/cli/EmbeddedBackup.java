@@ -44,7 +44,11 @@ final class EmbeddedBackup {
   static int run(BackupCommand cmd, JobSpec spec, Partitioner partitioner, int w, BackupCommand.Checked in,
       PrintStream err) throws Exception {
     Progress.Mode mode = in.progress();
-    RecordAuth auth = in.auth();
+    byte[] ownKey = in.auth() == null ? EmbeddedKey.random() : null;
+    // Remote workers (--listen) need the key: in a file of this user's only, named in the join line.
+    Path keyFile = ownKey != null && cmd.listen != null
+        ? EmbeddedKey.writeFile(ownKey, Path.of(System.getProperty("java.io.tmpdir"))) : null;
+    RecordAuth auth = ownKey != null ? EmbeddedKey.auth(ownKey) : in.auth();
     Path absTarget = cmd.target.toAbsolutePath();
     Duration checkpoint = cmd.checkpointInterval;
     if (cmd.force) {
@@ -70,8 +74,9 @@ final class EmbeddedBackup {
       // Workers first: a new share group's first assignment waits on the broker creating its
       // state topic (about 2 s on a fresh broker), which then overlaps the writer's start.
       // This process's own workers may read the job's NBD source; any other network source stays refused.
-      SourcePolicy sources = SourcePolicy.allowAllAnd(in.source() instanceof SourceLocation.NbdExport e
-          ? List.of(e.nbd()) : List.of());
+      SourcePolicy sources = in.source() instanceof SourceLocation.NbdExport e
+          ? SourcePolicy.allowingOnly(List.of(), List.of(e.nbd()))
+          : SourcePolicy.allowingOnly(List.of(((SourceLocation.LocalFile) in.source()).path()), List.of());
       // One registry for the process: the embedded worker and writer meter into it side by side.
       PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       worker = new Worker(WorkerConfig.builder(settings).threads(cmd.workers).origin("backup@embedded")
@@ -99,12 +104,19 @@ final class EmbeddedBackup {
         err.println("zcow backup: job " + spec.getJobId() + ", embedded Kafka at " + bootstrap + ", " + cmd.workers
             + " worker threads");
       }
+      if (keyFile != null) {
+        err.println("zcow backup: workers of other hosts join with (copy " + keyFile + " to them first): " + EmbeddedKey.joinCommand(bootstrap, keyFile,
+            in.source() instanceof SourceLocation.LocalFile f ? f.path().toString() : null));
+      }
       Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, mode, err);
       done = outcome != null && outcome.done();
       return BackupFollow.report(outcome, coordinator, spec, err, mode, cmd.target);
     } finally {
       closeTogether(coordinator, worker, writer);
       cluster.close();
+      if (keyFile != null) {
+        Files.deleteIfExists(keyFile);
+      }
       if (!done && cmd.stateDir == null && Files.exists(ImageWriter.partPath(absTarget))) {
         removePartial(absTarget);
         err.println("zcow: removed " + ImageWriter.partPath(absTarget).getFileName()

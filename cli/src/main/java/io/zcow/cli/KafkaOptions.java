@@ -12,6 +12,6 @@ final class KafkaOptions {
   @Mixin KafkaClientOptions client = new KafkaClientOptions();
 
   KafkaSettings settings() {
-    return client.settings(kafka, client.auth());
+    return client.settings(kafka, client.clusterAuth());
   }
 }

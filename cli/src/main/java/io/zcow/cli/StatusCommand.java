@@ -75,6 +75,11 @@ final class StatusCommand implements Callable<Integer> {
       views.forEach(v -> out.println(v.line()));
     }
     out.flush();
+    if (kafka.client.insecure) {
+      java.io.PrintWriter err = spec.commandLine().getErr();
+      err.println("zcow: --insecure: records are not authenticated; what is shown may be forged");
+      err.flush();
+    }
     if (log.unauthenticated() > 0) {
       java.io.PrintWriter err = spec.commandLine().getErr();
       err.println("zcow: " + log.unauthenticated() + " records without a valid MAC were ignored (another key, or"

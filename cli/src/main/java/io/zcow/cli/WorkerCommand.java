@@ -6,6 +6,7 @@ import io.zcow.BadInputException;
 import io.zcow.metrics.MetricsEndpoint;
 import io.zcow.source.SourceCache;
 import io.zcow.source.nbd.NbdUri;
+import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.worker.kafka.SourcePolicy;
 import io.zcow.worker.kafka.Worker;
 import io.zcow.worker.kafka.WorkerConfig;
@@ -43,7 +44,7 @@ final class WorkerCommand implements Callable<Integer> {
   int threads = Runtime.getRuntime().availableProcessors();
 
   @Option(names = "--source-allow", paramLabel = "PREFIX|NBD-URI",
-      description = "Absolute path of a directory or device this worker may read under, or an NBD export it may read (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH; matched on host, port and export) (repeatable). A path source must resolve, links and '..' followed, to a path at or below a prefix. Default: every local source this host can open, and no NBD export.")
+      description = "Absolute path of a directory or device this worker may read under, or an NBD export it may read (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH; matched on host, port and export) (repeatable). A path source must resolve, links and '..' followed, to a path at or below a prefix. Default: no local source and no NBD export (with --insecure: every local source this host can open).")
   List<String> sourceAllow = new ArrayList<>();
 
   @picocli.CommandLine.Mixin NbdCliOptions nbd = new NbdCliOptions();
@@ -60,6 +61,7 @@ final class WorkerCommand implements Callable<Integer> {
   public Integer call() throws InterruptedException {
     WorkerConfig config = config();
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    kafka.client.meterInsecure(registry);
     MetricsEndpoint metrics = metricsOptions.serve(registry);
     Worker worker = new Worker(config, registry, Clock.systemUTC());
     Thread hook = new Thread(worker::close, "zcow-worker-stop");
@@ -112,11 +114,16 @@ final class WorkerCommand implements Callable<Integer> {
       }
       prefixes.add(path);
     }
-    SourcePolicy policy = SourcePolicy.allowing(prefixes, exports);
+    KafkaSettings settings = kafka.settings();
+    // Without a key anyone may submit a task; --insecure alone keeps the old "any local source".
+    SourcePolicy policy = kafka.client.insecure ? SourcePolicy.allowing(prefixes, exports)
+        : SourcePolicy.allowingOnly(prefixes, exports);
     if (policy.allowsAll()) {
-      LOG.warn("no --source-allow given: this worker reads any local source a job names that this host can open");
+      LOG.warn("--insecure and no --source-allow: this worker reads any local source a job names that this host can open");
+    } else if (prefixes.isEmpty()) {
+      LOG.info("no --source-allow directory: this worker reads no local file or device");
     }
-    return WorkerConfig.builder(kafka.settings())
+    return WorkerConfig.builder(settings)
         .threads(threads)
         .sources(policy)
         .nbd(nbd.options())

@@ -88,6 +88,7 @@ final class WriterCommand implements Callable<Integer> {
     CountDownLatch stopped = new CountDownLatch(1);
     // A dead writer thread has left the election; the process ends with 1 so a supervisor restarts it.
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    kafka.client.meterInsecure(registry);
     MetricsEndpoint endpoint = metrics.serve(registry);
     Writer writer = new Writer(config, Clock.systemUTC(), registry).sessionTimeout(sessionTimeout).onDeath(stopped::countDown)
         .start();

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.zcow.cli.embedded.DevCluster;
 import io.zcow.cli.embedded.HostPort;
-import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.testkit.Disks;
 import io.zcow.worker.kafka.Worker;
 import io.zcow.worker.kafka.WorkerConfig;
@@ -174,8 +173,8 @@ class BackupCommandTest {
     try (DevCluster cluster = DevCluster.start(HostPort.loopbackAnyPort(), HostPort.loopbackAnyPort(), null)) {
       String kafka = cluster.broker().bootstrapServers();
       String zk = cluster.zooKeeper().connectString();
-      try (Writer writer = new Writer(WriterConfig.builder(kafka, zk, root).build(), Clock.systemUTC()).start();
-          Worker worker = new Worker(WorkerConfig.builder(KafkaSettings.of(kafka)).threads(2).build(),
+      try (Writer writer = new Writer(WriterConfig.builder(kafka, zk, root).auth(ClusterKeys.auth()).build(), Clock.systemUTC()).start();
+          Worker worker = new Worker(WorkerConfig.builder(ClusterKeys.settings(kafka)).threads(2).build(),
               new SimpleMeterRegistry(), Clock.systemUTC())) {
         worker.start();
 

@@ -25,7 +25,7 @@ class BackupSignalTest {
     Path source = Files.write(dir.resolve("disk.img"), new byte[1 << 20]);
     Path err = dir.resolve("err.txt");
     Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-cp", System.getProperty("java.class.path"), Main.class.getName(), "backup", "--kafka", "127.0.0.1:" + port,
+        "-cp", System.getProperty("java.class.path"), Main.class.getName(), "backup", "--kafka", "127.0.0.1:" + port, "--auth-key-file", ClusterKeys.file().toString(),
         "--connect-timeout", "60", "--progress", "plain", "--job-id", "signalled", source.toString(), "image.qcow2")
         .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(err.toFile()).start();
     try {

@@ -139,7 +139,7 @@ class HostileProducerTest {
 
   @Test
   void withoutAKeyStructuralForgeriesAreRefusedAndTheImageIsIdentical() throws Exception {
-    Result r = run("open", RecordAuth.NONE, List.of(), null, (h, job) -> {
+    Result r = run("open", RecordAuth.NONE, List.of("--insecure"), null, (h, job) -> {
       ConsumerRecord<String, byte[]> genuine = h.firstRecord(Topics.chunks(WriterConfig.DEFAULT_GROUP), job);
       String chunks = Topics.chunks(WriterConfig.DEFAULT_GROUP);
       // Into the chunks topic: garbage, truncated, wrong job, cluster out of range, oversized

@@ -11,7 +11,6 @@ import io.zcow.cli.DeployFiles.Doc;
 import io.zcow.cli.embedded.DevCluster;
 import io.zcow.cli.embedded.HostPort;
 import io.zcow.metrics.MetricsEndpoint;
-import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.testkit.Disks;
 import io.zcow.testkit.ExternalTool;
 import io.zcow.worker.kafka.Worker;
@@ -70,13 +69,13 @@ class MonitoringTest {
       String zk = cluster.zooKeeper().connectString();
       PrometheusMeterRegistry writerRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
       PrometheusMeterRegistry workerRegistry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-      WriterConfig wc = WriterConfig.builder(kafka, zk, root).checkpointInterval(Duration.ofSeconds(1))
+      WriterConfig wc = WriterConfig.builder(kafka, zk, root).auth(ClusterKeys.auth()).checkpointInterval(Duration.ofSeconds(1))
           .progressInterval(Duration.ofSeconds(1)).build();
       // The read limit keeps the job running while the scrapes are taken (24 MiB at 3 MB/s: ~8 s).
       try (MetricsEndpoint writerEndpoint = MetricsEndpoint.serve(0, writerRegistry);
           MetricsEndpoint workerEndpoint = MetricsEndpoint.serve(0, workerRegistry);
           Writer writer = new Writer(wc, Clock.systemUTC(), writerRegistry).start();
-          Worker worker = new Worker(WorkerConfig.builder(KafkaSettings.of(kafka)).threads(2)
+          Worker worker = new Worker(WorkerConfig.builder(ClusterKeys.settings(kafka)).threads(2)
               .maxReadBytesPerSecond(3e6).build(), workerRegistry, Clock.systemUTC())) {
         worker.start();
         CompletableFuture<CliRun> backup = CompletableFuture.supplyAsync(() -> CliRun.of("backup", "--kafka", kafka,

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.zcow.cli.embedded.DevCluster;
 import io.zcow.cli.embedded.HostPort;
-import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.source.nbd.NbdOptions;
 import io.zcow.source.nbd.NbdUri;
 import io.zcow.testkit.Disks;
@@ -153,10 +152,11 @@ class NbdCommandsTest {
       // The production clocks (5 min range timeout, 2 min start timeout) and 2 counted re-issues
       // (1 s and 2 s pauses): the job fails because workers report each attempt failed, not
       // because a timer ran out.
-      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).maxRequeues(2).build();
+      WriterConfig wc = WriterConfig.builder(kafka, cluster.zooKeeper().connectString(), root).auth(ClusterKeys.auth())
+          .maxRequeues(2).build();
       SimpleMeterRegistry meters = new SimpleMeterRegistry();
       // Throttled (2 MiB ranges at 4 MB/s): the server is killed while ranges are left to read.
-      WorkerConfig workers = WorkerConfig.builder(KafkaSettings.of(kafka)).threads(1)
+      WorkerConfig workers = WorkerConfig.builder(ClusterKeys.settings(kafka)).threads(1)
           .maxReadBytesPerSecond(4e6).releaseBackoff(Duration.ofMillis(100))
           .sources(SourcePolicy.allowAllAnd(List.of(NbdUri.parse(server.uri()))))
           .nbd(NbdOptions.defaults().withTimeouts(Duration.ofSeconds(2), Duration.ofSeconds(2), Duration.ofSeconds(5)))

@@ -299,7 +299,10 @@ class StatusAndCancelCommandTest {
     PrintStream oldOut = System.out;
     System.setOut(new PrintStream(outBytes, true, StandardCharsets.UTF_8));
     try {
-      CliRun r = CliRun.of(Environment.system().withClock(clock), args);
+      // The fixtures produce unsigned records: status and cancel read them as an --insecure cluster.
+      String[] insecure = java.util.stream.Stream.concat(java.util.stream.Stream.of(args[0], "--insecure"),
+          java.util.Arrays.stream(args).skip(1)).toArray(String[]::new);
+      CliRun r = CliRun.of(Environment.system().withClock(clock), insecure);
       return new Out(r.exitCode(), outBytes.toString(StandardCharsets.UTF_8), r.err());
     } finally {
       System.setOut(oldOut);

@@ -59,7 +59,8 @@ class WorkerCommandTest {
     Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
     Process p = new ProcessBuilder(javaBin.toString(), "-Djava.io.tmpdir=" + dir.resolve("missing"),
         "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-        "worker", "--kafka", "localhost:9", "--connect-timeout", "30", "--threads", "1")
+        "worker", "--kafka", "localhost:9", "--connect-timeout", "30", "--threads", "1",
+        "--auth-key-file", ClusterKeys.file().toString())
         .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectErrorStream(false).start();
     String err = new String(p.getErrorStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
     assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the worker stopped");

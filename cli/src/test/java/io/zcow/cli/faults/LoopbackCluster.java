@@ -233,7 +233,7 @@ public final class LoopbackCluster implements AutoCloseable {
 
   /** A worker with one thread; {@code extra} appended (e.g. {@code --max-read-rate 1}). */
   public Role startWorker(String name, String... extra) {
-    List<String> args = new ArrayList<>(List.of("worker", "--kafka", kafka, "--threads", "1"));
+    List<String> args = new ArrayList<>(List.of("worker", "--kafka", kafka, "--threads", "1", "--source-allow", "/"));
     args.addAll(Arrays.asList(extra));
     return startRole(name, args, "-Xmx256m");
   }
@@ -318,7 +318,7 @@ public final class LoopbackCluster implements AutoCloseable {
     jvm.add("-cp");
     jvm.add(System.getProperty("java.class.path"));
     jvm.add("io.zcow.cli.Main");
-    jvm.addAll(args);
+    jvm.addAll(io.zcow.cli.ClusterKeys.secured(args)); // every role signs with the test clusters' key
     // Everything in an argument file: the command line is short and names no role, so nothing
     // that matches processes by name (pkill -f dev-cluster on a shared host) reaches this cluster.
     Path argFile = logs.resolve(file + ".args");

@@ -53,6 +53,12 @@ public final class RecordAuth {
   private static final String ALGORITHM = "HmacSHA256";
   private static final byte[] DOMAIN = "zcow record mac v1\0".getBytes(StandardCharsets.US_ASCII);
 
+  /**
+   * The first line of a key file that holds the current key and a previous one, in hex, for
+   * rotation ({@link KeyPair}); any other file is one key, its bytes as they are.
+   */
+  public static final String KEYS_FORMAT = "zcow-keys v1";
+
   /** No key: nothing is signed, every record is accepted. */
   public static final RecordAuth NONE = new RecordAuth(null);
 
@@ -78,8 +84,14 @@ public final class RecordAuth {
   private final Mac prototype; // null for NONE; never used directly, only cloned
   private final byte[] keyId;
   private final ThreadLocal<Mac> macs;
+  private final RecordAuth previous; // also accepted, never used to sign (key rotation); may be null
 
   private RecordAuth(byte[] key) {
+    this(key, null);
+  }
+
+  private RecordAuth(byte[] key, RecordAuth previous) {
+    this.previous = previous;
     if (key == null) {
       prototype = null;
       keyId = new byte[0];
@@ -143,7 +155,8 @@ public final class RecordAuth {
       throw new BadInputException("--auth-key-file " + file + " is empty (make a key with: head -c 32 /dev/urandom > "
           + file + ")");
     }
-    if (key.length < MIN_KEY_BYTES) {
+    boolean pair = startsWith(key, (KEYS_FORMAT + "\n").getBytes(StandardCharsets.US_ASCII));
+    if (!pair && key.length < MIN_KEY_BYTES) {
       throw new BadInputException("--auth-key-file " + file + " holds " + key.length + " bytes; a key needs at least "
           + MIN_KEY_BYTES + " (head -c 32 /dev/urandom > " + file + ")");
     }
@@ -152,10 +165,23 @@ public final class RecordAuth {
           + " bytes: not a key file");
     }
     warnIfOthersCanRead(file);
-    RecordAuth auth = new RecordAuth(key);
+    RecordAuth auth = pair ? KeyPair.parse(file, new String(key, StandardCharsets.US_ASCII))
+        : new RecordAuth(key);
     Arrays.fill(key, (byte) 0);
-    LOG.info("records are signed and checked with the key of {} (key id {})", file, auth.keyId());
+    LOG.info("records are signed and checked with the key of {} (key id {}{})", file, auth.keyId(),
+        auth.previous == null ? "" : "; key id " + auth.previous.keyId() + " is accepted too");
     return auth;
+  }
+
+  private static boolean startsWith(byte[] bytes, byte[] prefix) {
+    return bytes.length >= prefix.length && Arrays.equals(bytes, 0, prefix.length, prefix, 0, prefix.length);
+  }
+
+  /** This key, also accepting records signed with {@code previousKey} (key rotation). */
+  static RecordAuth withKeys(byte[] key, byte[] previousKey) {
+    RecordAuth older = withKey(previousKey);
+    withKey(key); // checks the length
+    return new RecordAuth(key.clone(), older);
   }
 
   private static void warnIfOthersCanRead(Path file) {
@@ -223,6 +249,9 @@ public final class RecordAuth {
           + (KEY_ID_BYTES + MAC_BYTES) + ")");
     }
     byte[] id = Arrays.copyOf(v, KEY_ID_BYTES);
+    if (previous != null && !MessageDigest.isEqual(id, keyId) && MessageDigest.isEqual(id, previous.keyId)) {
+      return previous.verify(topic, key, value, headers);
+    }
     if (!MessageDigest.isEqual(id, keyId)) {
       return new Verdict(Status.BAD, "bad MAC: signed with key id " + HexFormat.of().formatHex(id)
           + ", this role's key is " + keyId() + " (is --auth-key-file the same file on every role?)");

@@ -32,6 +32,7 @@ import java.util.Locale;
 public final class SourcePolicy {
   private final List<Path> allowed;
   private final List<NbdUri> exports;
+  private final boolean anyLocal; // no prefix given and not told to refuse: today's "everything"
 
   /** What a worker should do with a task's source. */
   public sealed interface Verdict {
@@ -43,8 +44,21 @@ public final class SourcePolicy {
   }
 
   private SourcePolicy(List<Path> allowed, List<NbdUri> exports) {
+    this(allowed, exports, allowed.isEmpty());
+  }
+
+  private SourcePolicy(List<Path> allowed, List<NbdUri> exports, boolean anyLocal) {
     this.allowed = List.copyOf(allowed);
     this.exports = List.copyOf(exports);
+    this.anyLocal = anyLocal;
+  }
+
+  /**
+   * Allows local sources under {@code prefixes} only (none when empty: every file and device is
+   * refused) and the NBD exports {@code nbdExports}. The secure default of a worker.
+   */
+  public static SourcePolicy allowingOnly(List<Path> prefixes, List<NbdUri> nbdExports) {
+    return new SourcePolicy(allowing(prefixes).allowed, nbdExports, false);
   }
 
   /** Allows every local source this host can open, and no NBD export. */
@@ -91,7 +105,7 @@ public final class SourcePolicy {
   }
 
   public boolean allowsAll() {
-    return allowed.isEmpty();
+    return anyLocal;
   }
 
   /**
@@ -125,7 +139,8 @@ public final class SourcePolicy {
     }
     if (!isAllowed(real)) {
       return new Verdict.NotHere("source " + path + (real.equals(path) ? "" : " (" + real + ")")
-          + " is outside this worker's allowed sources " + allowed);
+          + " is outside this worker's allowed sources "
+          + (allowed.isEmpty() ? "(none: allow it with --source-allow DIR)" : allowed.toString()));
     }
     if (!Files.isReadable(real)) {
       return new Verdict.NotHere("source " + path + " is not readable by this worker");
@@ -161,7 +176,7 @@ public final class SourcePolicy {
   }
 
   private boolean isAllowed(Path real) {
-    if (allowed.isEmpty()) {
+    if (anyLocal) {
       return true;
     }
     for (Path prefix : allowed) {

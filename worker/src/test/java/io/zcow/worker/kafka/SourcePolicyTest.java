@@ -1,6 +1,7 @@
 package io.zcow.worker.kafka;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -37,6 +38,18 @@ class SourcePolicyTest {
     SourcePolicy.Verdict v = p.judge(allowed + "/../secret.img");
     assertTrue(assertInstanceOf(SourcePolicy.Verdict.NotHere.class, v).reason().contains("outside"), v.toString());
     assertInstanceOf(SourcePolicy.Verdict.NotHere.class, p.judge(link.toString()));
+  }
+
+  @Test
+  void theSecureDefaultReadsNoLocalSourceUntilAPrefixNamesIt() throws Exception {
+    Path disk = Files.write(dir.resolve("disk.img"), new byte[512]);
+    SourcePolicy none = SourcePolicy.allowingOnly(List.of(), List.of());
+    assertFalse(none.allowsAll());
+    assertTrue(assertInstanceOf(SourcePolicy.Verdict.NotHere.class, none.judge(disk.toString())).reason()
+        .contains("(none: allow it with --source-allow DIR)"));
+    assertInstanceOf(SourcePolicy.Verdict.Readable.class,
+        SourcePolicy.allowingOnly(List.of(disk), List.of()).judge(disk.toString()));
+    assertTrue(SourcePolicy.allowing(List.of(), List.of()).allowsAll(), "--insecure keeps any local source");
   }
 
   @Test
