@@ -301,10 +301,7 @@ public final class ImageWriter implements Closeable {
    * @return how many had not arrived before
    */
   public long putZeros(long first, long count) {
-    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
-      throw new CorruptException("zero run " + first + "+" + count + " is outside the image (0.."
-          + (geometry.guestClusters() - 1) + ")");
-    }
+    checkRun("zero", first, count);
     lock.lock();
     try {
       checkOpen();
@@ -337,10 +334,7 @@ public final class ImageWriter implements Closeable {
     if (options.backing() == null) {
       throw new IllegalStateException("unchanged clusters need a backing file; " + target + " has none");
     }
-    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
-      throw new CorruptException("unchanged run " + first + "+" + count + " is outside the image (0.."
-          + (geometry.guestClusters() - 1) + ")");
-    }
+    checkRun("unchanged", first, count);
     lock.lock();
     try {
       checkOpen();
@@ -349,6 +343,13 @@ public final class ImageWriter implements Closeable {
       return added;
     } finally {
       lock.unlock();
+    }
+  }
+
+  private void checkRun(String kind, long first, long count) {
+    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
+      throw new CorruptException(kind + " run " + first + "+" + count + " is outside the image (0.."
+          + (geometry.guestClusters() - 1) + ")");
     }
   }
 
