@@ -43,6 +43,10 @@ public record BackingFile(String name, long virtualSize) {
    * @throws BadInputException naming what is wrong, in one line
    */
   public static BackingFile of(Path previous, Path target, ImageGeometry geometry) {
+    if (previous.toAbsolutePath().normalize().equals(target.toAbsolutePath().normalize())) {
+      throw new BadInputException("previous image " + previous + " is the target itself: an overlay cannot back onto"
+          + " the file it replaces");
+    }
     if (!Files.isRegularFile(previous)) {
       throw new BadInputException("previous image " + previous + " does not exist or is not a file");
     }

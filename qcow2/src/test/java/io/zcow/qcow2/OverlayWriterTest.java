@@ -96,6 +96,9 @@ class OverlayWriterTest {
     String shrunk = assertThrows(BadInputException.class,
         () -> BackingFile.of(full, target, ImageGeometry.forSource(2 * MIB - CS, CS))).getMessage();
     assertTrue(shrunk.contains("shrank"), shrunk);
+    String itself = assertThrows(BadInputException.class,
+        () -> BackingFile.of(full, dir.resolve("x/../full.qcow2"), same)).getMessage();
+    assertTrue(itself.contains("the target itself"), itself);
     Path dirty = RealImages.copy(dir, full, "dirty.qcow2");
     RealImages.pokeLong(dirty, 72, Header.INCOMPAT_DIRTY | Header.INCOMPAT_COMPRESSION_TYPE);
     String d = assertThrows(BadInputException.class, () -> BackingFile.of(dirty, target, same)).getMessage();
