@@ -103,7 +103,16 @@ class OverlayWriterTest {
     RealImages.pokeLong(dirty, 72, Header.INCOMPAT_DIRTY | Header.INCOMPAT_COMPRESSION_TYPE);
     String d = assertThrows(BadInputException.class, () -> BackingFile.of(dirty, target, same)).getMessage();
     assertTrue(d.contains("not a clean"), d);
-    for (String m : List.of(missing, raw, cluster, shrunk, d)) {
+    Path disk1 = RealImages.copy(dir, disk0, "disk1.raw");
+    poke(disk1, 0, random(512, 6));
+    Path inc = dir.resolve("inc.qcow2");
+    writeOverlay(full, disk0, disk1, inc);
+    assertEquals("inc.qcow2", BackingFile.of(inc, dir.resolve("inc2.qcow2"), same).name());
+    Files.move(full, dir.resolve("moved.qcow2"));
+    String broken = assertThrows(BadInputException.class,
+        () -> BackingFile.of(inc, dir.resolve("inc2.qcow2"), same)).getMessage();
+    assertTrue(broken.contains("chain is broken"), broken);
+    for (String m : List.of(missing, raw, cluster, shrunk, d, broken)) {
       assertFalse(m.contains("\n"), m);
     }
   }
