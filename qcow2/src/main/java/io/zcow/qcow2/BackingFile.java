@@ -43,6 +43,10 @@ public record BackingFile(String name, long virtualSize) {
    * @throws BadInputException naming what is wrong, in one line
    */
   public static BackingFile of(Path previous, Path target, ImageGeometry geometry) {
+    if (previous.toAbsolutePath().normalize().equals(target.toAbsolutePath().normalize())) {
+      throw new BadInputException("previous image " + previous + " is the target itself: an overlay cannot back onto"
+          + " the file it replaces");
+    }
     if (!Files.isRegularFile(previous)) {
       throw new BadInputException("previous image " + previous + " does not exist or is not a file");
     }
@@ -53,6 +57,7 @@ public record BackingFile(String name, long virtualSize) {
         // read the whole header
       }
       h = Header.decode(head.flip());
+      checkOwnBacking(previous, ch, head);
     } catch (IOException e) {
       throw new BadInputException("cannot read previous image " + previous + ": " + e.getMessage());
     } catch (io.zcow.CorruptException e) {
@@ -73,6 +78,36 @@ public record BackingFile(String name, long virtualSize) {
     Path dir = target.toAbsolutePath().normalize().getParent();
     String name = dir.relativize(previous.toAbsolutePath().normalize()).toString();
     return new BackingFile(name, h.virtualSize());
+  }
+
+  /**
+   * A previous image that is itself an overlay must find its own backing file (QEMU resolves a
+   * relative name against the image's directory), or the new chain could never be read.
+   */
+  private static void checkOwnBacking(Path previous, FileChannel ch, ByteBuffer header) throws IOException {
+    long offset = header.getLong(8);
+    int size = header.getInt(16);
+    if (offset == 0) {
+      return;
+    }
+    if (size <= 0 || size > MAX_NAME_BYTES) {
+      throw new BadInputException(String.format("previous image %s has a backing_file_size of %d at offset 0x10",
+          previous, size));
+    }
+    ByteBuffer name = ByteBuffer.allocate(size);
+    while (name.hasRemaining() && ch.read(name, offset + name.position()) > 0) {
+      // read the whole name
+    }
+    if (name.hasRemaining()) {
+      throw new BadInputException(String.format("previous image %s is truncated at its backing file name (0x%x)",
+          previous, offset));
+    }
+    Path own = Path.of(new String(name.array(), StandardCharsets.UTF_8));
+    Path resolved = own.isAbsolute() ? own : previous.toAbsolutePath().getParent().resolve(own);
+    if (!Files.isRegularFile(resolved)) {
+      throw new BadInputException("previous image " + previous + " backs onto " + own + ", which is missing ("
+          + resolved + "): its chain is broken");
+    }
   }
 
   /**

@@ -3,21 +3,14 @@ package io.zcow.qcow2;
 import io.zcow.BadInputException;
 import io.zcow.CorruptException;
 import io.zcow.TargetIoException;
-import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.BitSet;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -55,6 +48,7 @@ public final class ImageWriter implements Closeable {
   private final RangeTracker ranges;
   private final ByteBuffer l1;
   private final ThreadLocal<PayloadDecoder> decoders;
+  private final StateFiles states;
 
   /** Allocation, mapping and counters; held only briefly (never while copying payloads). */
   private final ReentrantLock lock = new ReentrantLock();
@@ -95,6 +89,7 @@ public final class ImageWriter implements Closeable {
     this.ranges = new RangeTracker(geometry, options.rangeClusters());
     this.l1 = DirectFile.allocateAligned(geometry.l1Clusters() * cs, file.alignment()).order(ByteOrder.BIG_ENDIAN);
     this.decoders = ThreadLocal.withInitial(() -> new PayloadDecoder(cs));
+    this.states = new StateFiles(part);
   }
 
   /** Where work in progress lives: {@code TARGET.part}, renamed to TARGET by {@link #finish()}. */
@@ -123,7 +118,7 @@ public final class ImageWriter implements Closeable {
       w = new ImageWriter(target, options, file);
     } catch (RuntimeException e) {
       file.close();
-      deleteQuietly(part);
+      StateFiles.deleteQuietly(part);
       throw e;
     }
     w.placeInitialRefcounts();
@@ -174,12 +169,7 @@ public final class ImageWriter implements Closeable {
   }
 
   private void restore(Checkpoint cp) {
-    String stateName = stateFile(cp.sequence()).getFileName().toString();
-    try (InputStream in = new BufferedInputStream(Files.newInputStream(stateFile(cp.sequence())), 1 << 20)) {
-      ranges.load(in, stateName);
-    } catch (IOException e) {
-      throw new CorruptException("cannot read " + stateName + ": " + e.getMessage(), e);
-    }
+    states.load(cp.sequence(), ranges);
     allocator.skipTo(cp.nextFreeCluster());
     refcounts.restore(cp.nextFreeCluster(), cp.cursorCluster() >= 0 ? cp.cursorCluster() : cp.nextFreeCluster(),
         cp.cursorCluster(), cp.cursorRefcount());
@@ -301,10 +291,7 @@ public final class ImageWriter implements Closeable {
    * @return how many had not arrived before
    */
   public long putZeros(long first, long count) {
-    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
-      throw new CorruptException("zero run " + first + "+" + count + " is outside the image (0.."
-          + (geometry.guestClusters() - 1) + ")");
-    }
+    checkRun("zero", first, count);
     lock.lock();
     try {
       checkOpen();
@@ -337,10 +324,7 @@ public final class ImageWriter implements Closeable {
     if (options.backing() == null) {
       throw new IllegalStateException("unchanged clusters need a backing file; " + target + " has none");
     }
-    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
-      throw new CorruptException("unchanged run " + first + "+" + count + " is outside the image (0.."
-          + (geometry.guestClusters() - 1) + ")");
-    }
+    checkRun("unchanged", first, count);
     lock.lock();
     try {
       checkOpen();
@@ -349,6 +333,13 @@ public final class ImageWriter implements Closeable {
       return added;
     } finally {
       lock.unlock();
+    }
+  }
+
+  private void checkRun(String kind, long first, long count) {
+    if (first < 0 || count < 0 || first + count > geometry.guestClusters()) {
+      throw new CorruptException(kind + " run " + first + "+" + count + " is outside the image (0.."
+          + (geometry.guestClusters() - 1) + ")");
     }
   }
 
@@ -424,20 +415,9 @@ public final class ImageWriter implements Closeable {
     store.flush();
     writeMetadata();
     long seq = sequence + 1;
-    Path state = stateFile(seq);
-    try (FileChannel ch = FileChannel.open(state, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-            StandardOpenOption.TRUNCATE_EXISTING);
-        OutputStream out = new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 20)) {
-      ranges.save(out);
-      out.flush();
-      ch.force(true);
-    } catch (IOException e) {
-      // A half-written state file is worth nothing and takes space an operator is freeing.
-      deleteQuietly(state);
-      throw TargetIoException.of("writing the checkpoint state file " + state, state, e);
-    }
+    states.save(seq, ranges);
     file.force();
-    fsyncDirectory(part.toAbsolutePath().getParent());
+    StateFiles.fsyncDirectory(part.toAbsolutePath().getParent());
     sequence = seq;
     long cursor = allocator.cursorCluster();
     return new Checkpoint(seq, allocator.nextFree(), cursor, allocator.cursorUsed(),
@@ -469,7 +449,7 @@ public final class ImageWriter implements Closeable {
    * state file is damaged.
    */
   public void checkpointCommitted(Checkpoint committed) {
-    deleteStateFiles(committedSequence >= 0 ? Math.min(committedSequence, committed.sequence()) : committed.sequence());
+    states.deleteBelow(committedSequence >= 0 ? Math.min(committedSequence, committed.sequence()) : committed.sequence());
     committedSequence = committed.sequence();
   }
 
@@ -505,7 +485,7 @@ public final class ImageWriter implements Closeable {
     }
     store.close();
     file.close();
-    deleteStateFiles(Long.MAX_VALUE);
+    states.deleteBelow(Long.MAX_VALUE);
   }
 
   /** Under lock: writes what remains and the metadata, syncs, renames. */
@@ -523,7 +503,7 @@ public final class ImageWriter implements Closeable {
     } catch (IOException e) {
       throw TargetIoException.of("renaming " + part + " to " + target, target, e);
     }
-    fsyncDirectory(target.toAbsolutePath().getParent());
+    StateFiles.fsyncDirectory(target.toAbsolutePath().getParent());
   }
 
   /**
@@ -540,8 +520,8 @@ public final class ImageWriter implements Closeable {
   /** Stops and removes {@code TARGET.part} and its state files. */
   public void abort() {
     close();
-    deleteQuietly(part);
-    deleteStateFiles(Long.MAX_VALUE);
+    StateFiles.deleteQuietly(part);
+    states.deleteBelow(Long.MAX_VALUE);
   }
 
   /** Stops without removing anything (a later run may resume from a checkpoint). */
@@ -569,42 +549,5 @@ public final class ImageWriter implements Closeable {
   /** Reads host bytes of the image being written (from the cache where it holds newer data). */
   public void readHost(long hostOffset, ByteBuffer dst) {
     store.read(hostOffset, dst);
-  }
-
-  private Path stateFile(long seq) {
-    return part.resolveSibling(part.getFileName() + ".state-" + seq);
-  }
-
-  private void deleteStateFiles(long below) {
-    String prefix = part.getFileName() + ".state-";
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(part.toAbsolutePath().getParent(), prefix + "*")) {
-      for (Path p : dir) {
-        try {
-          if (Long.parseLong(p.getFileName().toString().substring(prefix.length())) < below) {
-            Files.deleteIfExists(p);
-          }
-        } catch (NumberFormatException ignored) {
-          // not one of ours
-        }
-      }
-    } catch (IOException e) {
-      LOG.warn("[target={}] cannot remove old state files: {}", target.getFileName(), e.toString());
-    }
-  }
-
-  static void fsyncDirectory(Path dir) {
-    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-      ch.force(true);
-    } catch (IOException e) {
-      throw TargetIoException.of("fsync of directory " + dir, dir, e);
-    }
-  }
-
-  private static void deleteQuietly(Path p) {
-    try {
-      Files.deleteIfExists(p);
-    } catch (IOException ignored) {
-      // nothing more to do; the caller reports the original failure
-    }
   }
 }

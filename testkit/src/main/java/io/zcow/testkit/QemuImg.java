@@ -202,6 +202,40 @@ public final class QemuImg {
     }
   }
 
+  /**
+   * The guest clusters the top image of a chain holds itself (depth 0 and present in {@link
+   * #map}): data and zero-flag clusters, not the unallocated ones that read through to the
+   * backing file, nor those past the backing file's end (depth 0, not present).
+   */
+  public static java.util.TreeSet<Long> topClusters(Path image, int clusterSize) {
+    java.util.TreeSet<Long> out = new java.util.TreeSet<>();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "\"start\": (\\d+), \"length\": (\\d+), \"depth\": (\\d+), \"present\": (true|false)").matcher(map(image));
+    while (m.find()) {
+      if (Long.parseLong(m.group(3)) == 0 && m.group(4).equals("true")) {
+        long start = Long.parseLong(m.group(1));
+        long end = start + Long.parseLong(m.group(2));
+        for (long c = start / clusterSize; c * clusterSize < end; c++) {
+          out.add(c);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Fails unless the chain topped by {@code overlay} reads as {@code raw}, the overlay checks
+   * clean, and it holds exactly the clusters {@code changed} ({@link #topClusters}).
+   */
+  public static void assertOverlay(Path raw, Path overlay, int clusterSize, java.util.Set<Long> changed) {
+    assertIdentical(raw, overlay);
+    assertClean(overlay);
+    java.util.TreeSet<Long> top = topClusters(overlay, clusterSize);
+    if (!top.equals(new java.util.TreeSet<>(changed))) {
+      throw new AssertionError(overlay + " holds clusters " + top + ", expected " + new java.util.TreeSet<>(changed));
+    }
+  }
+
   private static Path executable() {
     return Tools.require("qemu-img", PACKAGE);
   }

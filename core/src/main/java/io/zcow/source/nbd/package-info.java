@@ -12,7 +12,10 @@
  *   <li>{@code NbdConnection}: the transmission phase, requests by cookie, structured replies
  *       read by a thread of the connection's own straight into the caller's buffer;
  *   <li>{@code ConnectionPool}: a connection per reading thread; {@code AllocationMap}:
- *       SEEK_DATA/SEEK_HOLE from {@code base:allocation} (only NBD_STATE_ZERO is a hole).
+ *       SEEK_DATA/SEEK_HOLE from {@code base:allocation} (only NBD_STATE_ZERO is a hole);
+ *   <li>{@link io.zcow.source.nbd.DirtyBitmap}: a QEMU dirty bitmap ({@code
+ *       qemu:dirty-bitmap:NAME}) read on a connection of its own into {@link
+ *       io.zcow.source.DirtyClusters}, for incremental images.
  * </ul>
  */
 package io.zcow.source.nbd;
