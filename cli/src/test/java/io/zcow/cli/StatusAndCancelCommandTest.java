@@ -299,9 +299,10 @@ class StatusAndCancelCommandTest {
     PrintStream oldOut = System.out;
     System.setOut(new PrintStream(outBytes, true, StandardCharsets.UTF_8));
     try {
-      // The fixtures produce unsigned records: status and cancel read them as an --insecure cluster.
-      String[] insecure = java.util.stream.Stream.concat(java.util.stream.Stream.of(args[0], "--insecure"),
-          java.util.Arrays.stream(args).skip(1)).toArray(String[]::new);
+      // The fixtures produce unsigned records: without a key, status and cancel read them --insecure.
+      String[] insecure = List.of(args).contains("--auth-key-file") ? args
+          : java.util.stream.Stream.concat(java.util.stream.Stream.of(args[0], "--insecure"),
+              java.util.Arrays.stream(args).skip(1)).toArray(String[]::new);
       CliRun r = CliRun.of(Environment.system().withClock(clock), insecure);
       return new Out(r.exitCode(), outBytes.toString(StandardCharsets.UTF_8), r.err());
     } finally {
