@@ -167,10 +167,10 @@ class StatusAndCancelCommandTest {
   void unknownJobIsBadInput() {
     Out status = status("no-such-job-" + System.nanoTime());
     assertEquals(2, status.exitCode());
-    assertTrue(status.err().startsWith("zcow: no job no-such-job-"), status.err());
+    assertTrue(status.err().contains("zcow: no job no-such-job-"), status.err());
     Out cancel = run("cancel", "--kafka", kafka.bootstrapServers(), "no-such-job");
     assertEquals(2, cancel.exitCode());
-    assertTrue(cancel.err().startsWith("zcow: no job no-such-job"), cancel.err());
+    assertTrue(cancel.err().contains("zcow: no job no-such-job"), cancel.err());
   }
 
   @Test
@@ -299,9 +299,10 @@ class StatusAndCancelCommandTest {
     PrintStream oldOut = System.out;
     System.setOut(new PrintStream(outBytes, true, StandardCharsets.UTF_8));
     try {
-      // The fixtures produce unsigned records: status and cancel read them as an --insecure cluster.
-      String[] insecure = java.util.stream.Stream.concat(java.util.stream.Stream.of(args[0], "--insecure"),
-          java.util.Arrays.stream(args).skip(1)).toArray(String[]::new);
+      // The fixtures produce unsigned records: without a key, status and cancel read them --insecure.
+      String[] insecure = List.of(args).contains("--auth-key-file") ? args
+          : java.util.stream.Stream.concat(java.util.stream.Stream.of(args[0], "--insecure"),
+              java.util.Arrays.stream(args).skip(1)).toArray(String[]::new);
       CliRun r = CliRun.of(Environment.system().withClock(clock), insecure);
       return new Out(r.exitCode(), outBytes.toString(StandardCharsets.UTF_8), r.err());
     } finally {

@@ -63,8 +63,14 @@ public final class DirectFile implements Closeable {
     this.alignment = alignment;
   }
 
+  private static void refuseSymlink(Path path) {
+    if (Files.isSymbolicLink(path)) {
+      throw new BadInputException(path + " is a symlink: an image is never written through one");
+    }
+  }
+
   /**
-   * Opens {@code path} for reading and writing.
+   * Opens {@code path} for reading and writing; a symlink at {@code path} is refused (O_NOFOLLOW).
    *
    * @param create create the file; fails if it exists
    * @param mode {@link TargetCache#AUTO} falls back to writeback with a warning where the file
@@ -72,7 +78,10 @@ public final class DirectFile implements Closeable {
    *     BadInputException}
    */
   public static DirectFile open(Path path, TargetCache mode, boolean create) {
-    List<OpenOption> options = new ArrayList<>(List.of(StandardOpenOption.READ, StandardOpenOption.WRITE));
+    // O_NOFOLLOW: a symlink swapped in after the caller checked the path is refused by the open
+    // itself, not by a second check that could race with it.
+    List<OpenOption> options = new ArrayList<>(List.of(StandardOpenOption.READ, StandardOpenOption.WRITE,
+        java.nio.file.LinkOption.NOFOLLOW_LINKS));
     if (create) {
       options.add(StandardOpenOption.CREATE_NEW);
     }
@@ -86,6 +95,7 @@ public final class DirectFile implements Closeable {
         if (e instanceof java.nio.file.FileAlreadyExistsException) {
           throw new UncheckedIOException((IOException) e);
         }
+        refuseSymlink(path);
         // A failed O_DIRECT open may have created the file (open(2) creates before it checks flags).
         if (create) {
           try {
@@ -104,6 +114,7 @@ public final class DirectFile implements Closeable {
     try {
       return new DirectFile(path, FileChannel.open(path, options.toArray(OpenOption[]::new)), false, alignment);
     } catch (IOException e) {
+      refuseSymlink(path);
       throw new UncheckedIOException("cannot open " + path + ": " + e.getMessage(), e);
     }
   }
