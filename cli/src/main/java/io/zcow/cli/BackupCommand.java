@@ -83,7 +83,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   @Option(names = "--force", description = "Replace TARGET (and a stale TARGET.part) if it exists (embedded cluster only). Unlike convert, the old TARGET is removed when the job starts, not when the new image is complete.")
   boolean force;
 
-  @Option(names = "--state-dir", paramLabel = "DIR", description = "Keep the embedded broker's and ZooKeeper's data here, so that an interrupted job can be resumed (default: temporary, removed at the end).")
+  @Option(names = "--state-dir", paramLabel = "DIR", description = "Keep the embedded broker's and ZooKeeper's data here, and the cluster's record key (cluster.key, mode 0600), so that an interrupted job can be resumed (default: temporary, removed at the end).")
   Path stateDir;
 
   @Option(names = "--writer-group", paramLabel = "GROUP", description = "Writer group that writes the image (default: ${DEFAULT-VALUE}).")

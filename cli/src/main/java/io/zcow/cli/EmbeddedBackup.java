@@ -44,11 +44,15 @@ final class EmbeddedBackup {
   static int run(BackupCommand cmd, JobSpec spec, Partitioner partitioner, int w, BackupCommand.Checked in,
       PrintStream err) throws Exception {
     Progress.Mode mode = in.progress();
-    byte[] ownKey = in.auth() == null ? EmbeddedKey.random() : null;
+    // Kept state (--state-dir) keeps its key too: a resumed job's records were signed with it.
+    Path keptKey = in.auth() == null && cmd.stateDir != null ? EmbeddedKey.stateFile(cmd.stateDir) : null;
+    byte[] ownKey = in.auth() == null && keptKey == null ? EmbeddedKey.random() : null;
     // Remote workers (--listen) need the key: in a file of this user's only, named in the join line.
-    Path keyFile = ownKey != null && cmd.listen != null
+    Path tempKey = ownKey != null && cmd.listen != null
         ? EmbeddedKey.writeFile(ownKey, Path.of(System.getProperty("java.io.tmpdir"))) : null;
-    RecordAuth auth = ownKey != null ? EmbeddedKey.auth(ownKey) : in.auth();
+    Path keyFile = keptKey != null && cmd.listen != null ? keptKey : tempKey;
+    RecordAuth auth = keptKey != null ? RecordAuth.fromFile(keptKey)
+        : ownKey != null ? EmbeddedKey.auth(ownKey) : in.auth();
     Path absTarget = cmd.target.toAbsolutePath();
     Duration checkpoint = cmd.checkpointInterval;
     if (cmd.force) {
@@ -114,8 +118,8 @@ final class EmbeddedBackup {
     } finally {
       closeTogether(coordinator, worker, writer);
       cluster.close();
-      if (keyFile != null) {
-        Files.deleteIfExists(keyFile);
+      if (tempKey != null) {
+        Files.deleteIfExists(tempKey);
       }
       if (!done && cmd.stateDir == null && Files.exists(ImageWriter.partPath(absTarget))) {
         removePartial(absTarget);

@@ -15,6 +15,9 @@ import java.util.Arrays;
  * of other hosts are to join ({@code --listen}).
  */
 final class EmbeddedKey {
+  /** The key's file name in {@code --state-dir}. */
+  static final String STATE_KEY = "cluster.key";
+
   private EmbeddedKey() {}
 
   /** A fresh random key of {@link RecordAuth#MIN_KEY_BYTES} bytes. */
@@ -37,6 +40,27 @@ final class EmbeddedKey {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write the embedded cluster's key file in " + dir, e);
     }
+  }
+
+  /**
+   * The key of an embedded cluster whose state outlives the run ({@code --state-dir}): made once
+   * in {@code STATE_DIR/cluster.key} (mode 0600) and read again by the runs that resume its jobs,
+   * whose records in the kept broker data it signed.
+   */
+  static Path stateFile(Path stateDir) {
+    Path file = stateDir.resolve(STATE_KEY);
+    if (!Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+      byte[] key = random();
+      try {
+        Files.write(Files.createFile(file,
+            PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))), key);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot write the embedded cluster's key file " + file, e);
+      } finally {
+        Arrays.fill(key, (byte) 0);
+      }
+    }
+    return file;
   }
 
   /** The command line that joins a worker of another host to this embedded cluster. */
