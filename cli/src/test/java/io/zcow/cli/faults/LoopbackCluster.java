@@ -262,10 +262,15 @@ public final class LoopbackCluster implements AutoCloseable {
    * returns once they serve.
    */
   public Role restart(Role role) {
+    return restart(role, role.args());
+  }
+
+  /** As {@link #restart(Role)}, with other arguments (e.g. another key file). */
+  public Role restart(Role role, List<String> arguments) {
     if (role.isAlive()) {
       role.kill();
     }
-    List<String> args = new ArrayList<>(role.args());
+    List<String> args = new ArrayList<>(arguments);
     int broker = kafkaServers.indexOf(role);
     boolean kafkaRole = broker >= 0;
     boolean zkRole = role == zooKeeperServer;
