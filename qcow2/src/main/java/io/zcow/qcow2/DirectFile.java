@@ -1,9 +1,11 @@
 package io.zcow.qcow2;
 
+import com.sun.jna.LastErrorException;
 import com.sun.nio.file.ExtendedOpenOption;
 import io.zcow.BadInputException;
 import io.zcow.TargetIoException;
 import io.zcow.io.Aligned;
+import io.zcow.source.LibC;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -78,10 +80,98 @@ public final class DirectFile implements Closeable {
    *     BadInputException}
    */
   public static DirectFile open(Path path, TargetCache mode, boolean create) {
+    return open(path, path, mode, create, true);
+  }
+
+  /**
+   * As {@link #open}, for a path checked to lie where it is (the writer's target root): the file
+   * is opened through libc with O_NOFOLLOW, and the path of the open descriptor
+   * ({@code /proc/self/fd/N}) must be exactly {@code path}, absolute and without a symlink in any
+   * component, or it is closed and refused before anything is read or written. So a directory of
+   * the path swapped for a symlink between the caller's check and the open is refused as well as
+   * the file itself. Where libc cannot be used, as {@link #open}.
+   *
+   * @throws BadInputException when the file opened is not at {@code path}
+   */
+  public static DirectFile openExact(Path path, TargetCache mode, boolean create) {
+    LibC libc = LibC.instance();
+    int noFollow = LibC.noFollow();
+    if (libc == null || noFollow == 0) {
+      return open(path, mode, create);
+    }
+    Path expected = path.toAbsolutePath().normalize();
+    int fd;
+    try {
+      fd = libc.open(expected.toString(), LibC.O_RDWR | noFollow | (create ? LibC.O_CREAT | LibC.O_EXCL : 0), 0666);
+    } catch (LastErrorException e) {
+      switch (e.getErrorCode()) {
+        case LibC.ELOOP -> throw new BadInputException(path + " is a symlink: an image is never written through one");
+        case LibC.EEXIST -> throw new UncheckedIOException(new java.nio.file.FileAlreadyExistsException(path.toString()));
+        case LibC.ENOENT -> throw new UncheckedIOException(new java.nio.file.NoSuchFileException(path.toString()));
+        default -> throw new UncheckedIOException("cannot open " + path + ": " + e.getMessage(),
+            new IOException(e.getMessage(), e));
+      }
+    }
+    Path descriptor = Path.of("/proc/self/fd/" + fd);
+    boolean ok = false;
+    try {
+      Path opened = Files.readSymbolicLink(descriptor);
+      if (!opened.equals(expected)) {
+        if (create && sameFile(descriptor, opened)) {
+          Files.deleteIfExists(opened); // ours: created by this open, empty
+        }
+        throw new BadInputException(path + " was opened at " + opened + ": a directory of its path is a symlink"
+            + " (swapped in after the target was checked?); an image is written only where it was checked to be");
+      }
+      // The descriptor's magic link opens this very file again, whatever its path does meanwhile.
+      DirectFile file = open(descriptor, path, mode, false, false);
+      ok = true;
+      return file;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot check where " + path + " was opened: " + e.getMessage(), e);
+    } finally {
+      if (!ok && create) {
+        deleteIfSame(descriptor, expected);
+      }
+      try {
+        libc.close(fd);
+      } catch (LastErrorException ignored) {
+        // the descriptor was ours and is gone either way
+      }
+    }
+  }
+
+  private static boolean sameFile(Path descriptor, Path other) {
+    try {
+      Object key = Files.readAttributes(descriptor, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+      return key != null && key.equals(Files.readAttributes(other, java.nio.file.attribute.BasicFileAttributes.class,
+          java.nio.file.LinkOption.NOFOLLOW_LINKS).fileKey());
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static void deleteIfSame(Path descriptor, Path path) {
+    try {
+      if (sameFile(descriptor, path)) {
+        Files.deleteIfExists(path);
+      }
+    } catch (IOException ignored) {
+      // best effort: a file this open created and could not use
+    }
+  }
+
+  /**
+   * Opens {@code openAt} (the file's path, or the magic link of a descriptor already open on it)
+   * as the DirectFile of {@code path}.
+   */
+  private static DirectFile open(Path openAt, Path path, TargetCache mode, boolean create, boolean noFollow) {
     // O_NOFOLLOW: a symlink swapped in after the caller checked the path is refused by the open
     // itself, not by a second check that could race with it.
-    List<OpenOption> options = new ArrayList<>(List.of(StandardOpenOption.READ, StandardOpenOption.WRITE,
-        java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    List<OpenOption> options = new ArrayList<>(List.of(StandardOpenOption.READ, StandardOpenOption.WRITE));
+    if (noFollow) {
+      options.add(java.nio.file.LinkOption.NOFOLLOW_LINKS);
+    }
     if (create) {
       options.add(StandardOpenOption.CREATE_NEW);
     }
@@ -90,7 +180,7 @@ public final class DirectFile implements Closeable {
       List<OpenOption> withDirect = new ArrayList<>(options);
       withDirect.add(ExtendedOpenOption.DIRECT);
       try {
-        return new DirectFile(path, FileChannel.open(path, withDirect.toArray(OpenOption[]::new)), true, alignment);
+        return new DirectFile(path, FileChannel.open(openAt, withDirect.toArray(OpenOption[]::new)), true, alignment);
       } catch (UnsupportedOperationException | IOException e) {
         if (e instanceof java.nio.file.FileAlreadyExistsException) {
           throw new UncheckedIOException((IOException) e);
@@ -112,7 +202,7 @@ public final class DirectFile implements Closeable {
       }
     }
     try {
-      return new DirectFile(path, FileChannel.open(path, options.toArray(OpenOption[]::new)), false, alignment);
+      return new DirectFile(path, FileChannel.open(openAt, options.toArray(OpenOption[]::new)), false, alignment);
     } catch (IOException e) {
       refuseSymlink(path);
       throw new UncheckedIOException("cannot open " + path + ": " + e.getMessage(), e);

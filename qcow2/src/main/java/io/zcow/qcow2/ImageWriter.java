@@ -102,10 +102,20 @@ public final class ImageWriter implements Closeable {
    * the file's fence lock ({@link DirectFile#lockFence}) until it is closed.
    */
   public static ImageWriter create(Path target, ImageOptions options) {
+    return create(target, options, false);
+  }
+
+  /**
+   * As {@link #create(Path, ImageOptions)}; with {@code exactPath} the file opened must be at
+   * exactly that path, no symlink in any component ({@link DirectFile#openExact}): for a target
+   * checked to lie inside a root.
+   */
+  public static ImageWriter create(Path target, ImageOptions options, boolean exactPath) {
     Path part = partPath(target);
     DirectFile file;
     try {
-      file = DirectFile.open(part, options.targetCache(), true);
+      file = exactPath ? DirectFile.openExact(part, options.targetCache(), true)
+          : DirectFile.open(part, options.targetCache(), true);
     } catch (UncheckedIOException e) {
       if (e.getCause() instanceof java.nio.file.FileAlreadyExistsException) {
         throw new BadInputException(part + " already exists (an unfinished job?): remove it or resume");
@@ -133,12 +143,18 @@ public final class ImageWriter implements Closeable {
    *     a new leader retries until the old one lets go
    */
   public static ImageWriter resume(Path target, ImageOptions options, Checkpoint checkpoint) {
+    return resume(target, options, checkpoint, false);
+  }
+
+  /** As {@link #resume(Path, ImageOptions, Checkpoint)}; {@code exactPath} as for {@link #create(Path, ImageOptions, boolean)}. */
+  public static ImageWriter resume(Path target, ImageOptions options, Checkpoint checkpoint, boolean exactPath) {
     Path part = partPath(target);
     if (!Files.isRegularFile(part)) {
       throw new BadInputException("cannot resume: " + part + " does not exist");
     }
     DirectFile.checkNotFencedHere(part);
-    DirectFile file = DirectFile.open(part, options.targetCache(), false);
+    DirectFile file = exactPath ? DirectFile.openExact(part, options.targetCache(), false)
+        : DirectFile.open(part, options.targetCache(), false);
     ImageWriter w;
     try {
       file.lockFence();

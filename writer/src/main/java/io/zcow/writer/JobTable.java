@@ -339,7 +339,8 @@ final class JobTable {
       runs.put(run.id, transitions.failUnopened(spec, "target " + spec.getTargetPath() + " already exists"));
       return false;
     }
-    run.image = ImageWriter.create(run.target, run.options).guardWrites(mayWrite);
+    // Exactly at the confined path: a directory swapped for a symlink since the check is refused.
+    run.image = ImageWriter.create(run.target, run.options, true).guardWrites(mayWrite);
     LOG.info("{} created {} ({} ranges)", run.tag(-1), part.getFileName(), run.layout.ranges());
     return true;
   }
@@ -348,7 +349,7 @@ final class JobTable {
   private ImageWriter resume(JobRun run, WriterCheckpoint cp) {
     try {
       ImageWriter image = ImageWriter.resume(run.target, run.options, Checkpoint.fromBytes(cp.getImageCheckpoint()
-          .toByteArray()));
+          .toByteArray()), true);
       run.committedImageCheckpoint = cp.getImageCheckpoint().toByteArray();
       LOG.info("{} resumed from the checkpoint of epoch {}", run.tag(-1), cp.getLeaderEpoch());
       return image;
@@ -359,7 +360,7 @@ final class JobTable {
       LOG.warn("{} its newest checkpoint cannot be used ({}): resuming from the one before", run.tag(-1),
           e.getMessage());
       ImageWriter image = ImageWriter.resume(run.target, run.options, Checkpoint.fromBytes(cp
-          .getPreviousImageCheckpoint().toByteArray()));
+          .getPreviousImageCheckpoint().toByteArray()), true);
       run.committedImageCheckpoint = cp.getPreviousImageCheckpoint().toByteArray();
       return image;
     }
