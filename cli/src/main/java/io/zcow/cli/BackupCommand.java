@@ -5,7 +5,10 @@ import io.zcow.coordinator.Coordinator;
 import io.zcow.coordinator.Partitioner;
 import io.zcow.coordinator.SourceFingerprint;
 import io.zcow.coordinator.TopicSetup;
+import io.zcow.proto.ClusterRun;
 import io.zcow.proto.JobIds;
+import io.zcow.proto.JobPlan;
+import io.zcow.proto.JobSpecs;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.Topics;
@@ -16,6 +19,7 @@ import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageWriter;
+import io.zcow.source.DirtyClusters;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
 import io.zcow.source.SourceLocation;
@@ -49,6 +53,8 @@ import picocli.CommandLine.Parameters;
       "Without --kafka, this process runs the whole cluster: an embedded Kafka broker and ZooKeeper, the writer and the workers. With --kafka and --zookeeper, the job is submitted to a running cluster and followed; TARGET is then relative to the writer group's target root, and Ctrl-C only detaches.",
       "",
       "Run again with the same --job-id to follow a running job again, or to resume a failed one: the writer issues only the ranges not yet complete (on the embedded cluster this needs --state-dir).",
+      "",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV (named relative to TARGET's directory): only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by) are read, sent and stored. PREV must be a clean qcow2 v3 image with the same cluster size; a source smaller than PREV is refused. With --kafka, PREV is relative to the writer group's target root, like TARGET.",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""
@@ -112,6 +118,11 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   @Mixin HookOptions hooks = new HookOptions();
 
+  @Mixin IncrementalCliOptions incremental = new IncrementalCliOptions();
+
+  /** The embedded writer's target root: TARGET's directory, or the one holding TARGET and PREV. */
+  Path embeddedRoot;
+
   final Environment env;
 
   BackupCommand(Environment env) {
@@ -136,6 +147,14 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     } else if (System.getenv(Main.ENV_LOG_LEVEL) != null) {
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv(Main.ENV_LOG_LEVEL));
     }
+    incremental.check(source);
+    if (incremental.enabled() && !embedded && incremental.previous.isAbsolute()) {
+      throw new BadInputException("with --kafka, PREV is relative to the writer group's target root: "
+          + incremental.previous);
+    }
+    // Its own connection, closed before SOURCE is opened (qemu-nbd serves one client unless -e).
+    DirtyClusters changed = incremental.enabled()
+        ? incremental.changed(source, in.nbd(), image.clusterBytes()).coarsened(JobSpecs.MAX_CHANGED_RUNS) : null;
     try (Source src = size != null
         ? new io.zcow.coordinator.UnseenSource(in.source.uri(), size.bytes())
         : Sources.open(in.source, SourceCache.AUTO, in.nbd)) {
@@ -150,11 +169,14 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           .setSourceUri(in.source.uri()).setSourceSize(size)
           .setVirtualSize(geometry.virtualSize()).setClusterSize(image.clusterBytes())
           .setRangeSize(image.rangeSize.bytes()).setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(image.level)
-          .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
+          .setTargetPath(embedded ? embeddedPaths(geometry, changed != null) : target.toString())
           .setTargetCache(in.targetCache).setWriteCache(image.writeCache).setWriterGroup(writerGroup)
           .setSourceIdentity(this.size != null
               ? io.zcow.proto.SourceIdentity.newBuilder().setSize(size).build() : SourceFingerprint.of(src))
           .setState(JobState.JOB_STATE_SUBMITTED).build();
+      if (changed != null) {
+        spec = withChanges(spec, changed, embedded);
+      }
       int w = window != null ? window : Math.max(4, 2 * workers);
       if (embedded) {
         checkSpace(partitioner, err);
@@ -172,6 +194,38 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
         hooks.after(hookEnv, code, err);
       }
     }
+  }
+
+  /**
+   * Sets {@link #embeddedRoot} and returns TARGET relative to it. An incremental backup's PREV is
+   * checked here, before anything starts (one line, exit 2), and the root is the deepest directory
+   * holding both TARGET and PREV, so that the writer's confinement admits PREV.
+   */
+  private String embeddedPaths(ImageGeometry geometry, boolean incremental) throws IOException {
+    Path dir = target.toAbsolutePath().getParent().toRealPath();
+    Path abs = dir.resolve(target.getFileName());
+    embeddedRoot = dir;
+    if (incremental) {
+      io.zcow.qcow2.BackingFile.of(this.incremental.previous, abs, geometry);
+      Path prev = this.incremental.previous.toRealPath();
+      while (!prev.startsWith(embeddedRoot)) {
+        embeddedRoot = embeddedRoot.getParent();
+      }
+    }
+    return embeddedRoot.relativize(abs).toString();
+  }
+
+  /** The job as an overlay on PREV holding the changed clusters. */
+  private JobSpec withChanges(JobSpec spec, DirtyClusters changed, boolean embedded) throws IOException {
+    String backing = embedded
+        ? embeddedRoot.relativize(incremental.previous.toRealPath()).toString()
+        : incremental.previous.toString();
+    JobPlan.Builder plan = spec.getPlan().toBuilder();
+    for (int i = 0; i < changed.runs(); i++) {
+      plan.addChanged(ClusterRun.newBuilder().setFirst(changed.runStart(i))
+          .setCount(changed.runEnd(i) - changed.runStart(i)));
+    }
+    return spec.toBuilder().setBackingPath(backing).setPlan(plan).build();
   }
 
   /**

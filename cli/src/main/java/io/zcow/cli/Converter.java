@@ -2,6 +2,7 @@ package io.zcow.cli;
 
 import io.zcow.qcow2.ClusterKind;
 import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.IncrementalPlan;
 import io.zcow.qcow2.ImageStats;
 import io.zcow.qcow2.ImageWriter;
 import io.zcow.worker.ClusterSink;
@@ -60,8 +61,7 @@ public final class Converter {
     if (changed != null && options.backing() == null) {
       throw new IllegalArgumentException("an incremental conversion needs options with a backing file");
     }
-    this.plan = changed == null ? null : new IncrementalPlan(changed, options.backing().virtualSize(),
-        options.geometry().virtualSize(), options.geometry().clusterSize(), options.geometry().guestClusters());
+    this.plan = changed == null ? null : new IncrementalPlan(changed, options.backing(), options.geometry());
     return this;
   }
 

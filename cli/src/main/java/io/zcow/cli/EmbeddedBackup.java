@@ -83,7 +83,7 @@ final class EmbeddedBackup {
           .sources(sources).nbd(in.nbd()).connectTimeout(in.connectTimeout()).build(),
           registry, clock);
       worker.start();
-      writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
+      writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), cmd.embeddedRoot)
           .group(cmd.writerGroup).kafkaProperties(settings.extra()).kafkaCallTimeout(in.connectTimeout())
           .checkpointInterval(checkpoint).auth(auth)
           .jobCacheBytes(256L << 20).build(), clock, registry) // one job: the whole budget

@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 
 /** {@code --incremental PREV --bitmap NAME}: an overlay on PREV holding only what NAME marks changed. */
 final class IncrementalCliOptions {
-  @Option(names = "--incremental", paramLabel = "PREV", description = "Write TARGET as an incremental overlay on the qcow2 image PREV (the last link of the chain; named in TARGET relative to TARGET's directory): only the clusters --bitmap marks changed are read and stored.")
+  @Option(names = "--incremental", paramLabel = "PREV", description = "Write TARGET as an incremental overlay on the qcow2 image PREV (the last link of the chain; named in TARGET relative to TARGET's directory; for backup --kafka, a path under the writer group's target root like TARGET): only the clusters --bitmap marks changed are read and stored.")
   Path previous;
 
   @Option(names = "--bitmap", paramLabel = "NAME", description = "The QEMU dirty bitmap of an NBD SOURCE (qemu:dirty-bitmap:NAME, e.g. qemu-nbd -B NAME) that recorded the changes since PREV.")

@@ -206,9 +206,17 @@ public final class Coordinator implements AutoCloseable {
 
   /** Hole ranges as runs (at most {@link #MAX_ZERO_RUNS}: the longest; the rest are read) and the window. */
   private JobPlan plan() {
+    // An incremental job keeps the changed clusters it was given; its hole ranges are read like
+    // any other (a worker reads only the changed clusters, and skips holes), so that an unchanged
+    // cluster in a hole keeps no L2 entry.
+    JobPlan.Builder b = spec.getPlan().toBuilder().clearZeroRanges().setWindow(config.window());
+    if (JobSpecs.isIncremental(spec)) {
+      zeroRanges = 0;
+      return b.build();
+    }
     List<RangeRun> runs = ZeroRuns.of(partitioner.dataRanges(), partitioner.rangeCount(), MAX_ZERO_RUNS);
     zeroRanges = (int) runs.stream().mapToLong(RangeRun::getCount).sum();
-    return JobPlan.newBuilder().addAllZeroRanges(runs).setWindow(config.window()).build();
+    return b.addAllZeroRanges(runs).build();
   }
 
   /**

@@ -9,6 +9,10 @@ import io.zcow.proto.RangeLayout;
 import io.zcow.qcow2.Codec;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.IncrementalPlan;
+import io.zcow.proto.ClusterRun;
+import io.zcow.proto.RangeTask;
+import io.zcow.source.DirtyClusters;
 import io.zcow.qcow2.ImageStats;
 import io.zcow.qcow2.ImageWriter;
 import io.zcow.qcow2.TargetCache;
@@ -32,6 +36,8 @@ final class JobRun {
   final Path target;
   final RangeLayout layout;
   final ImageOptions options;
+  /** Incremental jobs: the clusters the image stores (the others read through to the backing file); else null. */
+  final IncrementalPlan changes;
   ImageWriter image;
   RangePacer pacer;
   State state = State.OPEN;
@@ -54,6 +60,53 @@ final class JobRun {
     this.target = target;
     this.layout = layout;
     this.options = options;
+    this.changes = options == null || options.backing() == null ? null : planOf(spec, options);
+  }
+
+  /** The spec's changed runs (checked at the edge: ascending, inside the disk) and the grown tail. */
+  private static IncrementalPlan planOf(JobSpec spec, ImageOptions options) {
+    int cs = spec.getClusterSize();
+    DirtyClusters.Builder b = DirtyClusters.builder(spec.getSourceSize(), cs);
+    for (ClusterRun run : spec.getPlan().getChangedList()) {
+      b.add(run.getFirst() * cs, run.getCount() * cs);
+    }
+    return new IncrementalPlan(b.build(), options.backing(), options.geometry());
+  }
+
+  /**
+   * Incremental jobs: marks every range without a changed cluster complete (unchanged: no L2
+   * entry, nothing issued). Ranges with changes are marked when first issued ({@link
+   * #markUnchanged}), so only ranges in flight hold a cluster bitmap.
+   */
+  void markUnchangedRanges() {
+    if (changes == null) {
+      return;
+    }
+    for (int r = 0; r < layout.ranges(); r++) {
+      long first = layout.firstCluster(r);
+      long end = layout.endCluster(r);
+      if (changes.nextChanged(first) >= end) {
+        image.putUnchanged(first, end - first);
+      }
+    }
+  }
+
+  /** Incremental jobs: the clusters of a task's range that it does not ask for did not change. */
+  void markUnchanged(RangeTask task) {
+    if (changes == null || task.getChangedCount() == 0) {
+      return;
+    }
+    long c = layout.firstCluster(task.getRangeIndex());
+    for (ClusterRun run : task.getChangedList()) {
+      if (run.getFirst() > c) {
+        image.putUnchanged(c, run.getFirst() - c);
+      }
+      c = run.getFirst() + run.getCount();
+    }
+    long end = layout.endCluster(task.getRangeIndex());
+    if (end > c) {
+      image.putUnchanged(c, end - c);
+    }
   }
 
   /** A job that ended before anything of it was opened. */

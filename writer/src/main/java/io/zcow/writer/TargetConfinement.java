@@ -34,6 +34,31 @@ final class TargetConfinement {
    * @throws BadInputException naming why the path is refused
    */
   Path resolve(String targetPath) {
+    return confine(targetPath, true);
+  }
+
+  /**
+   * An existing file under the root (the previous image of an incremental job), confined as a
+   * target is, with no directory created.
+   *
+   * @throws BadInputException naming why the path is refused
+   */
+  Path resolveExisting(String path) {
+    Path p = confine(path, false);
+    if (!Files.isRegularFile(p)) {
+      throw new BadInputException("previous image " + path + " does not exist under the target root " + root);
+    }
+    try {
+      if (!p.toRealPath().startsWith(realRoot)) {
+        throw new BadInputException("previous image " + path + " escapes the target root through a symlink");
+      }
+    } catch (IOException e) {
+      throw new BadInputException("previous image " + path + " cannot be read: " + e.getMessage());
+    }
+    return p;
+  }
+
+  private Path confine(String targetPath, boolean create) {
     if (targetPath == null || targetPath.isEmpty()) {
       throw new BadInputException("target path is empty");
     }
@@ -64,6 +89,9 @@ final class TargetConfinement {
       }
       if (existing == null || !existing.toRealPath().startsWith(realRoot)) {
         throw new BadInputException("target path " + targetPath + " escapes the target root through a symlink");
+      }
+      if (!create) {
+        return target;
       }
       Files.createDirectories(parent);
       if (!parent.toRealPath().startsWith(realRoot)) {
