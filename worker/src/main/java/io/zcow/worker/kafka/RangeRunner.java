@@ -83,10 +83,17 @@ final class RangeRunner implements RangeExecutor, Closeable {
     record Cancelled() implements Outcome {}
   }
 
-  private record Opened(SourceLocation location, long size, int clusterSize, int level, Source source,
-      RangeCompressor compressor) {
+  /**
+   * The source and compressor of one submission of one job, never another's: a source keeps what
+   * it learnt of the export (an NBD source its last block-status reply), and the same URI may name
+   * another export by the next job (qemu-nbd restarted on the same socket after the guest wrote),
+   * whose new data would read as the old holes.
+   */
+  private record Opened(String jobId, long createdAtMs, SourceLocation location, long size, int clusterSize, int level,
+      Source source, RangeCompressor compressor) {
     boolean fits(Work w) {
-      return location.equals(w.source()) && size == w.spec().getSourceSize() && clusterSize == w.geometry().clusterSize()
+      return jobId.equals(w.jobId()) && createdAtMs == w.spec().getCreatedAtMs() && location.equals(w.source())
+          && size == w.spec().getSourceSize() && clusterSize == w.geometry().clusterSize()
           && level == w.spec().getLevel();
     }
 
@@ -176,7 +183,7 @@ final class RangeRunner implements RangeExecutor, Closeable {
             + " submitted for " + w.spec().getSourceSize());
       }
       RangeCompressor c = new RangeCompressor(source, w.geometry(), w.spec().getLevel());
-      opened = new Opened(w.source(), w.spec().getSourceSize(), w.geometry().clusterSize(), w.spec().getLevel(), source, c);
+      opened = new Opened(w.jobId(), w.spec().getCreatedAtMs(), w.source(), w.spec().getSourceSize(), w.geometry().clusterSize(), w.spec().getLevel(), source, c);
       return opened;
     } catch (RuntimeException e) {
       source.close();
