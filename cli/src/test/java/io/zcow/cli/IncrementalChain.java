@@ -8,6 +8,7 @@ import io.zcow.testkit.QemuImg;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 
 /**
  * The incremental scenario every way of making a chain must pass with the real QEMU tools: a
@@ -50,10 +51,16 @@ final class IncrementalChain {
 
   /** The scenario; images go to {@code images} (a directory under which {@code maker} may write). */
   static void fullThenTwoIncrementals(Path dir, Path images, Maker maker) throws Exception {
+    fullThenTwoIncrementals(dir, images, b -> b, maker);
+  }
+
+  /** As above, each export started from {@code serve}'s builder (e.g. on a fixed Unix socket). */
+  static void fullThenTwoIncrementals(Path dir, Path images, UnaryOperator<NbdServer.Builder> serve, Maker maker)
+      throws Exception {
     QemuImg.assumeAvailable();
     Path guest = guest(dir);
     Path full = images.resolve("full.qcow2");
-    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
+    try (NbdServer s = serve.apply(NbdServer.qemuNbd(guest, "qcow2").bitmap("b0")).start()) {
       CliRun r = maker.make(s, full, null, null);
       assertEquals(0, r.exitCode(), r.err());
     }
@@ -68,7 +75,7 @@ final class IncrementalChain {
         "write -P 0x11 16776704 512");  // 255: the last sector
     Path t1 = snapshot(guest, dir, "t1.raw");
     Path inc1 = images.resolve("inc1.qcow2");
-    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
+    try (NbdServer s = serve.apply(NbdServer.qemuNbd(guest, "qcow2").bitmap("b0")).start()) {
       CliRun r = maker.make(s, inc1, full, "b0");
       assertEquals(0, r.exitCode(), r.err());
     }
@@ -82,7 +89,7 @@ final class IncrementalChain {
     QemuImg.io(guest, "write -P 0x44 2M 64k", "write -z 16M 64k", "write -P 0x45 16908288 512");
     Path t2 = snapshot(guest, dir, "t2.raw");
     Path inc2 = images.resolve("inc2.qcow2");
-    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b1").start()) {
+    try (NbdServer s = serve.apply(NbdServer.qemuNbd(guest, "qcow2").bitmap("b1")).start()) {
       CliRun r = maker.make(s, inc2, inc1, "b1");
       assertEquals(0, r.exitCode(), r.err());
     }

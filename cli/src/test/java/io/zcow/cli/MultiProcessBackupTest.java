@@ -96,6 +96,40 @@ class MultiProcessBackupTest {
     QemuImg.assertIdentical(raw, image);
   }
 
+  /**
+   * {@code backup --kafka --incremental PREV --bitmap NAME}: the scenario of {@link
+   * IncrementalChain} with every role a process; TARGET and PREV relative to the writer's target
+   * root, the export on one Unix socket read by two workers allowed to read it.
+   */
+  @Test
+  void incrementalChainThroughSeparateProcessesReadsAsTheGuestAtEachTime() throws Exception {
+    Path work = java.nio.file.Files.createDirectories(dir.resolve("incremental"));
+    Path socket = work.resolve("guest.sock");
+    String uri = "nbd+unix:///disk?socket=" + socket;
+    List<Role> nbdWorkers = new ArrayList<>();
+    for (int i = 1; i <= 2; i++) {
+      nbdWorkers.add(cluster.startWorker("inc-worker-" + i, "--source-allow", uri));
+    }
+    Path root = cluster.targetRoot();
+    try {
+      IncrementalChain.fullThenTwoIncrementals(work, root, b -> b.unix(socket), (s, target, previous, bitmap, extra) -> {
+        String name = target.getFileName().toString().replace(".qcow2", "");
+        List<String> more = new ArrayList<>();
+        if (previous != null) {
+          more.addAll(List.of("--incremental", root.relativize(previous).toString(), "--bitmap", bitmap));
+        }
+        List<String> args = cluster.backupArgs(Path.of("SOURCE"), root.relativize(target).toString(), "mp-" + name,
+            more.toArray(String[]::new));
+        args.set(args.size() - 2, s.uri());
+        Role backup = cluster.startBackup("backup-" + name, args);
+        int code = backup.await(Duration.ofSeconds(120));
+        return new CliRun(code, backup.describe());
+      });
+    } finally {
+      nbdWorkers.forEach(Role::kill);
+    }
+  }
+
   private static int[] summary(Role run) {
     Matcher m = SUMMARY.matcher(run.stderr());
     if (!m.find()) {
