@@ -374,7 +374,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
         if (mode != Progress.Mode.NONE) {
           err.println("zcow backup: job " + spec.getJobId() + " on Kafka at " + kafka + ", writer group " + writerGroup);
         }
-        Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, mode, err);
+        Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, spec, mode, err);
         return BackupFollow.report(outcome, coordinator, spec, err, mode, null);
       } finally {
         finished.countDown();

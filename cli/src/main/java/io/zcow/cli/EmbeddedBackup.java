@@ -108,7 +108,7 @@ final class EmbeddedBackup {
         err.println("zcow backup: workers of other hosts join with (copy " + keyFile + " to them first): " + EmbeddedKey.joinCommand(bootstrap, keyFile,
             in.source() instanceof SourceLocation.LocalFile f ? f.path().toString() : null));
       }
-      Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, mode, err);
+      Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, spec, mode, err);
       done = outcome != null && outcome.done();
       return BackupFollow.report(outcome, coordinator, spec, err, mode, cmd.target);
     } finally {

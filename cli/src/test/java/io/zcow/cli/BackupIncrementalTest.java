@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.zcow.testkit.NbdServer;
 import io.zcow.testkit.QemuImg;
@@ -21,7 +22,10 @@ class BackupIncrementalTest {
   @TempDir Path dir;
 
   static CliRun backup(NbdServer s, Path target, Path previous, String bitmap, String... extra) {
-    List<String> args = new ArrayList<>(List.of("backup", "--progress", "none", "--workers", "2", "--range-size", "1m"));
+    List<String> args = new ArrayList<>(List.of("backup", "--workers", "2", "--range-size", "1m"));
+    if (!List.of(extra).contains("--progress")) {
+      args.addAll(List.of("--progress", "none"));
+    }
     args.addAll(List.of(extra));
     if (previous != null) {
       args.addAll(List.of("--incremental", previous.toString(), "--bitmap", bitmap));
@@ -36,7 +40,7 @@ class BackupIncrementalTest {
   }
 
   @Test
-  void overlayInAnotherDirectoryNamesItsBackingFileRelatively() throws Exception {
+  void overlayInAnotherDirectoryNamesItsBackingFileRelativelyAndProgressCountsChangedBytes() throws Exception {
     QemuImg.assumeAvailable();
     Path guest = IncrementalChain.guest(dir);
     Path full = dir.resolve("full.qcow2");
@@ -47,8 +51,11 @@ class BackupIncrementalTest {
     }
     QemuImg.io(guest, "write -P 0x99 7M 64k");
     try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
-      CliRun r = backup(s, inc, full, "b0");
+      CliRun r = backup(s, inc, full, "b0", "--progress", "plain");
       assertEquals(0, r.exitCode(), r.err());
+      // One changed cluster of 256: the progress counts it, with its share of the disk.
+      assertTrue(r.err().contains("100.0%  64.0 KiB / 64.0 KiB changed (0.4% of 16.0 MiB)"), r.err());
+      assertTrue(r.err().contains(": changed 64.0 KiB, 0.4% of the disk's 16.0 MiB, on full.qcow2"), r.err());
     }
     QemuImg.assertOverlay(IncrementalChain.snapshot(guest, dir, "t1.raw"), inc, IncrementalChain.CS,
         java.util.Set.of(112L));

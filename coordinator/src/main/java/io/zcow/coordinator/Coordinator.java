@@ -112,6 +112,9 @@ public final class Coordinator implements AutoCloseable {
   private long lastMoveMs;
   private boolean stallReported;
   private long guestBytesAtStart = -1;
+  private long changedBytesTotal; // incremental jobs, as the writer reports them
+  private long changedBytesDone;
+  private long changedBytesAtStart;
   private long guestBytesDone;
   private long hostBytes;
   private long rangesDone;
@@ -345,12 +348,16 @@ public final class Coordinator implements AutoCloseable {
     }
     var p = e.getProgress();
     last = p;
-    boolean moved = p.getGuestBytesDone() != guestBytesDone || p.getRangesDone() != rangesDone;
+    boolean moved = p.getGuestBytesDone() != guestBytesDone || p.getRangesDone() != rangesDone
+        || p.getChangedBytesDone() != changedBytesDone;
     guestBytesDone = Math.max(guestBytesDone, p.getGuestBytesDone());
+    changedBytesTotal = p.getChangedBytesTotal();
+    changedBytesDone = p.getChangedBytesDone();
     rangesDone = Math.max(rangesDone, p.getRangesDone());
     hostBytes = p.getHostBytes();
     if (guestBytesAtStart < 0) {
       guestBytesAtStart = guestBytesDone;
+      changedBytesAtStart = changedBytesDone;
     }
     return moved;
   }
@@ -362,12 +369,15 @@ public final class Coordinator implements AutoCloseable {
 
   private JobStatus report() {
     long now = clock.millis();
-    long total = partitioner.geometry().virtualSize();
+    boolean incremental = changedBytesTotal > 0;
+    long total = incremental ? changedBytesTotal : partitioner.geometry().virtualSize();
+    long done = incremental ? changedBytesDone : guestBytesDone;
+    long atStart = incremental ? changedBytesAtStart : guestBytesAtStart;
     double secs = Math.max(0.001, (now - startedMs) / 1000.0);
-    double rate = guestBytesAtStart < 0 ? 0 : (guestBytesDone - guestBytesAtStart) / secs;
-    Duration eta = rate > 0 ? Duration.ofSeconds((long) ((total - guestBytesDone) / rate)) : null;
+    double rate = guestBytesAtStart < 0 ? 0 : (done - atStart) / secs;
+    Duration eta = rate > 0 ? Duration.ofSeconds((long) ((total - done) / rate)) : null;
     JobStatus s = new JobStatus(partitioner.rangeCount(), (int) rangesDone, guestBytesDone, hostBytes, rate, eta,
-        Duration.ofMillis(now - lastMoveMs));
+        Duration.ofMillis(now - lastMoveMs), changedBytesTotal, changedBytesDone);
     listener.progress(s);
     return s;
   }

@@ -314,6 +314,7 @@ final class JobTable {
     if (cp.isPresent() && spec.getState() == JobState.JOB_STATE_RUNNING) {
       run.pacer.restore(cp.get().getIssuedList(), run.complete, now.getAsLong());
     }
+    run.countUnchanged();
     runs.put(id, run);
     out.state(spec, JobState.JOB_STATE_RUNNING, "");
     out.event(id, EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_RUNNING, -1, "", run.progress(), null);
