@@ -63,6 +63,73 @@ class BackupIncrementalTest {
         QemuImg.info(inc));
   }
 
+  /**
+   * An incremental job interrupted after a checkpoint and run again with the same job id (and
+   * --state-dir) resumes: only the ranges not complete are issued again, and the overlay is the
+   * one an uninterrupted run writes (only the changed clusters, identical as a chain).
+   */
+  @Test
+  void anInterruptedIncrementalResumesToTheSameOverlay() throws Exception {
+    QemuImg.assumeAvailable();
+    Path guest = dir.resolve("guest.qcow2");
+    QemuImg.create(guest, 32L << 20, IncrementalChain.CS);
+    QemuImg.io(guest, "write -P 0x5a 0 32M");
+    QemuImg.addBitmap(guest, "b0", IncrementalChain.CS);
+    Path full = dir.resolve("full.qcow2");
+    Path inc = dir.resolve("inc.qcow2");
+    Path state = Files.createDirectory(dir.resolve("state"));
+    Path random = io.zcow.testkit.Disks.random(dir.resolve("random.raw"), 20L << 20, 3);
+    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
+      assertEquals(0, CliRun.of("convert", "--progress", "none", s.uri(), full.toString()).exitCode());
+    }
+    // Incompressible changes at level 19 (slow: about a range a second), in 20 ranges of 32.
+    QemuImg.io(guest, "write -s " + random + " 4M 20M", "write -P 0x6 30M 4k");
+    Path t1 = IncrementalChain.snapshot(guest, dir, "t1.raw");
+    java.util.Set<Long> changed = new java.util.TreeSet<>();
+    for (long c = 64; c < 384; c++) {
+      changed.add(c);
+    }
+    changed.add(480L);
+    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
+      String[] args = {"backup", "--workers", "1", "--window", "1", "--range-size", "1m", "--level", "19",
+          "--checkpoint-interval", "1s", "--progress", "plain", "--state-dir", state.toString(), "--job-id", "inc-1",
+          "--incremental", full.toString(), "--bitmap", "b0", s.uri(), inc.toString()};
+      Environment env = Environment.system();
+      java.util.concurrent.CompletableFuture<CliRun> first =
+          java.util.concurrent.CompletableFuture.supplyAsync(() -> CliRun.of(env, args));
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      Path part = dir.resolve("inc.qcow2.part");
+      while (!(Files.exists(part) && Files.size(part) >= 4L << 20) && System.nanoTime() < deadline && !first.isDone()) {
+        Thread.sleep(20);
+      }
+      long seen = maxStateSequence(dir);
+      while (maxStateSequence(dir) <= seen && System.nanoTime() < deadline && !first.isDone()) {
+        Thread.sleep(20);
+      }
+      assertTrue(maxStateSequence(dir) > seen, "a checkpoint was committed after some ranges were written");
+      assertTrue(env.interrupts().interrupt(), "the job was still running when interrupted");
+      CliRun stopped = first.get(60, java.util.concurrent.TimeUnit.SECONDS);
+      assertEquals(1, stopped.exitCode(), stopped.err());
+      assertTrue(Files.exists(part), "kept for the resume");
+
+      CliRun resumed = CliRun.of(args);
+
+      assertEquals(0, resumed.exitCode(), resumed.err());
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+) tasks? issued").matcher(resumed.err());
+      assertTrue(m.find(), resumed.err());
+      assertTrue(Integer.parseInt(m.group(1)) < 21, "only the ranges with changes not yet complete: " + m.group(0));
+    }
+    QemuImg.assertOverlay(t1, inc, IncrementalChain.CS, changed);
+  }
+
+  private static long maxStateSequence(Path d) throws java.io.IOException {
+    String prefix = "inc.qcow2.part.state-";
+    try (java.util.stream.Stream<Path> s = Files.list(d)) {
+      return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(prefix))
+          .mapToLong(n -> Long.parseLong(n.substring(prefix.length()))).max().orElse(0);
+    }
+  }
+
   @Test
   void refusesWhatCannotBeAnIncrementalOfThisSourceWithOneLineAndNothingAtTarget() throws Exception {
     QemuImg.assumeAvailable();
@@ -85,5 +152,9 @@ class BackupIncrementalTest {
       IncrementalChain.assertRefused(backup(s, target, full, "nope"), "no dirty bitmap nope", target);
       IncrementalChain.assertRefused(backup(s, target, big, "b0"), "shrank", target);
     }
+    // With --kafka, PREV is a path under the writer group's target root, as TARGET is.
+    IncrementalChain.assertRefused(CliRun.of("backup", "--kafka", "127.0.0.1:9", "--incremental", full.toString(),
+        "--bitmap", "b0", "nbd://127.0.0.1:9/disk", "inc.qcow2"), "PREV is relative to the writer group's target root",
+        target);
   }
 }

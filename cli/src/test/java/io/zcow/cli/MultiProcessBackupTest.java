@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.zcow.cli.faults.LoopbackCluster;
@@ -125,6 +126,15 @@ class MultiProcessBackupTest {
         int code = backup.await(Duration.ofSeconds(120));
         return new CliRun(code, backup.describe());
       });
+      // A PREV outside the writer's target root: the writer refuses it, and the job fails with why.
+      try (NbdServer s = NbdServer.qemuNbd(work.resolve("guest.qcow2"), "qcow2").bitmap("b1").unix(socket).start()) {
+        List<String> args = cluster.backupArgs(Path.of("SOURCE"), "escape.qcow2", "mp-escape", "--incremental",
+            "../incremental/t2.raw", "--bitmap", "b1");
+        args.set(args.size() - 2, s.uri());
+        Role backup = cluster.startBackup("backup-escape", args);
+        assertEquals(Main.EXIT_FAILED, backup.await(Duration.ofSeconds(120)), backup.describe());
+        assertTrue(backup.stderr().contains("previous image ../incremental/t2.raw contains '..'"), backup.describe());
+      }
     } finally {
       nbdWorkers.forEach(Role::kill);
     }
