@@ -19,6 +19,7 @@ import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageWriter;
+import io.zcow.qcow2.IncrementalPlan;
 import io.zcow.source.DirtyClusters;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
@@ -113,7 +114,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   @Mixin KafkaClientOptions kafkaClient = new KafkaClientOptions();
 
-  @Option(names = "--require-space", description = "Refuse to start (exit 2) when TARGET's file system has less usable space than the image may need: every cluster of data stored uncompressed, plus metadata (embedded cluster only; without it a shortfall is only a warning).")
+  @Option(names = "--require-space", description = "Refuse to start (exit 2) when TARGET's file system has less usable space than the image may need: every cluster of data (of an incremental backup, every changed cluster) stored uncompressed, plus metadata (embedded cluster only; without it a shortfall is only a warning).")
   boolean requireSpace;
 
   @Mixin HookOptions hooks = new HookOptions();
@@ -122,6 +123,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   /** The embedded writer's target root: TARGET's directory, or the one holding TARGET and PREV. */
   Path embeddedRoot;
+  private io.zcow.qcow2.BackingFile embeddedBacking; // PREV as checked, embedded incremental backups only
 
   final Environment env;
 
@@ -179,7 +181,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       }
       int w = window != null ? window : Math.max(4, 2 * workers);
       if (embedded) {
-        checkSpace(partitioner, err);
+        checkSpace(partitioner, changed, err);
       }
       Map<String, String> hookEnv = HookOptions.environment(id, source, target.toString());
       if (!hooks.before(hookEnv, err)) {
@@ -206,7 +208,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     Path abs = dir.resolve(target.getFileName());
     embeddedRoot = dir;
     if (incremental) {
-      io.zcow.qcow2.BackingFile.of(this.incremental.previous, abs, geometry);
+      embeddedBacking = io.zcow.qcow2.BackingFile.of(this.incremental.previous, abs, geometry);
       Path prev = this.incremental.previous.toRealPath();
       while (!prev.startsWith(embeddedRoot)) {
         embeddedRoot = embeddedRoot.getParent();
@@ -232,15 +234,22 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
    * The most the image can take on TARGET's file system: every guest cluster of a data range
    * stored raw, plus the metadata. {@link ImageGeometry#worstCaseHostClusters()} counts the guest
    * clusters twice (a bound that sizes the refcount table, not a file size), so one count is taken
-   * off; hole ranges never hold a data cluster. A .part being resumed already holds its share.
+   * off; hole ranges never hold a data cluster, and an overlay holds only its changed clusters. A
+   * .part being resumed already holds its share.
    */
-  private void checkSpace(Partitioner partitioner, PrintStream err) throws IOException {
+  private void checkSpace(Partitioner partitioner, DirtyClusters changed, PrintStream err) throws IOException {
     ImageGeometry g = partitioner.geometry();
     long clusters = g.worstCaseHostClusters() - g.guestClusters();
-    BitSet data = partitioner.dataRanges();
-    for (int r = 0; r < partitioner.rangeCount(); r++) {
-      if (!data.get(r)) {
-        clusters -= partitioner.layout().clusters(r);
+    if (changed != null) {
+      // An overlay stores only the changed clusters (and a grown tail).
+      IncrementalPlan plan = new IncrementalPlan(changed, embeddedBacking, g);
+      clusters -= g.guestClusters() - plan.changedCount(0, g.guestClusters());
+    } else {
+      BitSet data = partitioner.dataRanges();
+      for (int r = 0; r < partitioner.rangeCount(); r++) {
+        if (!data.get(r)) {
+          clusters -= partitioner.layout().clusters(r);
+        }
       }
     }
     long need = clusters * g.clusterSize();

@@ -22,6 +22,10 @@ class BackupIncrementalTest {
   @TempDir Path dir;
 
   static CliRun backup(NbdServer s, Path target, Path previous, String bitmap, String... extra) {
+    return CliRun.of(args(s, target, previous, bitmap, extra));
+  }
+
+  static String[] args(NbdServer s, Path target, Path previous, String bitmap, String... extra) {
     List<String> args = new ArrayList<>(List.of("backup", "--workers", "2", "--range-size", "1m"));
     if (!List.of(extra).contains("--progress")) {
       args.addAll(List.of("--progress", "none"));
@@ -31,7 +35,7 @@ class BackupIncrementalTest {
       args.addAll(List.of("--incremental", previous.toString(), "--bitmap", bitmap));
     }
     args.addAll(List.of(s.uri(), target.toString()));
-    return CliRun.of(args.toArray(String[]::new));
+    return args.toArray(String[]::new);
   }
 
   @Test
@@ -51,7 +55,9 @@ class BackupIncrementalTest {
     }
     QemuImg.io(guest, "write -P 0x99 7M 64k");
     try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
-      CliRun r = backup(s, inc, full, "b0", "--progress", "plain");
+      // 2 MiB free: far less than the 16 MiB disk, enough for one changed cluster and metadata.
+      CliRun r = CliRun.of(Environment.system().withUsableSpace(d -> 2L << 20), args(s, inc, full, "b0",
+          "--progress", "plain", "--require-space"));
       assertEquals(0, r.exitCode(), r.err());
       // One changed cluster of 256: the progress counts it, with its share of the disk.
       assertTrue(r.err().contains("100.0%  64.0 KiB / 64.0 KiB changed (0.4% of 16.0 MiB)"), r.err());
