@@ -90,8 +90,12 @@ final class ConvertCommand implements Callable<Integer> {
       Runtime.getRuntime().addShutdownHook(hook);
       long started = System.nanoTime();
       ImageStats stats;
-      try (Progress p = new Progress(progressMode, "convert", geometry.virtualSize(),
-          converter::guestBytesDone, converter::hostBytes, err)) {
+      long changedTotal = converter.changedBytesTotal();
+      try (Progress p = changed != null
+          ? Progress.ofChanged(progressMode, "convert", () -> changedTotal, geometry.virtualSize(),
+              converter::changedBytesDone, converter::hostBytes, err)
+          : new Progress(progressMode, "convert", geometry.virtualSize(), converter::guestBytesDone,
+              converter::hostBytes, err)) {
         stats = converter.run();
         p.close(true);
       } finally {
@@ -107,6 +111,11 @@ final class ConvertCommand implements Callable<Integer> {
             target, Progress.human(Files.size(target)), Progress.human(src.size()),
             (double) src.size() / Math.max(1, Files.size(target)), secs,
             stats.zeroClusters(), stats.compressedClusters(), stats.rawClusters());
+        if (changed != null) {
+          err.printf(Locale.ROOT, "changed %s, %s of the disk's %s, on %s%n", Progress.human(changedTotal),
+              Progress.share(changedTotal, geometry.virtualSize()), Progress.human(geometry.virtualSize()),
+              incremental.previous);
+        }
       }
     }
     return Main.EXIT_OK;

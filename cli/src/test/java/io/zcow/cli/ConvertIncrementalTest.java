@@ -44,6 +44,25 @@ class ConvertIncrementalTest {
         : convert(s, target, concat(extra, "--incremental", previous.toString(), "--bitmap", bitmap)));
   }
 
+  @Test
+  void progressCountsTheChangedBytesAndTheirShareOfTheDisk() throws Exception {
+    QemuImg.assumeAvailable();
+    Path guest = guest();
+    Path full = dir.resolve("full.qcow2");
+    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
+      assertEquals(0, convert(s, full).exitCode());
+    }
+    QemuImg.io(guest, "write -P 0x99 7M 64k", "write -P 0x98 8M 4k");
+    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
+      List<String> args = List.of("convert", "--progress", "plain", "--incremental", full.toString(), "--bitmap", "b0",
+          s.uri(), dir.resolve("inc.qcow2").toString());
+      CliRun r = CliRun.of(args.toArray(String[]::new));
+      assertEquals(0, r.exitCode(), r.err());
+      assertTrue(r.err().contains("100.0%  128.0 KiB / 128.0 KiB changed (0.8% of 16.0 MiB)"), r.err());
+      assertTrue(r.err().contains("changed 128.0 KiB, 0.8% of the disk's 16.0 MiB, on " + full), r.err());
+    }
+  }
+
   static String[] concat(String[] a, String... b) {
     String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, all, a.length, b.length);
