@@ -123,7 +123,6 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   /** The embedded writer's target root: TARGET's directory, or the one holding TARGET and PREV. */
   Path embeddedRoot;
-  private io.zcow.qcow2.BackingFile embeddedBacking; // PREV as checked, embedded incremental backups only
 
   final Environment env;
 
@@ -149,14 +148,10 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     } else if (System.getenv(Main.ENV_LOG_LEVEL) != null) {
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv(Main.ENV_LOG_LEVEL));
     }
-    incremental.check(source);
-    if (incremental.enabled() && !embedded && incremental.previous.isAbsolute()) {
-      throw new BadInputException("with --kafka, PREV is relative to the writer group's target root: "
-          + incremental.previous);
-    }
+    IncrementalCliOptions.Request inc = in.incremental();
     // Its own connection, closed before SOURCE is opened (qemu-nbd serves one client unless -e).
-    DirtyClusters changed = incremental.enabled()
-        ? incremental.changed(source, in.nbd(), image.clusterBytes()).coarsened(JobSpecs.MAX_CHANGED_RUNS) : null;
+    DirtyClusters changed = inc == null ? null
+        : inc.changed(in.nbd(), image.clusterBytes()).coarsened(JobSpecs.MAX_CHANGED_RUNS);
     try (Source src = size != null
         ? new io.zcow.coordinator.UnseenSource(in.source.uri(), size.bytes())
         : Sources.open(in.source, SourceCache.AUTO, in.nbd)) {
@@ -171,17 +166,20 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           .setSourceUri(in.source.uri()).setSourceSize(size)
           .setVirtualSize(geometry.virtualSize()).setClusterSize(image.clusterBytes())
           .setRangeSize(image.rangeSize.bytes()).setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(image.level)
-          .setTargetPath(embedded ? embeddedPaths(geometry, changed != null) : target.toString())
+          .setTargetPath(embedded ? embeddedPaths(inc) : target.toString())
           .setTargetCache(in.targetCache).setWriteCache(image.writeCache).setWriterGroup(writerGroup)
           .setSourceIdentity(this.size != null
               ? io.zcow.proto.SourceIdentity.newBuilder().setSize(size).build() : SourceFingerprint.of(src))
           .setState(JobState.JOB_STATE_SUBMITTED).build();
-      if (changed != null) {
-        spec = withChanges(spec, changed, embedded);
+      // Embedded: PREV checked before anything starts (one line, exit 2); with --kafka the writer checks it.
+      io.zcow.qcow2.BackingFile backing = embedded && inc != null
+          ? io.zcow.qcow2.BackingFile.of(inc.previous(), embeddedRoot.resolve(spec.getTargetPath()), geometry) : null;
+      if (inc != null) {
+        spec = withChanges(spec, inc, changed, embedded);
       }
       int w = window != null ? window : Math.max(4, 2 * workers);
       if (embedded) {
-        checkSpace(partitioner, changed, err);
+        checkSpace(partitioner, backing == null ? null : new IncrementalPlan(changed, backing, geometry), err);
       }
       Map<String, String> hookEnv = HookOptions.environment(id, source, target.toString());
       if (!hooks.before(hookEnv, err)) {
@@ -199,17 +197,16 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /**
-   * Sets {@link #embeddedRoot} and returns TARGET relative to it. An incremental backup's PREV is
-   * checked here, before anything starts (one line, exit 2), and the root is the deepest directory
-   * holding both TARGET and PREV, so that the writer's confinement admits PREV.
+   * Sets {@link #embeddedRoot} and returns TARGET relative to it: TARGET's directory, or for an
+   * incremental backup the deepest directory holding both TARGET and PREV, so that the writer's
+   * confinement admits PREV.
    */
-  private String embeddedPaths(ImageGeometry geometry, boolean incremental) throws IOException {
+  private String embeddedPaths(IncrementalCliOptions.Request inc) throws IOException {
     Path dir = target.toAbsolutePath().getParent().toRealPath();
     Path abs = dir.resolve(target.getFileName());
     embeddedRoot = dir;
-    if (incremental) {
-      embeddedBacking = io.zcow.qcow2.BackingFile.of(this.incremental.previous, abs, geometry);
-      Path prev = this.incremental.previous.toRealPath();
+    if (inc != null && Files.exists(inc.previous())) { // a missing one is refused by BackingFile.of
+      Path prev = inc.previous().toRealPath();
       while (!prev.startsWith(embeddedRoot)) {
         embeddedRoot = embeddedRoot.getParent();
       }
@@ -218,10 +215,11 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /** The job as an overlay on PREV holding the changed clusters. */
-  private JobSpec withChanges(JobSpec spec, DirtyClusters changed, boolean embedded) throws IOException {
+  private JobSpec withChanges(JobSpec spec, IncrementalCliOptions.Request inc, DirtyClusters changed, boolean embedded)
+      throws IOException {
     String backing = embedded
-        ? embeddedRoot.relativize(incremental.previous.toRealPath()).toString()
-        : incremental.previous.toString();
+        ? embeddedRoot.relativize(inc.previous().toRealPath()).toString()
+        : inc.previous().toString();
     JobPlan.Builder plan = spec.getPlan().toBuilder();
     for (int i = 0; i < changed.runs(); i++) {
       plan.addChanged(ClusterRun.newBuilder().setFirst(changed.runStart(i))
@@ -237,12 +235,11 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
    * off; hole ranges never hold a data cluster, and an overlay holds only its changed clusters. A
    * .part being resumed already holds its share.
    */
-  private void checkSpace(Partitioner partitioner, DirtyClusters changed, PrintStream err) throws IOException {
+  private void checkSpace(Partitioner partitioner, IncrementalPlan plan, PrintStream err) throws IOException {
     ImageGeometry g = partitioner.geometry();
     long clusters = g.worstCaseHostClusters() - g.guestClusters();
-    if (changed != null) {
+    if (plan != null) {
       // An overlay stores only the changed clusters (and a grown tail).
-      IncrementalPlan plan = new IncrementalPlan(changed, embeddedBacking, g);
       clusters -= g.guestClusters() - plan.changedCount(0, g.guestClusters());
     } else {
       BitSet data = partitioner.dataRanges();
@@ -272,7 +269,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   /** The options, checked; {@code auth} is null when the embedded cluster is to make its own key. */
   record Checked(WireTargetCache targetCache, Progress.Mode progress, RecordAuth auth, SourceLocation source,
-      io.zcow.source.nbd.NbdOptions nbd, Duration connectTimeout) {}
+      io.zcow.source.nbd.NbdOptions nbd, Duration connectTimeout, IncrementalCliOptions.Request incremental) {}
 
   private Checked check() {
     image.check();
@@ -342,7 +339,11 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     // A cluster needs the operator's key (or --insecure); the embedded one makes its own (null here).
     boolean ownKey = kafka == null && kafkaClient.authKeyFile == null && !kafkaClient.insecure;
     RecordAuth auth = ownKey ? null : kafkaClient.clusterAuth();
-    return new Checked(wire, progress, auth, location, nbd.options(), connectTimeout);
+    IncrementalCliOptions.Request inc = incremental.check(source);
+    if (inc != null && kafka != null && inc.previous().isAbsolute()) {
+      throw new BadInputException("with --kafka, PREV is relative to the writer group's target root: " + inc.previous());
+    }
+    return new Checked(wire, progress, auth, location, nbd.options(), connectTimeout, inc);
   }
 
   private String defaultJobId() {
