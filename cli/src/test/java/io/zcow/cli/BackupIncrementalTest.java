@@ -69,6 +69,22 @@ class BackupIncrementalTest {
         QemuImg.info(inc));
   }
 
+  @Test
+  void aGuestThatDidNotChangeGivesAnOverlayWithoutClusters() throws Exception {
+    QemuImg.assumeAvailable();
+    Path guest = IncrementalChain.guest(dir);
+    Path full = dir.resolve("full.qcow2");
+    Path inc = dir.resolve("inc.qcow2");
+    try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").bitmap("b0").start()) {
+      assertEquals(0, CliRun.of("convert", "--progress", "none", s.uri(), full.toString()).exitCode());
+      CliRun r = backup(s, inc, full, "b0", "--progress", "plain");
+      assertEquals(0, r.exitCode(), r.err());
+      assertTrue(r.err().contains(": changed 0 B, 0.0% of the disk's 16.0 MiB"), r.err());
+    }
+    QemuImg.assertOverlay(IncrementalChain.snapshot(guest, dir, "t0.raw"), inc, IncrementalChain.CS,
+        java.util.Set.of());
+  }
+
   /**
    * An incremental job interrupted after a checkpoint and run again with the same job id (and
    * --state-dir) resumes: only the ranges not complete are issued again, and the overlay is the
