@@ -71,9 +71,10 @@ final class BackupFollow {
             Progress.human(p.getChangedBytesTotal()), Progress.share(p.getChangedBytesTotal(), spec.getVirtualSize()),
             Progress.human(spec.getVirtualSize()), spec.getBackingPath());
       }
-      err.printf(Locale.ROOT, "job %s: %s, %s, %s, at most %s in flight (window %d)%n", spec.getJobId(),
-          count(rangesOf(spec), "range"), count(coordinator.zeroRanges(), "hole range"),
-          count(p.getTasksIssued(), "task") + " issued", count(p.getMaxOutstanding(), "range"), coordinator.window());
+      err.printf(Locale.ROOT, "job %s: %s, %s, %s, at most %s in flight (window %d), %s of payload accepted%n",
+          spec.getJobId(), count(rangesOf(spec), "range"), count(coordinator.zeroRanges(), "hole range"),
+          count(p.getTasksIssued(), "task") + " issued", count(p.getMaxOutstanding(), "range"), coordinator.window(),
+          Progress.human(p.getPayloadBytes()));
     }
     return Main.EXIT_OK;
   }
