@@ -94,7 +94,7 @@ N=$(( CLUSTERS * CHANGE / 100 ))
 head -c $CS /dev/urandom > "$WORK/random.bin"
 echo "changing $N of $CLUSTERS clusters"
 awk -v n="$N" -v c="$CLUSTERS" -v cs=$CS -v f="$WORK/random.bin" 'BEGIN {
-  srand(7); while (k < n) { i = int(rand() * c); if (!(i in seen)) { seen[i]; k++; printf "write -s %s %d %d\n", f, i * cs, cs } } }' \
+  srand(7); while (k < n) { i = int(rand() * c); if (!(i in seen)) { seen[i]; k++; printf "write -s %s %.0f %d\n", f, i * cs, cs } } }' \
   | qemu-io -f qcow2 "$GUEST" > "$WORK/logs/qemu-io.log"
 
 serve
