@@ -5,7 +5,10 @@ import io.zcow.coordinator.Coordinator;
 import io.zcow.coordinator.Partitioner;
 import io.zcow.coordinator.SourceFingerprint;
 import io.zcow.coordinator.TopicSetup;
+import io.zcow.proto.ClusterRun;
 import io.zcow.proto.JobIds;
+import io.zcow.proto.JobPlan;
+import io.zcow.proto.JobSpecs;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.JobState;
 import io.zcow.proto.Topics;
@@ -16,6 +19,8 @@ import io.zcow.proto.kafka.KafkaSettings;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageWriter;
+import io.zcow.qcow2.IncrementalPlan;
+import io.zcow.source.DirtyClusters;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
 import io.zcow.source.SourceLocation;
@@ -49,6 +54,8 @@ import picocli.CommandLine.Parameters;
       "Without --kafka, this process runs the whole cluster: an embedded Kafka broker and ZooKeeper, the writer and the workers. With --kafka and --zookeeper, the job is submitted to a running cluster and followed; TARGET is then relative to the writer group's target root, and Ctrl-C only detaches.",
       "",
       "Run again with the same --job-id to follow a running job again, or to resume a failed one: the writer issues only the ranges not yet complete (on the embedded cluster this needs --state-dir).",
+      "",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV (named relative to TARGET's directory): only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by) are read, sent and stored. PREV must be a clean qcow2 v3 image with the same cluster size; a source smaller than PREV is refused. With --kafka, PREV is relative to the writer group's target root, like TARGET.",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""
@@ -107,10 +114,15 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   @Mixin KafkaClientOptions kafkaClient = new KafkaClientOptions();
 
-  @Option(names = "--require-space", description = "Refuse to start (exit 2) when TARGET's file system has less usable space than the image may need: every cluster of data stored uncompressed, plus metadata (embedded cluster only; without it a shortfall is only a warning).")
+  @Option(names = "--require-space", description = "Refuse to start (exit 2) when TARGET's file system has less usable space than the image may need: every cluster of data (of an incremental backup, every changed cluster) stored uncompressed, plus metadata (embedded cluster only; without it a shortfall is only a warning).")
   boolean requireSpace;
 
   @Mixin HookOptions hooks = new HookOptions();
+
+  @Mixin IncrementalCliOptions incremental = new IncrementalCliOptions();
+
+  /** The embedded writer's target root: TARGET's directory, or the one holding TARGET and PREV. */
+  Path embeddedRoot;
 
   final Environment env;
 
@@ -136,6 +148,10 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     } else if (System.getenv(Main.ENV_LOG_LEVEL) != null) {
       System.setProperty("org.slf4j.simpleLogger.log.io.zcow", System.getenv(Main.ENV_LOG_LEVEL));
     }
+    IncrementalCliOptions.Request inc = in.incremental();
+    // Its own connection, closed before SOURCE is opened (qemu-nbd serves one client unless -e).
+    DirtyClusters changed = inc == null ? null
+        : inc.changed(in.nbd(), image.clusterBytes()).coarsened(JobSpecs.MAX_CHANGED_RUNS);
     try (Source src = size != null
         ? new io.zcow.coordinator.UnseenSource(in.source.uri(), size.bytes())
         : Sources.open(in.source, SourceCache.AUTO, in.nbd)) {
@@ -150,14 +166,20 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
           .setSourceUri(in.source.uri()).setSourceSize(size)
           .setVirtualSize(geometry.virtualSize()).setClusterSize(image.clusterBytes())
           .setRangeSize(image.rangeSize.bytes()).setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(image.level)
-          .setTargetPath(embedded ? target.getFileName().toString() : target.toString())
+          .setTargetPath(embedded ? embeddedPaths(inc) : target.toString())
           .setTargetCache(in.targetCache).setWriteCache(image.writeCache).setWriterGroup(writerGroup)
           .setSourceIdentity(this.size != null
               ? io.zcow.proto.SourceIdentity.newBuilder().setSize(size).build() : SourceFingerprint.of(src))
           .setState(JobState.JOB_STATE_SUBMITTED).build();
+      // Embedded: PREV checked before anything starts (one line, exit 2); with --kafka the writer checks it.
+      io.zcow.qcow2.BackingFile backing = embedded && inc != null
+          ? io.zcow.qcow2.BackingFile.of(inc.previous(), embeddedRoot.resolve(spec.getTargetPath()), geometry) : null;
+      if (inc != null) {
+        spec = withChanges(spec, inc, changed, embedded);
+      }
       int w = window != null ? window : Math.max(4, 2 * workers);
       if (embedded) {
-        checkSpace(partitioner, err);
+        checkSpace(partitioner, backing == null ? null : new IncrementalPlan(changed, backing, geometry), err);
       }
       Map<String, String> hookEnv = HookOptions.environment(id, source, target.toString());
       if (!hooks.before(hookEnv, err)) {
@@ -175,18 +197,56 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
   }
 
   /**
+   * Sets {@link #embeddedRoot} and returns TARGET relative to it: TARGET's directory, or for an
+   * incremental backup the deepest directory holding both TARGET and PREV, so that the writer's
+   * confinement admits PREV.
+   */
+  private String embeddedPaths(IncrementalCliOptions.Request inc) throws IOException {
+    Path dir = target.toAbsolutePath().getParent().toRealPath();
+    Path abs = dir.resolve(target.getFileName());
+    embeddedRoot = dir;
+    if (inc != null && Files.exists(inc.previous())) { // a missing one is refused by BackingFile.of
+      Path prev = inc.previous().toRealPath();
+      while (!prev.startsWith(embeddedRoot)) {
+        embeddedRoot = embeddedRoot.getParent();
+      }
+    }
+    return embeddedRoot.relativize(abs).toString();
+  }
+
+  /** The job as an overlay on PREV holding the changed clusters. */
+  private JobSpec withChanges(JobSpec spec, IncrementalCliOptions.Request inc, DirtyClusters changed, boolean embedded)
+      throws IOException {
+    String backing = embedded
+        ? embeddedRoot.relativize(inc.previous().toRealPath()).toString()
+        : inc.previous().toString();
+    JobPlan.Builder plan = spec.getPlan().toBuilder();
+    for (int i = 0; i < changed.runs(); i++) {
+      plan.addChanged(ClusterRun.newBuilder().setFirst(changed.runStart(i))
+          .setCount(changed.runEnd(i) - changed.runStart(i)));
+    }
+    return spec.toBuilder().setBackingPath(backing).setPlan(plan).build();
+  }
+
+  /**
    * The most the image can take on TARGET's file system: every guest cluster of a data range
    * stored raw, plus the metadata. {@link ImageGeometry#worstCaseHostClusters()} counts the guest
    * clusters twice (a bound that sizes the refcount table, not a file size), so one count is taken
-   * off; hole ranges never hold a data cluster. A .part being resumed already holds its share.
+   * off; hole ranges never hold a data cluster, and an overlay holds only its changed clusters. A
+   * .part being resumed already holds its share.
    */
-  private void checkSpace(Partitioner partitioner, PrintStream err) throws IOException {
+  private void checkSpace(Partitioner partitioner, IncrementalPlan plan, PrintStream err) throws IOException {
     ImageGeometry g = partitioner.geometry();
     long clusters = g.worstCaseHostClusters() - g.guestClusters();
-    BitSet data = partitioner.dataRanges();
-    for (int r = 0; r < partitioner.rangeCount(); r++) {
-      if (!data.get(r)) {
-        clusters -= partitioner.layout().clusters(r);
+    if (plan != null) {
+      // An overlay stores only the changed clusters (and a grown tail).
+      clusters -= g.guestClusters() - plan.changedCount(0, g.guestClusters());
+    } else {
+      BitSet data = partitioner.dataRanges();
+      for (int r = 0; r < partitioner.rangeCount(); r++) {
+        if (!data.get(r)) {
+          clusters -= partitioner.layout().clusters(r);
+        }
       }
     }
     long need = clusters * g.clusterSize();
@@ -209,7 +269,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
 
   /** The options, checked; {@code auth} is null when the embedded cluster is to make its own key. */
   record Checked(WireTargetCache targetCache, Progress.Mode progress, RecordAuth auth, SourceLocation source,
-      io.zcow.source.nbd.NbdOptions nbd, Duration connectTimeout) {}
+      io.zcow.source.nbd.NbdOptions nbd, Duration connectTimeout, IncrementalCliOptions.Request incremental) {}
 
   private Checked check() {
     image.check();
@@ -279,7 +339,11 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     // A cluster needs the operator's key (or --insecure); the embedded one makes its own (null here).
     boolean ownKey = kafka == null && kafkaClient.authKeyFile == null && !kafkaClient.insecure;
     RecordAuth auth = ownKey ? null : kafkaClient.clusterAuth();
-    return new Checked(wire, progress, auth, location, nbd.options(), connectTimeout);
+    IncrementalCliOptions.Request inc = incremental.check(source);
+    if (inc != null && kafka != null && inc.previous().isAbsolute()) {
+      throw new BadInputException("with --kafka, PREV is relative to the writer group's target root: " + inc.previous());
+    }
+    return new Checked(wire, progress, auth, location, nbd.options(), connectTimeout, inc);
   }
 
   private String defaultJobId() {
@@ -320,7 +384,7 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
         if (mode != Progress.Mode.NONE) {
           err.println("zcow backup: job " + spec.getJobId() + " on Kafka at " + kafka + ", writer group " + writerGroup);
         }
-        Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, mode, err);
+        Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, spec, mode, err);
         return BackupFollow.report(outcome, coordinator, spec, err, mode, null);
       } finally {
         finished.countDown();

@@ -3,7 +3,9 @@ package io.zcow.cli;
 import io.zcow.coordinator.Coordinator;
 import io.zcow.coordinator.JobStatus;
 import io.zcow.coordinator.Partitioner;
+import io.zcow.proto.ClusterRun;
 import io.zcow.proto.JobSpec;
+import io.zcow.proto.JobSpecs;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -17,9 +19,20 @@ final class BackupFollow {
 
   /** Follows the job to its end with a progress display; null when interrupted. */
   static Coordinator.Outcome follow(Coordinator coordinator, ProgressListener listener, Partitioner partitioner,
-      Progress.Mode mode, PrintStream err) {
-    try (Progress p = new Progress(mode, "backup", partitioner.geometry().virtualSize(), listener.guestBytes::get,
-        listener.hostBytes::get, err)) {
+      JobSpec spec, Progress.Mode mode, PrintStream err) {
+    long disk = partitioner.geometry().virtualSize();
+    if (JobSpecs.isIncremental(spec)) {
+      // Until the writer reports its figure (which adds a grown tail): the bitmap's clusters.
+      long planned = 0;
+      for (ClusterRun run : spec.getPlan().getChangedList()) {
+        planned += run.getCount() * spec.getClusterSize();
+      }
+      listener.changedTotal.set(Math.min(planned, disk));
+    }
+    try (Progress p = JobSpecs.isIncremental(spec)
+        ? Progress.ofChanged(mode, "backup", listener.changedTotal::get, disk, listener.changedDone::get,
+            listener.hostBytes::get, err)
+        : new Progress(mode, "backup", disk, listener.guestBytes::get, listener.hostBytes::get, err)) {
       Coordinator.Outcome outcome = coordinator.run();
       p.close(outcome != null && outcome.done());
       return outcome;
@@ -53,9 +66,15 @@ final class BackupFollow {
         err.println("job " + spec.getJobId() + " was submitted before: followed, not submitted again");
       }
       io.zcow.proto.Progress p = coordinator.lastProgress();
-      err.printf(Locale.ROOT, "job %s: %s, %s, %s, at most %s in flight (window %d)%n", spec.getJobId(),
-          count(rangesOf(spec), "range"), count(coordinator.zeroRanges(), "hole range"),
-          count(p.getTasksIssued(), "task") + " issued", count(p.getMaxOutstanding(), "range"), coordinator.window());
+      if (JobSpecs.isIncremental(spec)) {
+        err.printf(Locale.ROOT, "job %s: changed %s, %s of the disk's %s, on %s%n", spec.getJobId(),
+            Progress.human(p.getChangedBytesTotal()), Progress.share(p.getChangedBytesTotal(), spec.getVirtualSize()),
+            Progress.human(spec.getVirtualSize()), spec.getBackingPath());
+      }
+      err.printf(Locale.ROOT, "job %s: %s, %s, %s, at most %s in flight (window %d), %s of payload accepted%n",
+          spec.getJobId(), count(rangesOf(spec), "range"), count(coordinator.zeroRanges(), "hole range"),
+          count(p.getTasksIssued(), "task") + " issued", count(p.getMaxOutstanding(), "range"), coordinator.window(),
+          Progress.human(p.getPayloadBytes()));
     }
     return Main.EXIT_OK;
   }
@@ -84,6 +103,8 @@ final class BackupFollow {
   static final class ProgressListener implements Coordinator.Listener {
     final AtomicLong guestBytes = new AtomicLong();
     final AtomicLong hostBytes = new AtomicLong();
+    final AtomicLong changedTotal = new AtomicLong(); // incremental jobs
+    final AtomicLong changedDone = new AtomicLong();
     private final String jobId;
     private final PrintStream err;
 
@@ -96,6 +117,10 @@ final class BackupFollow {
     public void progress(JobStatus s) {
       guestBytes.set(s.guestBytesDone());
       hostBytes.set(s.hostBytes());
+      if (s.incremental()) {
+        changedTotal.set(s.changedBytesTotal());
+        changedDone.set(s.changedBytesDone());
+      }
     }
 
     @Override

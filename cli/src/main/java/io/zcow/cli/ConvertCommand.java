@@ -71,9 +71,9 @@ final class ConvertCommand implements Callable<Integer> {
       throw new BadInputException("--threads must be 1 to 1024: " + threads);
     }
     image.check();
-    incremental.check(source);
+    IncrementalCliOptions.Request inc = incremental.check(source);
     TargetPaths.check(target, force);
-    DirtyClusters changed = incremental.enabled() ? incremental.changed(source, nbd.options(), image.clusterBytes()) : null;
+    DirtyClusters changed = inc == null ? null : inc.changed(nbd.options(), image.clusterBytes());
     try (Source src = Sources.open(source, sourceCache, nbd.options())) {
       ImageGeometry geometry = ImageGeometry.forSource(src.size(), image.clusterBytes());
       ImageOptions options = ImageOptions.defaults(geometry)
@@ -82,7 +82,7 @@ final class ConvertCommand implements Callable<Integer> {
           .withTargetCache(image.targetCache)
           .withWriteCache(image.writeCache);
       if (changed != null) {
-        options = options.withBacking(BackingFile.of(incremental.previous, target, geometry));
+        options = options.withBacking(BackingFile.of(inc.previous(), target, geometry));
       }
       TargetPaths.clearStalePart(target, force);
       Converter converter = new Converter(src, target, options, threads, image.level).onlyChanged(changed);
@@ -90,8 +90,12 @@ final class ConvertCommand implements Callable<Integer> {
       Runtime.getRuntime().addShutdownHook(hook);
       long started = System.nanoTime();
       ImageStats stats;
-      try (Progress p = new Progress(progressMode, "convert", geometry.virtualSize(),
-          converter::guestBytesDone, converter::hostBytes, err)) {
+      long changedTotal = converter.changedBytesTotal();
+      try (Progress p = changed != null
+          ? Progress.ofChanged(progressMode, "convert", () -> changedTotal, geometry.virtualSize(),
+              converter::changedBytesDone, converter::hostBytes, err)
+          : new Progress(progressMode, "convert", geometry.virtualSize(), converter::guestBytesDone,
+              converter::hostBytes, err)) {
         stats = converter.run();
         p.close(true);
       } finally {
@@ -107,6 +111,11 @@ final class ConvertCommand implements Callable<Integer> {
             target, Progress.human(Files.size(target)), Progress.human(src.size()),
             (double) src.size() / Math.max(1, Files.size(target)), secs,
             stats.zeroClusters(), stats.compressedClusters(), stats.rawClusters());
+        if (changed != null) {
+          err.printf(Locale.ROOT, "changed %s, %s of the disk's %s, on %s%n", Progress.human(changedTotal),
+              Progress.share(changedTotal, geometry.virtualSize()), Progress.human(geometry.virtualSize()),
+              inc.previous());
+        }
       }
     }
     return Main.EXIT_OK;

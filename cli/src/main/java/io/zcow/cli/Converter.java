@@ -1,7 +1,9 @@
 package io.zcow.cli;
 
 import io.zcow.qcow2.ClusterKind;
+import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.IncrementalPlan;
 import io.zcow.qcow2.ImageStats;
 import io.zcow.qcow2.ImageWriter;
 import io.zcow.worker.ClusterSink;
@@ -34,6 +36,7 @@ public final class Converter {
   private final int threads;
   private final int level;
   private final AtomicLong guestBytesDone = new AtomicLong();
+  private final AtomicLong unchangedBytes = new AtomicLong(); // of guestBytesDone, left to the backing file
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
   private volatile boolean cancelled;
   private volatile ImageWriter writer;
@@ -60,9 +63,22 @@ public final class Converter {
     if (changed != null && options.backing() == null) {
       throw new IllegalArgumentException("an incremental conversion needs options with a backing file");
     }
-    this.plan = changed == null ? null : new IncrementalPlan(changed, options.backing().virtualSize(),
-        options.geometry().virtualSize(), options.geometry().clusterSize(), options.geometry().guestClusters());
+    this.plan = changed == null ? null : new IncrementalPlan(changed, options.backing(), options.geometry());
     return this;
+  }
+
+  /** Incremental conversions: bytes of the clusters the overlay stores (0 for a full one). */
+  public long changedBytesTotal() {
+    if (plan == null) {
+      return 0;
+    }
+    ImageGeometry g = options.geometry();
+    return Math.min(plan.changedCount(0, g.guestClusters()) * g.clusterSize(), g.virtualSize());
+  }
+
+  /** Incremental conversions: of those, bytes compressed and accepted so far. */
+  public long changedBytesDone() {
+    return Math.max(0, Math.min(guestBytesDone.get() - unchangedBytes.get(), changedBytesTotal()));
   }
 
   /** Guest bytes compressed and accepted so far. */
@@ -184,6 +200,7 @@ public final class Converter {
       if (changedAt > pos) {
         w.putUnchanged(pos, changedAt - pos);
         guestBytesDone.addAndGet((changedAt - pos) * options.geometry().clusterSize());
+        unchangedBytes.addAndGet((changedAt - pos) * options.geometry().clusterSize());
       }
       if (changedAt == end) {
         return;

@@ -87,7 +87,7 @@ final class EmbeddedBackup {
           .sources(sources).nbd(in.nbd()).connectTimeout(in.connectTimeout()).build(),
           registry, clock);
       worker.start();
-      writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), absTarget.getParent())
+      writer = new Writer(WriterConfig.builder(bootstrap, cluster.zooKeeper().connectString(), cmd.embeddedRoot)
           .group(cmd.writerGroup).kafkaProperties(settings.extra()).kafkaCallTimeout(in.connectTimeout())
           .checkpointInterval(checkpoint).auth(auth)
           .jobCacheBytes(256L << 20).build(), clock, registry) // one job: the whole budget
@@ -112,7 +112,7 @@ final class EmbeddedBackup {
         err.println("zcow backup: workers of other hosts join with (copy " + keyFile + " to them first): " + EmbeddedKey.joinCommand(bootstrap, keyFile,
             in.source() instanceof SourceLocation.LocalFile f ? f.path().toString() : null));
       }
-      Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, mode, err);
+      Coordinator.Outcome outcome = BackupFollow.follow(coordinator, listener, partitioner, spec, mode, err);
       done = outcome != null && outcome.done();
       return BackupFollow.report(outcome, coordinator, spec, err, mode, cmd.target);
     } finally {

@@ -10,31 +10,42 @@ import picocli.CommandLine.Option;
 
 /** {@code --incremental PREV --bitmap NAME}: an overlay on PREV holding only what NAME marks changed. */
 final class IncrementalCliOptions {
-  @Option(names = "--incremental", paramLabel = "PREV", description = "Write TARGET as an incremental overlay on the qcow2 image PREV (the last link of the chain; named in TARGET relative to TARGET's directory): only the clusters --bitmap marks changed are read and stored.")
+  @Option(names = "--incremental", paramLabel = "PREV", description = "Write TARGET as an incremental overlay on the qcow2 image PREV (the last link of the chain; named in TARGET relative to TARGET's directory; for backup --kafka, a path under the writer group's target root like TARGET): only the clusters --bitmap marks changed are read and stored.")
   Path previous;
 
   @Option(names = "--bitmap", paramLabel = "NAME", description = "The QEMU dirty bitmap of an NBD SOURCE (qemu:dirty-bitmap:NAME, e.g. qemu-nbd -B NAME) that recorded the changes since PREV.")
   String bitmap;
 
-  boolean enabled() {
-    return previous != null;
-  }
-
-  /** Refuses a half-given pair or a source without a dirty bitmap; one line each. */
-  void check(String source) {
+  /**
+   * The checked pair, or null without {@code --incremental}: a half-given pair or a source
+   * without a dirty bitmap is refused, one line each.
+   */
+  Request check(String source) {
     if ((previous == null) != (bitmap == null)) {
       throw new BadInputException("--incremental and --bitmap go together");
     }
-    if (previous != null && !NbdUri.isNbd(source)) {
+    if (previous == null) {
+      return null;
+    }
+    if (!NbdUri.isNbd(source)) {
       throw new BadInputException("--incremental needs an NBD SOURCE that exports the dirty bitmap " + bitmap);
     }
+    return new Request(previous, bitmap, NbdUri.parse(source));
   }
 
   /**
-   * Reads the dirty bitmap over a connection of its own, closed before SOURCE is opened for
-   * reading (qemu-nbd serves one client at a time unless told otherwise).
+   * An incremental image asked for: PREV, the bitmap and the NBD export that has it.
+   *
+   * @param previous the previous image as given (a local path, or with --kafka one under the
+   *     writer group's target root)
    */
-  DirtyClusters changed(String source, NbdOptions options, int clusterSize) {
-    return DirtyBitmap.read(NbdUri.parse(source), options, bitmap, clusterSize);
+  record Request(Path previous, String bitmap, NbdUri export) {
+    /**
+     * Reads the dirty bitmap over a connection of its own, closed before SOURCE is opened for
+     * reading (qemu-nbd serves one client at a time unless told otherwise).
+     */
+    DirtyClusters changed(NbdOptions options, int clusterSize) {
+      return DirtyBitmap.read(export, options, bitmap, clusterSize);
+    }
   }
 }

@@ -15,7 +15,8 @@ public final class Progress implements AutoCloseable {
   private final PrintStream out;
   private final boolean bar;
   private final String label;
-  private final long total;
+  private final LongSupplier total;
+  private final long disk; // incremental work: the disk's size, to show the share changed; else 0
   private final LongSupplier done;
   private final LongSupplier written;
   private final long start = System.nanoTime();
@@ -28,9 +29,24 @@ public final class Progress implements AutoCloseable {
    * @param written bytes of output so far
    */
   public Progress(Mode mode, String label, long total, LongSupplier done, LongSupplier written, PrintStream out) {
+    this(mode, label, () -> total, 0, done, written, out);
+  }
+
+  /**
+   * Progress of an incremental job: {@code changed} bytes of work (it may be refined while the
+   * job runs), shown with the share of the {@code disk} bytes they are.
+   */
+  public static Progress ofChanged(Mode mode, String label, LongSupplier changed, long disk, LongSupplier done,
+      LongSupplier written, PrintStream out) {
+    return new Progress(mode, label, changed, disk, done, written, out);
+  }
+
+  private Progress(Mode mode, String label, LongSupplier total, long disk, LongSupplier done, LongSupplier written,
+      PrintStream out) {
     this.out = out;
     this.label = label;
     this.total = total;
+    this.disk = disk;
     this.done = done;
     this.written = written;
     this.bar = mode == Mode.AUTO && System.console() != null;
@@ -56,16 +72,17 @@ public final class Progress implements AutoCloseable {
   }
 
   private synchronized void print(boolean last) {
-    long d = done.getAsLong();
+    long total = this.total.getAsLong();
+    long d = Math.min(done.getAsLong(), total);
     double secs = Math.max(1e-3, (System.nanoTime() - start) / 1e9);
     double rate = d / secs;
     long w = written.getAsLong();
     double pct = total == 0 ? 100 : 100.0 * d / total;
     String eta = rate > 0 && d < total ? duration((long) ((total - d) / rate)) : "-";
     String ratio = w > 0 ? String.format(Locale.ROOT, "%.2fx", (double) d / w) : "-";
-    String figures = String.format(Locale.ROOT, "%5.1f%%  %s / %s  %s/s  out %s (%s)  %s",
-        pct, human(d), human(total), human((long) rate), human(w), ratio,
-        last ? "in " + duration((long) secs) : "ETA " + eta);
+    String figures = String.format(Locale.ROOT, "%5.1f%%  %s / %s%s  %s/s  out %s (%s)  %s",
+        pct, human(d), human(total), disk > 0 ? " changed (" + share(total, disk) + " of " + human(disk) + ")" : "",
+        human((long) rate), human(w), ratio, last ? "in " + duration((long) secs) : "ETA " + eta);
     if (bar) {
       int width = 30;
       int filled = (int) Math.min(width, Math.round(pct / 100 * width));
@@ -77,6 +94,11 @@ public final class Progress implements AutoCloseable {
       out.println(label + ": " + figures);
     }
     out.flush();
+  }
+
+  /** "0.4%": how much of {@code whole} {@code part} is, to a tenth of a percent. */
+  static String share(long part, long whole) {
+    return String.format(Locale.ROOT, "%.1f%%", whole <= 0 ? 0 : 100.0 * part / whole);
   }
 
   static String human(long bytes) {

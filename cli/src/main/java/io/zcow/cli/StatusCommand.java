@@ -23,7 +23,7 @@ import picocli.CommandLine.Parameters;
     name = "status",
     mixinStandardHelpOptions = true,
     description = {
-      "Shows every job of the cluster (or only JOB): its state, how many ranges and bytes are done, the rate, and whether it is stalled (no event for " + StatusCommand.STALLED_MINUTES + " minutes while not finished).",
+      "Shows every job of the cluster (or only JOB): its state, how many ranges and bytes are done, the rate, and whether it is stalled (no event for " + StatusCommand.STALLED_MINUTES + " minutes while not finished). An incremental job also shows its changed bytes and the share of the disk they are.",
       "",
       "--output json prints one JSON object for scripts and monitoring (byte counts and times in bytes and epoch milliseconds; null where text says nothing).",
       "",
@@ -95,7 +95,7 @@ final class StatusCommand implements Callable<Integer> {
    */
   record JobView(String jobId, JobState state, boolean hasProgress, long rangesDone, long rangesTotal,
       long guestBytesDone, long virtualSize, long imageBytes, long bytesPerSecond, String reason,
-      long stalledMinutes, long lastSeenMs) {
+      long stalledMinutes, long lastSeenMs, long changedBytesTotal, long changedBytesDone) {
     static JobView of(JobLog.Job job, long nowMs) {
       JobState state = job.state();
       JobEvent last = job.lastProgress();
@@ -104,15 +104,21 @@ final class StatusCommand implements Callable<Integer> {
       long guest = 0;
       long image = 0;
       long rate = -1;
+      long changedTotal = 0;
+      long changedDone = 0;
       if (last != null) {
         var p = last.getProgress();
         done = p.getRangesDone();
         total = p.getRangesTotal();
         guest = p.getGuestBytesDone();
         image = p.getHostBytes();
+        changedTotal = p.getChangedBytesTotal();
+        changedDone = p.getChangedBytesDone();
         JobEvent first = job.firstProgress();
         long ms = last.getTimeMs() - first.getTimeMs();
-        long bytes = guest - first.getProgress().getGuestBytesDone();
+        // An incremental job moves its changed bytes; its unchanged ones are settled without work.
+        long bytes = changedTotal > 0 ? changedDone - first.getProgress().getChangedBytesDone()
+            : guest - first.getProgress().getGuestBytesDone();
         if (ms > 0 && bytes > 0) {
           rate = bytes * 1000 / ms;
         }
@@ -122,7 +128,8 @@ final class StatusCommand implements Callable<Integer> {
       boolean stalled = !JobSpecs.isTerminal(state) && state != JobState.JOB_STATE_QUEUED
           && idle.toMinutes() >= STALLED_MINUTES;
       return new JobView(job.spec().getJobId(), state, last != null, done, total, guest, job.spec().getVirtualSize(),
-          image, rate, explains ? job.spec().getReason() : "", stalled ? idle.toMinutes() : -1, job.lastSeenMs());
+          image, rate, explains ? job.spec().getReason() : "", stalled ? idle.toMinutes() : -1, job.lastSeenMs(),
+          changedTotal, changedDone);
     }
 
     String line() {
@@ -131,6 +138,10 @@ final class StatusCommand implements Callable<Integer> {
       if (hasProgress) {
         s.append(String.format(Locale.ROOT, "  ranges %d/%d  guest %s of %s  image %s", rangesDone, rangesTotal,
             Progress.human(guestBytesDone), Progress.human(virtualSize), Progress.human(imageBytes)));
+        if (changedBytesTotal > 0) {
+          s.append(String.format(Locale.ROOT, "  changed %s of %s (%s of the disk)", Progress.human(changedBytesDone),
+              Progress.human(changedBytesTotal), Progress.share(changedBytesTotal, virtualSize)));
+        }
         if (bytesPerSecond >= 0) {
           s.append("  ").append(Progress.human(bytesPerSecond)).append("/s");
         }
@@ -151,6 +162,7 @@ final class StatusCommand implements Callable<Integer> {
           + ",\"ranges_done\":" + rangesDone + ",\"ranges_total\":" + rangesTotal
           + ",\"guest_bytes_done\":" + guestBytesDone + ",\"virtual_size\":" + virtualSize
           + ",\"image_bytes\":" + imageBytes
+          + ",\"changed_bytes_total\":" + changedBytesTotal + ",\"changed_bytes_done\":" + changedBytesDone
           + ",\"bytes_per_second\":" + (bytesPerSecond >= 0 ? Long.toString(bytesPerSecond) : "null")
           + ",\"reason\":" + (reason.isEmpty() ? "null" : Json.string(reason))
           + ",\"stalled_minutes\":" + (stalledMinutes >= 0 ? Long.toString(stalledMinutes) : "null")

@@ -23,9 +23,9 @@ import picocli.CommandLine.Parameters;
     name = "verify",
     mixinStandardHelpOptions = true,
     description = {
-      "Reads SOURCE (a block device, a raw image or an NBD URI) and the qcow2 IMAGE side by side and prints 'identical', or the first guest offset where they differ.",
+      "Reads SOURCE (a block device, a raw image or an NBD URI) and the qcow2 IMAGE side by side and prints 'identical', or the first guest offset where they differ. An IMAGE with a backing file is read as the whole chain (an incremental backup and the images it builds on).",
       "",
-      "Exit codes: 0 identical, 1 different (or IMAGE is corrupt), 2 bad usage or input (missing file, IMAGE not a qcow2 image).",
+      "Exit codes: 0 identical, 1 different (or IMAGE is corrupt), 2 bad usage or input (missing file, IMAGE not a qcow2 image, a backing file missing).",
       ""
     })
 final class VerifyCommand implements Callable<Integer> {

@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.zcow.cli.faults.LoopbackCluster;
@@ -94,6 +95,49 @@ class MultiProcessBackupTest {
     Path image = cluster.targetRoot().resolve("nbd-image.qcow2");
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(raw, image);
+  }
+
+  /**
+   * {@code backup --kafka --incremental PREV --bitmap NAME}: the scenario of {@link
+   * IncrementalChain} with every role a process; TARGET and PREV relative to the writer's target
+   * root, the export on one Unix socket read by two workers allowed to read it.
+   */
+  @Test
+  void incrementalChainThroughSeparateProcessesReadsAsTheGuestAtEachTime() throws Exception {
+    Path work = java.nio.file.Files.createDirectories(dir.resolve("incremental"));
+    Path socket = work.resolve("guest.sock");
+    String uri = "nbd+unix:///disk?socket=" + socket;
+    List<Role> nbdWorkers = new ArrayList<>();
+    for (int i = 1; i <= 2; i++) {
+      nbdWorkers.add(cluster.startWorker("inc-worker-" + i, "--source-allow", uri));
+    }
+    Path root = cluster.targetRoot();
+    try {
+      IncrementalChain.fullThenTwoIncrementals(work, root, b -> b.unix(socket), (s, target, previous, bitmap, extra) -> {
+        String name = target.getFileName().toString().replace(".qcow2", "");
+        List<String> more = new ArrayList<>();
+        if (previous != null) {
+          more.addAll(List.of("--incremental", root.relativize(previous).toString(), "--bitmap", bitmap));
+        }
+        List<String> args = cluster.backupArgs(Path.of("SOURCE"), root.relativize(target).toString(), "mp-" + name,
+            more.toArray(String[]::new));
+        args.set(args.size() - 2, s.uri());
+        Role backup = cluster.startBackup("backup-" + name, args);
+        int code = backup.await(Duration.ofSeconds(120));
+        return new CliRun(code, backup.describe());
+      });
+      // A PREV outside the writer's target root: the writer refuses it, and the job fails with why.
+      try (NbdServer s = NbdServer.qemuNbd(work.resolve("guest.qcow2"), "qcow2").bitmap("b1").unix(socket).start()) {
+        List<String> args = cluster.backupArgs(Path.of("SOURCE"), "escape.qcow2", "mp-escape", "--incremental",
+            "../incremental/t2.raw", "--bitmap", "b1");
+        args.set(args.size() - 2, s.uri());
+        Role backup = cluster.startBackup("backup-escape", args);
+        assertEquals(Main.EXIT_FAILED, backup.await(Duration.ofSeconds(120)), backup.describe());
+        assertTrue(backup.stderr().contains("previous image ../incremental/t2.raw contains '..'"), backup.describe());
+      }
+    } finally {
+      nbdWorkers.forEach(Role::kill);
+    }
   }
 
   private static int[] summary(Role run) {

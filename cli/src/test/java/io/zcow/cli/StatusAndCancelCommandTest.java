@@ -70,6 +70,31 @@ class StatusAndCancelCommandTest {
   }
 
   @Test
+  void anIncrementalJobShowsItsChangedBytesTheirShareOfTheDiskAndTheirRate() {
+    String id = kafka.uniqueName("status-incr");
+    publish(Topics.JOBS, id, spec(id, JobState.JOB_STATE_SUBMITTED).toByteArray());
+    publish(Topics.JOBS, id, byWriter(id, JobState.JOB_STATE_RUNNING, 1).toByteArray());
+    // 10 MiB disk, 512 KiB of it changed: 128 KiB, then 384 KiB of those accepted, 4 s apart.
+    publish(Topics.EVENTS, id, changed(progress(id, 10, 7, T0 + 1000), 128 << 10).toByteArray());
+    publish(Topics.EVENTS, id, changed(progress(id, 10, 9, T0 + 5000), 384 << 10).toByteArray());
+    at(T0 + 6000);
+
+    Out run = status(id);
+
+    assertEquals(0, run.exitCode(), run.err());
+    String line = run.out().strip();
+    assertTrue(line.contains("  changed 384.0 KiB of 512.0 KiB (5.0% of the disk)"), line);
+    assertTrue(line.endsWith("  64.0 KiB/s"), "the rate of changed bytes: " + line);
+    Out json = run(clock, "status", "--kafka", kafka.bootstrapServers(), "--output", "json", id);
+    assertTrue(json.out().contains("\"changed_bytes_total\":524288,\"changed_bytes_done\":393216"), json.out());
+  }
+
+  private static JobEvent changed(JobEvent e, long done) {
+    return e.toBuilder().setProgress(e.getProgress().toBuilder().setChangedBytesTotal(512 << 10)
+        .setChangedBytesDone(done)).build();
+  }
+
+  @Test
   void saysStalledWhenARunningJobIsSilentForMinutesButNotWhenDone() {
     String quiet = kafka.uniqueName("status-quiet");
     String done = kafka.uniqueName("status-done");

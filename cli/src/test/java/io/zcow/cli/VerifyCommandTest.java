@@ -3,6 +3,7 @@ package io.zcow.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.zcow.testkit.QemuImg;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
@@ -46,6 +47,24 @@ class VerifyCommandTest {
     Result r = verify(source.toString(), image.toString());
     assertEquals(1, r.exit(), r.err());
     assertEquals("differ: first difference at offset 700000 (0xaae60)\n", r.out());
+  }
+
+  @Test
+  void readsAChainThroughItsBackingFiles() throws Exception {
+    QemuImg.assumeAvailable();
+    Path inc = dir.resolve("inc.qcow2");
+    QemuImg.createOverlay(inc, "out.qcow2");
+    QemuImg.io(inc, "write -P 0xaa 65536 4096", "write -z 0 65536", "write -P 0x55 700000 3000");
+    Path now = dir.resolve("now.raw");
+    QemuImg.toRaw(inc, now);
+
+    assertEquals(new Result(0, "identical\n", ""), verify(now.toString(), inc.toString()));
+    Result old = verify(source.toString(), inc.toString());
+    assertEquals(1, old.exit(), old.err());
+    assertEquals(new Result(0, "identical\n", ""), verify(source.toString(), image.toString()));
+
+    Files.move(image, dir.resolve("moved.qcow2"));
+    assertBadInput(verify(now.toString(), inc.toString()), "chain is broken");
   }
 
   @Test

@@ -112,6 +112,9 @@ public final class Coordinator implements AutoCloseable {
   private long lastMoveMs;
   private boolean stallReported;
   private long guestBytesAtStart = -1;
+  private long changedBytesTotal; // incremental jobs, as the writer reports them
+  private long changedBytesDone;
+  private long changedBytesAtStart;
   private long guestBytesDone;
   private long hostBytes;
   private long rangesDone;
@@ -206,9 +209,17 @@ public final class Coordinator implements AutoCloseable {
 
   /** Hole ranges as runs (at most {@link #MAX_ZERO_RUNS}: the longest; the rest are read) and the window. */
   private JobPlan plan() {
+    // An incremental job keeps the changed clusters it was given; its hole ranges are read like
+    // any other (a worker reads only the changed clusters, and skips holes), so that an unchanged
+    // cluster in a hole keeps no L2 entry.
+    JobPlan.Builder b = spec.getPlan().toBuilder().clearZeroRanges().setWindow(config.window());
+    if (JobSpecs.isIncremental(spec)) {
+      zeroRanges = 0;
+      return b.build();
+    }
     List<RangeRun> runs = ZeroRuns.of(partitioner.dataRanges(), partitioner.rangeCount(), MAX_ZERO_RUNS);
     zeroRanges = (int) runs.stream().mapToLong(RangeRun::getCount).sum();
-    return JobPlan.newBuilder().addAllZeroRanges(runs).setWindow(config.window()).build();
+    return b.addAllZeroRanges(runs).build();
   }
 
   /**
@@ -337,12 +348,16 @@ public final class Coordinator implements AutoCloseable {
     }
     var p = e.getProgress();
     last = p;
-    boolean moved = p.getGuestBytesDone() != guestBytesDone || p.getRangesDone() != rangesDone;
+    boolean moved = p.getGuestBytesDone() != guestBytesDone || p.getRangesDone() != rangesDone
+        || p.getChangedBytesDone() != changedBytesDone;
     guestBytesDone = Math.max(guestBytesDone, p.getGuestBytesDone());
+    changedBytesTotal = p.getChangedBytesTotal();
+    changedBytesDone = p.getChangedBytesDone();
     rangesDone = Math.max(rangesDone, p.getRangesDone());
     hostBytes = p.getHostBytes();
     if (guestBytesAtStart < 0) {
       guestBytesAtStart = guestBytesDone;
+      changedBytesAtStart = changedBytesDone;
     }
     return moved;
   }
@@ -354,12 +369,15 @@ public final class Coordinator implements AutoCloseable {
 
   private JobStatus report() {
     long now = clock.millis();
-    long total = partitioner.geometry().virtualSize();
+    boolean incremental = changedBytesTotal > 0;
+    long total = incremental ? changedBytesTotal : partitioner.geometry().virtualSize();
+    long done = incremental ? changedBytesDone : guestBytesDone;
+    long atStart = incremental ? changedBytesAtStart : guestBytesAtStart;
     double secs = Math.max(0.001, (now - startedMs) / 1000.0);
-    double rate = guestBytesAtStart < 0 ? 0 : (guestBytesDone - guestBytesAtStart) / secs;
-    Duration eta = rate > 0 ? Duration.ofSeconds((long) ((total - guestBytesDone) / rate)) : null;
+    double rate = guestBytesAtStart < 0 ? 0 : (done - atStart) / secs;
+    Duration eta = rate > 0 ? Duration.ofSeconds((long) ((total - done) / rate)) : null;
     JobStatus s = new JobStatus(partitioner.rangeCount(), (int) rangesDone, guestBytesDone, hostBytes, rate, eta,
-        Duration.ofMillis(now - lastMoveMs));
+        Duration.ofMillis(now - lastMoveMs), changedBytesTotal, changedBytesDone);
     listener.progress(s);
     return s;
   }

@@ -87,6 +87,41 @@ public final class DirtyClusters {
     return run >= 0 && cluster < ends[run] ? ends[run] : cluster;
   }
 
+  /**
+   * These clusters in at most {@code maxRuns} runs: when there are more, the runs separated by the
+   * smallest gaps are merged (the gaps count as dirty: stored again, never lost).
+   */
+  public DirtyClusters coarsened(int maxRuns) {
+    if (maxRuns < 1) {
+      throw new IllegalArgumentException("maxRuns must be positive: " + maxRuns);
+    }
+    if (starts.length <= maxRuns) {
+      return this;
+    }
+    long[] gaps = new long[starts.length - 1];
+    for (int i = 1; i < starts.length; i++) {
+      gaps[i - 1] = starts[i] - ends[i - 1];
+    }
+    long[] sorted = gaps.clone();
+    Arrays.sort(sorted);
+    long merge = sorted[starts.length - maxRuns - 1]; // merging every gap up to this leaves <= maxRuns
+    long[] s = new long[maxRuns];
+    long[] e = new long[maxRuns];
+    int n = 0;
+    s[0] = starts[0];
+    e[0] = ends[0];
+    for (int i = 1; i < starts.length; i++) {
+      if (gaps[i - 1] <= merge) {
+        e[n] = ends[i];
+      } else {
+        n++;
+        s[n] = starts[i];
+        e[n] = ends[i];
+      }
+    }
+    return new DirtyClusters(clusterSize, clusters, Arrays.copyOf(s, n + 1), Arrays.copyOf(e, n + 1));
+  }
+
   @Override
   public String toString() {
     StringBuilder b = new StringBuilder("DirtyClusters[");

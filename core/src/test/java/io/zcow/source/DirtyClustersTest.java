@@ -1,6 +1,7 @@
 package io.zcow.source;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -36,6 +37,25 @@ class DirtyClustersTest {
     assertEquals(0, d.nextClean(0));
     assertEquals(5, d.nextClean(3));
     assertEquals(11, d.nextClean(10));
+  }
+
+  @Test
+  void coarsenedMergesTheRunsWithTheSmallestGapsAndLosesNoChange() {
+    // Runs 0, 2..3, 10, 30, 31 is merged into 30: gaps 1, 6, 19.
+    DirtyClusters d = DirtyClusters.builder(40L * CS, CS).add(0, 1).add(2L * CS, 2L * CS).add(10L * CS, 1)
+        .add(30L * CS, 2L * CS).build();
+    assertEquals(4, d.runs());
+    assertSame(d, d.coarsened(4));
+    DirtyClusters three = d.coarsened(3);
+    assertEquals("DirtyClusters[0..3, 10..10, 30..31]", three.toString());
+    assertEquals("DirtyClusters[0..10, 30..31]", d.coarsened(2).toString());
+    assertEquals("DirtyClusters[0..31]", d.coarsened(1).toString());
+    for (long c = 0; c < 40; c++) {
+      if (d.isDirty(c)) {
+        assertTrue(d.coarsened(1).isDirty(c) && d.coarsened(2).isDirty(c) && three.isDirty(c), "cluster " + c);
+      }
+    }
+    assertThrows(IllegalArgumentException.class, () -> d.coarsened(0));
   }
 
   @Test

@@ -8,6 +8,11 @@ public final class JobSpecs {
   /** Cluster sizes zcow supports: 4 KiB (the O_DIRECT block) to 2 MiB. */
   public static final int MIN_CLUSTER_SIZE = 1 << 12;
   public static final int MAX_CLUSTER_SIZE = 1 << 21;
+  /**
+   * The most changed-cluster runs a plan carries: 16 bytes or less each, so a JobSpec stays well
+   * under a Kafka record's 1 MiB.
+   */
+  public static final int MAX_CHANGED_RUNS = 32_768;
 
   private JobSpecs() {}
 
@@ -58,7 +63,36 @@ public final class JobSpecs {
             + " ranges";
       }
     }
+    if (spec.getBackingPath().isEmpty() && spec.getPlanOrBuilder().getChangedCount() > 0) {
+      return "plan: changed clusters without a backing_path";
+    }
+    String runs = runsProblem(spec.getPlan().getChangedList(), 0, RangeLayout.of(spec).guestClusters(),
+        MAX_CHANGED_RUNS);
+    return runs == null ? null : "plan: changed " + runs;
+  }
+
+  /**
+   * Null when {@code runs} are non-empty, ascending, disjoint runs inside clusters [from, to), at
+   * most {@code max} of them; else what is wrong.
+   */
+  public static String runsProblem(java.util.List<ClusterRun> runs, long from, long to, int max) {
+    if (runs.size() > max) {
+      return "has " + runs.size() + " runs, more than " + max;
+    }
+    long next = from;
+    for (ClusterRun run : runs) {
+      if (run.getCount() < 1 || run.getFirst() < next || run.getFirst() >= to || run.getCount() > to - run.getFirst()) {
+        return "run " + run.getFirst() + "+" + run.getCount() + " is empty, out of order or outside clusters " + from
+            + ".." + (to - 1);
+      }
+      next = run.getFirst() + run.getCount();
+    }
     return null;
+  }
+
+  /** Whether the job writes an overlay on a previous image. */
+  public static boolean isIncremental(JobSpec spec) {
+    return !spec.getBackingPath().isEmpty();
   }
 
   /** Whether the job has ended: no task of it runs any more. */

@@ -6,14 +6,19 @@ import io.zcow.RetriableException;
 import java.io.Closeable;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Reads the guest data of a qcow2 image's active layer: unallocated and zero-flagged clusters read
- * as zeros, standard clusters from their host cluster, compressed clusters through {@link
- * PayloadDecoder} with the header's codec. Images with a backing file, encryption, an external
- * data file or extended L2 entries are refused; internal snapshots do not matter for the active
- * layer and are ignored.
+ * Reads the guest data of a qcow2 image's active layer: zero-flagged clusters read as zeros,
+ * standard clusters from their host cluster, compressed clusters through {@link PayloadDecoder}
+ * with the header's codec, unallocated clusters from the backing file (a qcow2 image, opened the
+ * same way: a chain) or as zeros without one, and past a shorter backing file's end. A relative
+ * backing name is resolved against the image's directory, as QEMU does. Images with encryption,
+ * an external data file or extended L2 entries are refused, as is a backing file whose format
+ * extension names another format than qcow2, or a chain deeper than {@value #MAX_CHAIN}; internal
+ * snapshots do not matter for the active layer and are ignored.
  *
  * <p>Memory is bounded: the part of the L1 table the virtual size uses (at most 32 MiB) is read and
  * checked at open, L2 tables go through a small LRU, and each thread reading at once borrows one
@@ -30,6 +35,8 @@ public final class ImageReader implements Closeable {
   private static final int HEADER_READ = 512;
   private static final int SECTOR = 512;
   private static final ByteBuffer ZEROS = ByteBuffer.allocate(64 << 10).asReadOnlyBuffer();
+  /** A guard against a chain that names itself (directly or around a loop), not a QEMU limit. */
+  static final int MAX_CHAIN = 64;
 
   private final ImageFile file;
   private final Header header;
@@ -37,35 +44,112 @@ public final class ImageReader implements Closeable {
   private final int clusterSize;
   private final ClusterMap map;
   private final DecoderPool decoders;
+  private final ImageReader backing; // null without a backing file
   private volatile boolean closed;
 
-  private ImageReader(ImageFile file) {
+  private ImageReader(ImageFile file, int depth) {
     this.file = file;
     ByteBuffer head = ByteBuffer.allocate((int) Math.min(file.size(), HEADER_READ));
     file.readFully(head, 0, "the header");
     this.header = file.named(() -> Header.decode(head.flip()));
-    if (header.backingFileOffset() != 0) {
-      throw new BadInputException(String.format(
-          "%s has a backing file (backing_file_offset 0x%x at header offset 0x8): zcow reads standalone"
-              + " images only; flatten it first with qemu-img convert", file.path(), header.backingFileOffset()));
-    }
     this.clusterBits = header.clusterBits();
     this.clusterSize = header.clusterSize();
     this.map = new ClusterMap(file, header);
     this.decoders = new DecoderPool(clusterSize);
+    if (header.backingFileOffset() != 0) {
+      try {
+        this.backing = openBacking(file, header, head, depth);
+      } catch (RuntimeException e) {
+        decoders.close();
+        throw e;
+      }
+    } else {
+      this.backing = null;
+    }
+  }
+
+  private static ImageReader openBacking(ImageFile file, Header header, ByteBuffer head, int depth) {
+    if (depth >= MAX_CHAIN) {
+      throw new BadInputException(file.path() + ": the backing chain is deeper than " + MAX_CHAIN
+          + " images (does it loop?)");
+    }
+    int size = head.getInt(16);
+    long offset = header.backingFileOffset();
+    if (size <= 0 || size > BackingFile.MAX_NAME_BYTES || file.pastEnd(offset, size)) {
+      throw file.corrupt("backing file name of %d bytes at 0x%x (header offsets 0x8, 0x10) does not fit the"
+          + " file or the 1..%d bytes qcow2 allows", size, offset, BackingFile.MAX_NAME_BYTES);
+    }
+    ByteBuffer name = ByteBuffer.allocate(size);
+    file.readFully(name, offset, "the backing file name");
+    String format = backingFormat(file, header);
+    if (format != null && !format.equals("qcow2")) {
+      throw new BadInputException(file.path() + ": its backing file is of format " + format
+          + " (extension 0xe2792aca); zcow reads qcow2 chains only");
+    }
+    Path own = Path.of(new String(name.array(), StandardCharsets.UTF_8));
+    Path dir = file.path().toAbsolutePath().getParent();
+    Path resolved = own.isAbsolute() || dir == null ? own : dir.resolve(own);
+    if (!Files.isRegularFile(resolved)) {
+      throw new BadInputException(file.path() + " backs onto " + own + ", which is missing (" + resolved
+          + "): its chain is broken");
+    }
+    ImageFile next = ImageFile.open(resolved);
+    try {
+      return new ImageReader(next, depth + 1);
+    } catch (RuntimeException e) {
+      try {
+        next.close();
+      } catch (RuntimeException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The backing-format extension's value (qcow2.txt "Header extensions": type, length, data padded
+   * to 8, from header_length on, ended by type 0, inside the first cluster), or null without one.
+   */
+  private static String backingFormat(ImageFile file, Header header) {
+    int start = header.version() == 2 ? 72 : header.headerLength();
+    long end = Math.min(file.size(), header.clusterSize());
+    if (start >= end) {
+      return null;
+    }
+    ByteBuffer ext = ByteBuffer.allocate((int) (end - start));
+    file.readFully(ext, start, "the header extensions");
+    ext.flip();
+    while (ext.remaining() >= 8) {
+      int type = ext.getInt();
+      int length = ext.getInt();
+      if (type == 0) {
+        return null;
+      }
+      if (length < 0 || length > ext.remaining()) {
+        throw file.corrupt("header extension 0x%08x at 0x%x has length %d past the first cluster", type,
+            start + ext.position() - 8, length);
+      }
+      if (type == BackingFile.EXT_BACKING_FORMAT) {
+        byte[] b = new byte[length];
+        ext.get(b);
+        return new String(b, StandardCharsets.US_ASCII);
+      }
+      ext.position(Math.min(ext.limit(), ext.position() + ((length + 7) & ~7)));
+    }
+    return null;
   }
 
   /**
    * Opens {@code image} for reading and checks its header and L1 table.
    *
-   * @throws BadInputException when the file cannot be opened or has a backing file
+   * @throws BadInputException when the file or a backing file of its chain cannot be opened
    * @throws CorruptException when the header or the L1 table is corrupt or uses features zcow
    *     cannot read
    */
   public static ImageReader open(Path image) {
     ImageFile file = ImageFile.open(image);
     try {
-      return new ImageReader(file);
+      return new ImageReader(file, 0);
     } catch (RuntimeException e) {
       try {
         file.close();
@@ -143,11 +227,15 @@ public final class ImageReader implements Closeable {
     long host = file.named(() -> L2Entry.standardOffset(entry, location));
     // Offset 0 reads as unallocated even with the copied bit set, as in QEMU: the spec allows
     // that combination only with an external data file, which the header check refused.
-    if ((entry & L2Entry.ZERO) != 0 || host == 0) {
+    if ((entry & L2Entry.ZERO) != 0) {
       fillZeros(dst);
       return;
     }
     long guest = cluster << clusterBits;
+    if (host == 0) {
+      readBacking(guest + within, dst);
+      return;
+    }
     if ((host & (clusterSize - 1)) != 0) {
       throw file.corrupt("data cluster offset 0x%x in L2 entry at 0x%x (guest 0x%x) is not cluster-aligned",
           host, location, guest);
@@ -200,6 +288,16 @@ public final class ImageReader implements Closeable {
     }
   }
 
+  /** Unallocated: the backing file's data where it has any, zeros past its end or without one. */
+  private void readBacking(long guestOffset, ByteBuffer dst) {
+    if (backing != null && guestOffset < backing.virtualSize()) {
+      int n = (int) Math.min(dst.remaining(), backing.virtualSize() - guestOffset);
+      backing.read(guestOffset, dst.slice(dst.position(), n));
+      dst.position(dst.position() + n);
+    }
+    fillZeros(dst);
+  }
+
   private static void fillZeros(ByteBuffer dst) {
     while (dst.hasRemaining()) {
       dst.put(ZEROS.duplicate().limit(Math.min(dst.remaining(), ZEROS.capacity())));
@@ -212,7 +310,13 @@ public final class ImageReader implements Closeable {
     try {
       decoders.close();
     } finally {
-      file.close();
+      try {
+        file.close();
+      } finally {
+        if (backing != null) {
+          backing.close();
+        }
+      }
     }
   }
 }

@@ -182,11 +182,21 @@ class ImageReaderCorruptionTest {
   }
 
   @Test
-  void backingFileIsRefusedWithAClearMessage() {
+  void missingBackingFileIsRefusedWithAClearMessage() {
+    Path image = copy("zstd", CS);
+    byte[] name = "nope.qcow2".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    RealImages.poke(image, 0x300, name);
+    RealImages.pokeLong(image, 8, 0x300);
+    RealImages.poke(image, 16, java.nio.ByteBuffer.allocate(4).putInt(name.length).array());
+    BadInputException e = assertThrows(BadInputException.class, () -> ImageReader.open(image));
+    assertTrue(e.getMessage().contains("nope.qcow2, which is missing"), e.getMessage());
+  }
+
+  @Test
+  void backingFileNameOutsideTheFileIsCorrupt() {
     Path image = copy("zstd", CS);
     RealImages.pokeLong(image, 8, 0x200);
-    BadInputException e = assertThrows(BadInputException.class, () -> ImageReader.open(image));
-    assertTrue(e.getMessage().contains("backing file"), e.getMessage());
+    assertCorrupt(() -> ImageReader.open(image), "backing file name of 0 bytes at 0x200");
   }
 
   @Test

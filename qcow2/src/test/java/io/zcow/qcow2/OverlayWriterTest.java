@@ -59,6 +59,10 @@ class OverlayWriterTest {
     // The older links still read as their own time.
     QemuImg.assertIdentical(disk1, inc1);
     QemuImg.assertIdentical(disk0, full);
+    // zcow's own reader follows the chain too (zcow verify).
+    assertEquals(-1, ImageReader.firstDifference(disk2, inc2));
+    assertEquals(-1, ImageReader.firstDifference(disk1, inc1));
+    assertTrue(ImageReader.firstDifference(disk1, inc2) >= 3 * CS);
     assertTrue(QemuImg.info(inc2).contains("\"backing-filename\": \"inc1.qcow2\""), QemuImg.info(inc2));
   }
 
@@ -74,6 +78,7 @@ class OverlayWriterTest {
     TreeSet<Long> changed = writeOverlay(full, disk0, disk1, inc);
     QemuImg.assertOverlay(disk1, inc, CS, changed);
     assertEquals(List.of(48L, 49L, 50L, 51L), List.copyOf(changed));
+    assertEquals(-1, ImageReader.firstDifference(disk1, inc));
   }
 
   @Test

@@ -163,6 +163,14 @@ public final class QemuImg {
   }
 
   /**
+   * {@code qemu-img create -f qcow2 -b BACKING -F qcow2 IMAGE}: an empty overlay; a relative
+   * {@code backing} is taken relative to IMAGE's directory, as QEMU resolves it.
+   */
+  public static void createOverlay(Path image, String backing) {
+    succeed(run("create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", image.toString()));
+  }
+
+  /**
    * {@code qemu-img bitmap --add --enable -g GRANULARITY IMAGE NAME}: a persistent dirty bitmap
    * that records every later write (made with {@link #io}) into the image.
    */

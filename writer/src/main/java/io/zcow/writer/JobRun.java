@@ -9,6 +9,10 @@ import io.zcow.proto.RangeLayout;
 import io.zcow.qcow2.Codec;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.IncrementalPlan;
+import io.zcow.proto.ClusterRun;
+import io.zcow.proto.RangeTask;
+import io.zcow.source.DirtyClusters;
 import io.zcow.qcow2.ImageStats;
 import io.zcow.qcow2.ImageWriter;
 import io.zcow.qcow2.TargetCache;
@@ -32,6 +36,11 @@ final class JobRun {
   final Path target;
   final RangeLayout layout;
   final ImageOptions options;
+  /** Incremental jobs: the clusters the image stores (the others read through to the backing file); else null. */
+  final IncrementalPlan changes;
+  /** Incremental jobs: clusters the image stores; unchanged clusters marked in this term's image. */
+  private final long changedClusters;
+  private long unchangedMarked;
   ImageWriter image;
   RangePacer pacer;
   State state = State.OPEN;
@@ -54,6 +63,78 @@ final class JobRun {
     this.target = target;
     this.layout = layout;
     this.options = options;
+    this.changes = options == null || options.backing() == null ? null : planOf(spec, options);
+    this.changedClusters = changes == null ? 0 : changes.changedCount(0, layout.guestClusters());
+  }
+
+  /** The spec's changed runs (checked at the edge: ascending, inside the disk) and the grown tail. */
+  private static IncrementalPlan planOf(JobSpec spec, ImageOptions options) {
+    int cs = spec.getClusterSize();
+    DirtyClusters.Builder b = DirtyClusters.builder(spec.getSourceSize(), cs);
+    for (ClusterRun run : spec.getPlan().getChangedList()) {
+      b.add(run.getFirst() * cs, run.getCount() * cs);
+    }
+    return new IncrementalPlan(b.build(), options.backing(), options.geometry());
+  }
+
+  /**
+   * Incremental jobs: marks every range without a changed cluster complete (unchanged: no L2
+   * entry, nothing issued). Ranges with changes are marked when first issued ({@link
+   * #markUnchanged}), so only ranges in flight hold a cluster bitmap.
+   */
+  void markUnchangedRanges() {
+    if (changes == null) {
+      return;
+    }
+    for (int r = 0; r < layout.ranges(); r++) {
+      long first = layout.firstCluster(r);
+      long end = layout.endCluster(r);
+      if (changes.nextChanged(first) >= end) {
+        image.putUnchanged(first, end - first);
+      }
+    }
+  }
+
+  /**
+   * Incremental jobs, once the image is open and the pacer restored: counts the unchanged clusters
+   * of the ranges complete or issued (their marks are in the image), for {@link #progress}.
+   */
+  void countUnchanged() {
+    if (changes == null) {
+      return;
+    }
+    unchangedMarked = 0;
+    for (int r = complete.nextSetBit(0); r >= 0; r = complete.nextSetBit(r + 1)) {
+      unchangedMarked += unchangedIn(r);
+    }
+    for (io.zcow.proto.IssuedRange i : pacer.issued()) {
+      unchangedMarked += unchangedIn(i.getRangeIndex());
+    }
+  }
+
+  private long unchangedIn(long range) {
+    long first = layout.firstCluster(range);
+    long end = layout.endCluster(range);
+    return end - first - changes.changedCount(first, end);
+  }
+
+  /** Incremental jobs: the clusters of a task's range that it does not ask for did not change. */
+  void markUnchanged(RangeTask task) {
+    if (changes == null || task.getChangedCount() == 0) {
+      return;
+    }
+    unchangedMarked += unchangedIn(task.getRangeIndex());
+    long c = layout.firstCluster(task.getRangeIndex());
+    for (ClusterRun run : task.getChangedList()) {
+      if (run.getFirst() > c) {
+        image.putUnchanged(c, run.getFirst() - c);
+      }
+      c = run.getFirst() + run.getCount();
+    }
+    long end = layout.endCluster(task.getRangeIndex());
+    if (end > c) {
+      image.putUnchanged(c, end - c);
+    }
   }
 
   /** A job that ended before anything of it was opened. */
@@ -115,6 +196,13 @@ final class JobRun {
           .setHostBytes(s.hostBytes()).setPayloadBytes(s.payloadBytes()).setDuplicates(s.duplicates());
     } else if (state == State.DONE) {
       p.setRangesDone(layout.ranges()).setGuestBytesDone(layout.virtualSize());
+    }
+    if (changes != null) {
+      long cs = layout.clusterSize();
+      long total = Math.min(changedClusters * cs, layout.virtualSize());
+      long done = state == State.DONE ? total : image != null && state == State.OPEN
+          ? Math.max(0, Math.min(total, (image.stats().guestClustersDone() - unchangedMarked) * cs)) : 0;
+      p.setChangedBytesTotal(total).setChangedBytesDone(done);
     }
     return p.build();
   }

@@ -15,6 +15,7 @@ import io.zcow.proto.kafka.JobBook;
 import io.zcow.proto.kafka.TopicReader;
 import io.zcow.qcow2.Checkpoint;
 import io.zcow.qcow2.ImageOptions;
+import io.zcow.qcow2.BackingFile;
 import io.zcow.qcow2.ImageWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -273,6 +274,10 @@ final class JobTable {
     try {
       target = confinement.resolve(spec.getTargetPath());
       options = JobRun.optionsOf(spec, config.jobCacheBytes(), config.verifyPayloads());
+      if (JobSpecs.isIncremental(spec)) {
+        Path previous = confinement.resolveExisting(spec.getBackingPath());
+        options = options.withBacking(BackingFile.of(previous, target, options.geometry()));
+      }
     } catch (BadInputException e) {
       runs.put(id, transitions.failUnopened(spec, e.getMessage()));
       return;
@@ -299,7 +304,8 @@ final class JobTable {
       runs.put(id, transitions.failUnopened(spec, Isolation.reason(e)));
       return;
     }
-    run.pacer = new RangePacer(spec, run.layout, WriterConfig.DEFAULT_WINDOW, timing);
+    run.pacer = new RangePacer(spec, run.layout, WriterConfig.DEFAULT_WINDOW, timing).onlyChanged(run.changes);
+    run.markUnchangedRanges(); // before the zero ranges: an unchanged cluster keeps no entry
     for (RangeRun zero : run.pacer.zeroRuns()) {
       long first = run.layout.firstCluster(zero.getFirst());
       run.image.putZeros(first, run.layout.endCluster(zero.getFirst() + zero.getCount() - 1) - first);
@@ -308,6 +314,7 @@ final class JobTable {
     if (cp.isPresent() && spec.getState() == JobState.JOB_STATE_RUNNING) {
       run.pacer.restore(cp.get().getIssuedList(), run.complete, now.getAsLong());
     }
+    run.countUnchanged();
     runs.put(id, run);
     out.state(spec, JobState.JOB_STATE_RUNNING, "");
     out.event(id, EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_RUNNING, -1, "", run.progress(), null);

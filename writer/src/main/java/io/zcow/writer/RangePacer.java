@@ -5,6 +5,8 @@ import io.zcow.proto.JobSpec;
 import io.zcow.proto.RangeLayout;
 import io.zcow.proto.RangeRun;
 import io.zcow.proto.RangeTask;
+import io.zcow.proto.ClusterRun;
+import io.zcow.qcow2.IncrementalPlan;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
@@ -108,6 +110,7 @@ final class RangePacer {
   private final int window;
   private final Timing timing;
   private final Map<Long, Outstanding> outstanding = new LinkedHashMap<>();
+  private IncrementalPlan changes; // null: every range whole
   private int cursor;
   private long tasksIssued;
   private int maxOutstanding;
@@ -120,6 +123,25 @@ final class RangePacer {
     for (RangeRun run : spec.getPlan().getZeroRangesList()) {
       zero.set((int) run.getFirst(), (int) (run.getFirst() + run.getCount()));
     }
+  }
+
+  /** Incremental jobs: each task names the changed clusters of its range (null: whole ranges). */
+  RangePacer onlyChanged(IncrementalPlan plan) {
+    this.changes = plan;
+    return this;
+  }
+
+  /** A range's task: the whole range, or only its changed clusters. */
+  private RangeTask task(long range, int attempt) {
+    RangeTask t = layout.task(jobId, range, attempt);
+    if (changes == null) {
+      return t;
+    }
+    RangeTask.Builder b = t.toBuilder();
+    for (long[] run : changes.changedIn(layout.firstCluster(range), layout.endCluster(range))) {
+      b.addChanged(ClusterRun.newBuilder().setFirst(run[0]).setCount(run[1] - run[0]));
+    }
+    return b.build();
   }
 
   /** Ranges the plan says read as zeros: complete without a task. */
@@ -191,7 +213,7 @@ final class RangePacer {
         continue;
       }
       outstanding.put((long) r, new Outstanding(r, 0, 0, now));
-      tasks.add(layout.task(jobId, r, 0));
+      tasks.add(task(r, 0));
     }
     tasksIssued += tasks.size();
     maxOutstanding = Math.max(maxOutstanding, outstanding.size());
@@ -319,6 +341,6 @@ final class RangePacer {
     o.retryAtMs = -1;
     o.started = false;
     o.sinceMs = now;
-    return new Due.Reissue(layout.task(jobId, o.range, o.attempt), why);
+    return new Due.Reissue(task(o.range, o.attempt), why);
   }
 }

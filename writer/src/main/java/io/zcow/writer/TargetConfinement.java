@@ -34,26 +34,51 @@ final class TargetConfinement {
    * @throws BadInputException naming why the path is refused
    */
   Path resolve(String targetPath) {
+    return confine(targetPath, true, "target path");
+  }
+
+  /**
+   * An existing file under the root (the previous image of an incremental job), confined as a
+   * target is, with no directory created.
+   *
+   * @throws BadInputException naming why the path is refused
+   */
+  Path resolveExisting(String path) {
+    Path p = confine(path, false, "previous image");
+    if (!Files.isRegularFile(p)) {
+      throw new BadInputException("previous image " + path + " does not exist under the target root " + root);
+    }
+    try {
+      if (!p.toRealPath().startsWith(realRoot)) {
+        throw new BadInputException("previous image " + path + " escapes the target root through a symlink");
+      }
+    } catch (IOException e) {
+      throw new BadInputException("previous image " + path + " cannot be read: " + e.getMessage());
+    }
+    return p;
+  }
+
+  private Path confine(String targetPath, boolean create, String what) {
     if (targetPath == null || targetPath.isEmpty()) {
-      throw new BadInputException("target path is empty");
+      throw new BadInputException(what + " is empty");
     }
     Path rel;
     try {
       rel = Path.of(targetPath);
     } catch (InvalidPathException e) {
-      throw new BadInputException("target path " + targetPath + " is not a valid path: " + e.getMessage());
+      throw new BadInputException(what + " " + targetPath + " is not a valid path: " + e.getMessage());
     }
     if (rel.isAbsolute()) {
-      throw new BadInputException("target path " + targetPath + " is absolute; it must be relative to the target root");
+      throw new BadInputException(what + " " + targetPath + " is absolute; it must be relative to the target root");
     }
     for (Path part : rel) {
       if (part.toString().equals("..")) {
-        throw new BadInputException("target path " + targetPath + " contains '..'");
+        throw new BadInputException(what + " " + targetPath + " contains '..'");
       }
     }
     Path target = realRoot.resolve(rel).normalize();
     if (!target.startsWith(realRoot) || target.equals(realRoot)) {
-      throw new BadInputException("target path " + targetPath + " leaves the target root");
+      throw new BadInputException(what + " " + targetPath + " leaves the target root");
     }
     Path parent = target.getParent();
     try {
@@ -63,18 +88,21 @@ final class TargetConfinement {
         existing = existing.getParent();
       }
       if (existing == null || !existing.toRealPath().startsWith(realRoot)) {
-        throw new BadInputException("target path " + targetPath + " escapes the target root through a symlink");
+        throw new BadInputException(what + " " + targetPath + " escapes the target root through a symlink");
+      }
+      if (!create) {
+        return target;
       }
       Files.createDirectories(parent);
       if (!parent.toRealPath().startsWith(realRoot)) {
-        throw new BadInputException("target path " + targetPath + " escapes the target root through a symlink");
+        throw new BadInputException(what + " " + targetPath + " escapes the target root through a symlink");
       }
     } catch (IOException e) {
       throw new BadInputException("cannot prepare the directory of " + targetPath + ": " + e.getMessage());
     }
     for (Path p : new Path[] {target, io.zcow.qcow2.ImageWriter.partPath(target)}) {
       if (Files.isSymbolicLink(p)) {
-        throw new BadInputException("target path " + targetPath + " is a symlink (" + p.getFileName() + ")");
+        throw new BadInputException(what + " " + targetPath + " is a symlink (" + p.getFileName() + ")");
       }
     }
     return target;

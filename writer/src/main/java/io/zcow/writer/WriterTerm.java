@@ -230,6 +230,7 @@ public final class WriterTerm implements Closeable {
       issue(run, run.pacer.due(now, groupActiveMs));
       if (run.isOpen()) {
         for (RangeTask t : run.pacer.fill(run.complete, now)) {
+          run.markUnchanged(t);
           out.task(t);
         }
       }

@@ -43,6 +43,26 @@ class RangePacerTest {
   }
 
   @Test
+  void incrementalTasksNameOnlyTheChangedClustersOfTheirRange() {
+    // 4 ranges of 16 clusters; changed: 3..4 and 14..17 (across ranges 0 and 1), 40; the source
+    // grew from 56 clusters (the backing file's size) to 64: 56..63 count as changed.
+    JobSpec spec = JobSpec.newBuilder().setJobId("j").setSourceSize(4 * MIB).setClusterSize(65536)
+        .setRangeSize(MIB).setPlan(JobPlan.newBuilder().setWindow(8)).build();
+    io.zcow.source.DirtyClusters dirty = io.zcow.source.DirtyClusters.builder(4 * MIB, 65536)
+        .add(3 * 65536, 2 * 65536).add(14 * 65536, 4 * 65536).add(40 * 65536, 1).build();
+    io.zcow.qcow2.ImageGeometry g = io.zcow.qcow2.ImageGeometry.forSource(4 * MIB, 65536);
+    io.zcow.qcow2.IncrementalPlan plan = new io.zcow.qcow2.IncrementalPlan(dirty,
+        new io.zcow.qcow2.BackingFile("prev.qcow2", 56 * 65536), g);
+    RangePacer p = new RangePacer(spec, RangeLayout.of(spec), 8, TIMING).onlyChanged(plan);
+    List<RangeTask> tasks = p.fill(new BitSet(), 0);
+    assertEquals(List.of("3+2 14+2", "16+2", "40+1", "56+8"), tasks.stream().map(t -> String.join(" ",
+        t.getChangedList().stream().map(c -> c.getFirst() + "+" + c.getCount()).toList())).toList());
+    p.progressed(2, 0);
+    RangePacer.Due d = p.due(2_000, 0).stream().filter(x -> x.range() == 2).findFirst().orElseThrow();
+    assertEquals(40, ((RangePacer.Due.Reissue) d).task().getChanged(0).getFirst(), "a re-issue names them too");
+  }
+
+  @Test
   void aLongQueueBehindBusyWorkersIsNeverReissued() {
     RangePacer p = pacer(8, 8);
     p.fill(new BitSet(), 0);

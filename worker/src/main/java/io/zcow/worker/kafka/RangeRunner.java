@@ -2,6 +2,7 @@ package io.zcow.worker.kafka;
 
 import io.zcow.BadInputException;
 import io.zcow.RetriableException;
+import io.zcow.proto.ClusterRun;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
@@ -16,6 +17,7 @@ import io.zcow.source.ThrottledSource;
 import io.zcow.source.nbd.NbdOptions;
 import java.io.Closeable;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -50,11 +52,13 @@ final class RangeRunner implements RangeExecutor, Closeable {
   /**
    * What to compress, and where the chunks go.
    *
+   * @param changed incremental jobs: the only clusters of the range to read (checked: ascending,
+   *     inside the range); empty: the whole range
    * @param taskAttempt the task's attempt number, as the writer issued it
    * @param attemptId this worker's attempt at it, unique, on every chunk record
    */
   record Work(JobSpec spec, long range, SourceLocation source, ImageGeometry geometry, long firstCluster, long clusterCount,
-      String chunksTopic, int taskAttempt, String attemptId, AtomicBoolean cancelled) {
+      List<ClusterRun> changed, String chunksTopic, int taskAttempt, String attemptId, AtomicBoolean cancelled) {
     String jobId() {
       return spec.getJobId();
     }
@@ -79,10 +83,17 @@ final class RangeRunner implements RangeExecutor, Closeable {
     record Cancelled() implements Outcome {}
   }
 
-  private record Opened(SourceLocation location, long size, int clusterSize, int level, Source source,
-      RangeCompressor compressor) {
+  /**
+   * The source and compressor of one submission of one job, never another's: a source keeps what
+   * it learnt of the export (an NBD source its last block-status reply), and the same URI may name
+   * another export by the next job (qemu-nbd restarted on the same socket after the guest wrote),
+   * whose new data would read as the old holes.
+   */
+  private record Opened(String jobId, long createdAtMs, SourceLocation location, long size, int clusterSize, int level,
+      Source source, RangeCompressor compressor) {
     boolean fits(Work w) {
-      return location.equals(w.source()) && size == w.spec().getSourceSize() && clusterSize == w.geometry().clusterSize()
+      return jobId.equals(w.jobId()) && createdAtMs == w.spec().getCreatedAtMs() && location.equals(w.source())
+          && size == w.spec().getSourceSize() && clusterSize == w.geometry().clusterSize()
           && level == w.spec().getLevel();
     }
 
@@ -124,7 +135,7 @@ final class RangeRunner implements RangeExecutor, Closeable {
       ChunkSender sender = new ChunkSender(producer, auth, w.chunksTopic(), w.jobId(), w.range(), w.attemptId(),
           w.cancelled()::get);
       sender.start(origin); // once the source is open: a range this host cannot read never starts a clock
-      RangeStats stats = o.compressor().compress(w.firstCluster(), w.clusterCount(), sender);
+      RangeStats stats = compress(o.compressor(), w, sender);
       sender.finish(stats, origin, sendTimeout.toMillis());
       return new Outcome.Done(stats, System.nanoTime() - started);
     } catch (ChunkSender.CancelledException e) {
@@ -139,6 +150,21 @@ final class RangeRunner implements RangeExecutor, Closeable {
       dropOpened();
       return new Outcome.Release("unexpected failure: " + e, false);
     }
+  }
+
+  /** The whole range, or run after run only its changed clusters (the sink sees them ascending). */
+  private static RangeStats compress(RangeCompressor c, Work w, ChunkSender sender) {
+    if (w.changed().isEmpty()) {
+      return c.compress(w.firstCluster(), w.clusterCount(), sender);
+    }
+    RangeStats sum = new RangeStats(0, 0, 0, 0, 0);
+    for (ClusterRun run : w.changed()) {
+      RangeStats s = c.compress(run.getFirst(), run.getCount(), sender);
+      sum = new RangeStats(sum.zeroClusters() + s.zeroClusters(), sum.rawClusters() + s.rawClusters(),
+          sum.compressedClusters() + s.compressedClusters(), sum.bytesRead() + s.bytesRead(),
+          sum.payloadBytes() + s.payloadBytes());
+    }
+    return sum;
   }
 
   private Opened open(Work w) {
@@ -157,7 +183,7 @@ final class RangeRunner implements RangeExecutor, Closeable {
             + " submitted for " + w.spec().getSourceSize());
       }
       RangeCompressor c = new RangeCompressor(source, w.geometry(), w.spec().getLevel());
-      opened = new Opened(w.source(), w.spec().getSourceSize(), w.geometry().clusterSize(), w.spec().getLevel(), source, c);
+      opened = new Opened(w.jobId(), w.spec().getCreatedAtMs(), w.source(), w.spec().getSourceSize(), w.geometry().clusterSize(), w.spec().getLevel(), source, c);
       return opened;
     } catch (RuntimeException e) {
       source.close();

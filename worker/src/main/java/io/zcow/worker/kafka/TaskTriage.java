@@ -101,6 +101,16 @@ final class TaskTriage {
           + " bytes is not range " + range + " of the job (" + layout.ranges() + " ranges of " + spec.getRangeSize()
           + " bytes over " + spec.getSourceSize() + ")");
     }
+    if (task.getChangedCount() > 0) {
+      if (!JobSpecs.isIncremental(spec)) {
+        return new Decision.Reject(jobId, range, "changed clusters in a task of a job that is not incremental");
+      }
+      String runs = JobSpecs.runsProblem(task.getChangedList(), layout.firstCluster(range), layout.endCluster(range),
+          Integer.MAX_VALUE);
+      if (runs != null) {
+        return new Decision.Reject(jobId, range, "changed clusters: " + runs);
+      }
+    }
     ImageGeometry geometry;
     try {
       geometry = ImageGeometry.forSource(spec.getSourceSize(), spec.getClusterSize());
@@ -116,7 +126,7 @@ final class TaskTriage {
     }
     String attempt = config.origin() + "/" + thread + "/" + UUID.randomUUID().toString().substring(0, 8);
     return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).location(), geometry,
-        layout.firstCluster(range), layout.clusters(range), Topics.chunks(spec.getWriterGroup()), task.getAttempt(), attempt,
-        new AtomicBoolean()));
+        layout.firstCluster(range), layout.clusters(range), task.getChangedList(), Topics.chunks(spec.getWriterGroup()),
+        task.getAttempt(), attempt, new AtomicBoolean()));
   }
 }
