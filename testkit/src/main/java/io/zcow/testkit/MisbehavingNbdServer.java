@@ -43,7 +43,13 @@ public final class MisbehavingNbdServer implements AutoCloseable {
     /** Fails a read with an error chunk (EIO at its offset). */
     ERROR_CHUNK,
     /** Announces a block-status chunk of more than 2^20 extents. */
-    OVERSIZED_EXTENTS
+    OVERSIZED_EXTENTS,
+    /**
+     * Answers with a correct reply mutated by {@link HostileBytes#mutate} under the server's seed
+     * (and the request's number), then closes the connection, so a client never waits for bytes
+     * the mutation removed. See {@link #garbling}.
+     */
+    GARBLED
   }
 
   private static final long NBDMAGIC = 0x4e42444d41474943L;
@@ -56,8 +62,11 @@ public final class MisbehavingNbdServer implements AutoCloseable {
   private final ServerSocket server;
   private final List<Socket> sockets = new CopyOnWriteArrayList<>();
   private final Thread acceptor;
+  private final long seed;
+  private final AtomicInteger requests = new AtomicInteger();
 
-  private MisbehavingNbdServer(long size, Fault fault, int faultyRequests) throws IOException {
+  private MisbehavingNbdServer(long size, Fault fault, int faultyRequests, long seed) throws IOException {
+    this.seed = seed;
     this.size = size;
     this.fault = fault;
     this.faultsLeft = new AtomicInteger(faultyRequests);
@@ -70,7 +79,16 @@ public final class MisbehavingNbdServer implements AutoCloseable {
   /** Serves an export of {@code size} bytes, misbehaving on the first {@code faultyRequests} requests. */
   public static MisbehavingNbdServer start(long size, Fault fault, int faultyRequests) {
     try {
-      return new MisbehavingNbdServer(size, fault, faultyRequests);
+      return new MisbehavingNbdServer(size, fault, faultyRequests, 0);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot listen: " + e.getMessage(), e);
+    }
+  }
+
+  /** A {@link Fault#GARBLED} server: its first {@code faultyRequests} replies are mutated as {@code seed} says. */
+  public static MisbehavingNbdServer garbling(long size, long seed, int faultyRequests) {
+    try {
+      return new MisbehavingNbdServer(size, Fault.GARBLED, faultyRequests, seed);
     } catch (IOException e) {
       throw new IllegalStateException("cannot listen: " + e.getMessage(), e);
     }
@@ -194,6 +212,19 @@ public final class MisbehavingNbdServer implements AutoCloseable {
         return;
       }
       Fault f = faultsLeft.getAndDecrement() > 0 ? fault : Fault.NONE;
+      if (f == Fault.GARBLED) {
+        java.io.ByteArrayOutputStream reply = new java.io.ByteArrayOutputStream();
+        DataOutputStream r = new DataOutputStream(reply);
+        if (type == 7) {
+          blockStatus(r, Fault.NONE, cookie, length);
+        } else {
+          read(r, Fault.NONE, cookie, offset, (int) length, s);
+        }
+        out.write(HostileBytes.mutate(reply.toByteArray(), seed * 31 + requests.incrementAndGet()));
+        out.flush();
+        s.shutdownOutput();
+        return;
+      }
       if (type == 7) {
         blockStatus(out, f, cookie, length);
       } else if (type == 0) {

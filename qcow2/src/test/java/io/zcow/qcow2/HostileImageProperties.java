@@ -1,0 +1,171 @@
+package io.zcow.qcow2;
+
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.zcow.BadInputException;
+import io.zcow.CorruptException;
+import io.zcow.testkit.HostileBytes;
+import io.zcow.testkit.TestData;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.constraints.Size;
+import net.jqwik.api.lifecycle.AfterContainer;
+import net.jqwik.api.lifecycle.BeforeContainer;
+import org.junit.jupiter.api.function.Executable;
+
+/**
+ * Images, state files and checkpoints as a broken disk, a truncated copy or a hostile PREV could
+ * hand them to zcow: mutated copies of what ImageWriter writes, and arbitrary bytes. Only {@link
+ * CorruptException} (or {@link BadInputException} where documented) comes out, within a few seconds
+ * each, and nothing allocates by a length read from the bytes. jqwik prints the seed of a failure;
+ * a found case becomes a plain test in {@link HostileImageRegressionTest}.
+ */
+class HostileImageProperties {
+  static final Duration EACH = Duration.ofSeconds(10);
+  static final int CS = 4096;
+  static final long SIZE = 300 * 1024 + 1536; // a partial last cluster; several L2 tables
+  private static Path dir;
+  private static byte[] image;
+  private static byte[] state;
+  private static ImageGeometry geometry;
+
+  @BeforeContainer
+  static void writeValidImage() throws Exception {
+    dir = Files.createTempDirectory("zcow-hostile");
+    geometry = ImageGeometry.forSource(SIZE, CS);
+    Path raw = dir.resolve("raw");
+    byte[] data = TestData.compressible(7, (int) SIZE);
+    java.util.Arrays.fill(data, 40 * CS, 60 * CS, (byte) 0);
+    for (int i = 70 * CS; i < 72 * CS; i++) {
+      data[i] = (byte) (i * 31 + (i >>> 7)); // incompressible enough to be stored raw
+    }
+    Files.write(raw, data);
+    ImageOptions o = ImageOptions.defaults(geometry).withRangeBytes(16 * CS).withCacheBytes(1L << 20);
+    Path target = dir.resolve("valid.qcow2");
+    ImageWriter w = ImageWriter.create(target, o);
+    ImageFeeder.feed(w, ImageFeeder.entries(raw, CS, 3), 0, 1);
+    w.finish();
+    image = Files.readAllBytes(target);
+    state = validState(geometry, 8);
+  }
+
+  @AfterContainer
+  static void removeDir() throws IOException {
+    try (var files = Files.walk(dir)) {
+      for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+
+  @Property(tries = 400)
+  void mutatedImageHeadersReadOrAreCorrupt(@ForAll long seed, @ForAll @IntRange(min = 0, max = 3) int reach) {
+    // reach picks how far in mutations land: header only, header and L1, metadata, anywhere.
+    int head = new int[] {112, 2 * CS, 8 * CS, image.length}[reach];
+    openAndReadAll(HostileBytes.mutateHead(image, head, seed));
+  }
+
+  @Property(tries = 300)
+  void mutatedAndCutImagesReadOrAreCorrupt(@ForAll long seed) {
+    openAndReadAll(HostileBytes.mutate(image, seed));
+  }
+
+  @Property(tries = 300)
+  void arbitraryBytesAfterTheMagicAreCorrupt(@ForAll @Size(max = 4 * CS) byte[] tail, @ForAll @IntRange(min = 2, max = 3) int version) {
+    ByteBuffer b = ByteBuffer.allocate(8 + tail.length).putInt(0x514649fb).putInt(version).put(tail);
+    openAndReadAll(b.array());
+  }
+
+  @Property(tries = 500)
+  void mutatedStateFilesLoadOrAreCorrupt(@ForAll long seed) {
+    loadState(HostileBytes.mutate(state, seed));
+  }
+
+  @Property(tries = 300)
+  void arbitraryStateFilesAreCorrupt(@ForAll @Size(max = 600) byte[] tail) {
+    // A valid prefix (magic and geometry) so the bytes reach the counts and tables after it.
+    ByteBuffer b = ByteBuffer.allocate(24 + tail.length).put(state, 0, 24).put(tail);
+    loadState(b.array());
+  }
+
+  @Property(tries = 1000)
+  void checkpointBytesDecodeOrAreCorrupt(@ForAll long seed, @ForAll boolean arbitrary, @ForAll @Size(max = 120) byte[] bytes) {
+    byte[] valid = new Checkpoint(3, 90, 88, 1000, 4, 70, 20, 2, 48, 1, 50_000, 4).toBytes();
+    byte[] b = arbitrary ? bytes : HostileBytes.mutate(valid, seed);
+    expectTyped(() -> {
+      Checkpoint cp = Checkpoint.fromBytes(b);
+      assertTrue(cp.sequence() >= 0 && cp.nextFreeCluster() >= 0 && cp.cursorCluster() >= -1 && cp.cursorUsed() >= 0
+          && cp.cursorRefcount() >= 0, "a decoded checkpoint has no negative field: " + cp);
+    }, List.of(CorruptException.class));
+  }
+
+  /** Opens the image and reads its first MiB and its last cluster, as restore and compare do. */
+  static void openAndReadAll(byte[] bytes) {
+    Path file = write("probe.qcow2", bytes);
+    expectTyped(() -> {
+      try (ImageReader r = ImageReader.open(file)) {
+        long size = r.virtualSize();
+        ByteBuffer buf = ByteBuffer.allocate(CS);
+        for (long at = 0; at < Math.min(size, 1 << 20); at += CS) {
+          r.read(at, buf.clear().limit((int) Math.min(CS, size - at)));
+        }
+        if (size > 0) {
+          r.read(size - 1, buf.clear().limit(1));
+        }
+      }
+    }, List.of(CorruptException.class, BadInputException.class));
+  }
+
+  static void loadState(byte[] bytes) {
+    Path part = dir.resolve("probe.qcow2.part");
+    write("probe.qcow2.part.state-1", bytes);
+    expectTyped(() -> new StateFiles(part).load(1, new RangeTracker(geometry, 8)), List.of(CorruptException.class));
+  }
+
+  /** Runs {@code action} within {@link #EACH}; anything thrown must be one of {@code allowed}. */
+  static void expectTyped(Executable action, List<Class<? extends Throwable>> allowed) {
+    assertTimeoutPreemptively(EACH, () -> {
+      try {
+        action.execute();
+      } catch (Throwable t) {
+        if (allowed.stream().noneMatch(c -> c.isInstance(t))) {
+          throw new AssertionError("not a typed error: " + t, t);
+        }
+      }
+    });
+  }
+
+  static Path write(String name, byte[] bytes) {
+    try {
+      return Files.write(dir.resolve(name), bytes);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** State of an image with ranges of {@code rangeClusters}: some complete, two in flight, a table pending. */
+  static byte[] validState(ImageGeometry g, long rangeClusters) {
+    RangeTracker t = new RangeTracker(g, rangeClusters);
+    t.mark(0, 2 * rangeClusters, r -> {});
+    t.mark(3 * rangeClusters + 1, 5, r -> {});
+    t.mark(5 * rangeClusters, 3, r -> {});
+    t.setEntry(3 * rangeClusters + 1, 0x8000_0000_0001_0000L);
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try {
+      t.save(out);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toByteArray();
+  }
+}
