@@ -49,7 +49,12 @@ public final class MisbehavingNbdServer implements AutoCloseable {
      * (and the request's number), then closes the connection, so a client never waits for bytes
      * the mutation removed. See {@link #garbling}.
      */
-    GARBLED
+    GARBLED,
+    /**
+     * Negotiates with the greeting and every option reply mutated as {@link #GARBLED} says; a
+     * reply whose length the mutation changed is the last thing sent before the connection closes.
+     */
+    GARBLED_HANDSHAKE
   }
 
   private static final long NBDMAGIC = 0x4e42444d41474943L;
@@ -85,13 +90,20 @@ public final class MisbehavingNbdServer implements AutoCloseable {
     }
   }
 
-  /** A {@link Fault#GARBLED} server: its first {@code faultyRequests} replies are mutated as {@code seed} says. */
+  /**
+   * A {@link Fault#GARBLED} server: its first {@code faultyRequests} replies are mutated as {@code
+   * seed} says; with {@code faultyRequests} 0 or less a {@link Fault#GARBLED_HANDSHAKE} server.
+   */
   public static MisbehavingNbdServer garbling(long size, long seed, int faultyRequests) {
     try {
-      return new MisbehavingNbdServer(size, Fault.GARBLED, faultyRequests, seed);
+      return new MisbehavingNbdServer(size, fault(faultyRequests), Math.max(faultyRequests, 0), seed);
     } catch (IOException e) {
       throw new IllegalStateException("cannot listen: " + e.getMessage(), e);
     }
+  }
+
+  private static Fault fault(int faultyRequests) {
+    return faultyRequests > 0 ? Fault.GARBLED : Fault.GARBLED_HANDSHAKE;
   }
 
   /** The content of the export at {@code offset}. */
@@ -135,10 +147,10 @@ public final class MisbehavingNbdServer implements AutoCloseable {
         in.read();
         return;
       }
-      out.writeLong(NBDMAGIC);
-      out.writeLong(IHAVEOPT);
-      out.writeShort(1 | 2); // fixed newstyle, no zeroes
-      out.flush();
+      if (!send(out, java.nio.ByteBuffer.allocate(18).putLong(NBDMAGIC).putLong(IHAVEOPT)
+          .putShort((short) (1 | 2)).array())) { // fixed newstyle, no zeroes
+        return;
+      }
       in.readInt(); // client flags
       if (!negotiate(in, out)) {
         return;
@@ -191,13 +203,23 @@ public final class MisbehavingNbdServer implements AutoCloseable {
     }
   }
 
-  private static void optionReply(DataOutputStream out, int option, int type, byte[] data) throws IOException {
-    out.writeLong(OPTION_REPLY);
-    out.writeInt(option);
-    out.writeInt(type);
-    out.writeInt(data.length);
-    out.write(data);
+  private void optionReply(DataOutputStream out, int option, int type, byte[] data) throws IOException {
+    byte[] reply = java.nio.ByteBuffer.allocate(20 + data.length).putLong(OPTION_REPLY).putInt(option).putInt(type)
+        .putInt(data.length).put(data).array();
+    if (!send(out, reply)) {
+      throw new IOException("garbled reply sent; connection closed");
+    }
+  }
+
+  /**
+   * Sends {@code bytes}, mutated under {@link Fault#GARBLED_HANDSHAKE}; false when the mutation
+   * changed their length: the caller closes the connection, so the client never waits for more.
+   */
+  private boolean send(DataOutputStream out, byte[] bytes) throws IOException {
+    byte[] b = fault == Fault.GARBLED_HANDSHAKE ? HostileBytes.mutate(bytes, seed * 31 + requests.incrementAndGet()) : bytes;
+    out.write(b);
     out.flush();
+    return b.length == bytes.length;
   }
 
   private void transmit(DataInputStream in, DataOutputStream out, Socket s) throws IOException {

@@ -2,6 +2,7 @@ package io.zcow.source.nbd;
 
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
+import io.zcow.BadInputException;
 import io.zcow.RetriableException;
 import io.zcow.testkit.MisbehavingNbdServer;
 import java.nio.ByteBuffer;
@@ -39,6 +40,19 @@ class HostileNbdReplyProperties {
           }
         } catch (RetriableException expected) {
           // the typed answer to a broken server
+        }
+      }
+    });
+  }
+
+  @Property(tries = 100)
+  void garbledHandshakesOpenOrAreTypedErrors(@ForAll long seed) {
+    assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+      try (MisbehavingNbdServer server = MisbehavingNbdServer.garbling(SIZE, seed, 0)) {
+        try (NbdSource s = NbdSource.open(NbdUri.parse(server.uri()), options())) {
+          s.read(ByteBuffer.allocate(4096), 0);
+        } catch (RetriableException | BadInputException expected) {
+          // NbdSource.open documents both for a server that breaks the handshake
         }
       }
     });
