@@ -57,6 +57,26 @@ public record Checkpoint(
   }
 
   /**
+   * Refuses a checkpoint that cannot belong to an image of geometry {@code g}: allocation below the
+   * image's own metadata or beyond what its refcount table can count, a cursor fuller than a
+   * cluster. Called before a resume touches the file.
+   *
+   * @throws CorruptException naming the field and the bound
+   */
+  void checkFits(ImageGeometry g) {
+    long mostClusters = (long) g.refcountTableEntries() * g.refcountBlockEntries();
+    if (nextFreeCluster < g.firstFreeCluster() || nextFreeCluster > mostClusters) {
+      throw new CorruptException(String.format("zcow image checkpoint %d: next free cluster %d is not in [%d, %d]"
+          + " for this image (its metadata, and what its refcount table can count)", sequence, nextFreeCluster,
+          g.firstFreeCluster(), mostClusters));
+    }
+    if (cursorUsed > g.clusterSize() || cursorRefcount > RefcountTable.MAX_REFCOUNT) {
+      throw new CorruptException(String.format("zcow image checkpoint %d: cursor of %d bytes, refcount %d, in"
+          + " %d-byte clusters", sequence, cursorUsed, cursorRefcount, g.clusterSize()));
+    }
+  }
+
+  /**
    * Null when the fields can describe an image in progress, else what cannot: a resume must not
    * place clusters at negative offsets or take a negative refcount for the truth.
    */

@@ -57,6 +57,48 @@ class HostileImageProperties {
     w.finish();
     image = Files.readAllBytes(target);
     state = validState(geometry, 8);
+
+    // A job cut off halfway: its .part, its state file and the checkpoint that names them.
+    entries = ImageFeeder.entries(raw, CS, 3);
+    Path resume = dir.resolve("resume.qcow2");
+    ImageWriter half = ImageWriter.create(resume, o);
+    ImageFeeder.feed(half, entries.subList(0, entries.size() / 2), 5, 1);
+    checkpoint = half.checkpoint().toBytes();
+    half.close();
+    Path part = ImageWriter.partPath(resume);
+    partBytes = Files.readAllBytes(part);
+    partState = Files.readAllBytes(new StateFiles(part).path(Checkpoint.fromBytes(checkpoint).sequence()));
+    options = o;
+  }
+
+  private static List<ImageFeeder.Entry> entries;
+  private static byte[] checkpoint;
+  private static byte[] partBytes;
+  private static byte[] partState;
+  private static ImageOptions options;
+
+  @Property(tries = 200)
+  void resumingFromAMutatedCheckpointWritesOrIsTyped(@ForAll long seed) throws IOException {
+    Path target = dir.resolve("resume.qcow2");
+    Path part = ImageWriter.partPath(target);
+    Files.write(part, partBytes);
+    byte[] cpBytes = HostileBytes.mutate(checkpoint, seed);
+    expectTyped(() -> {
+      Checkpoint cp = Checkpoint.fromBytes(cpBytes);
+      Files.write(new StateFiles(part).path(cp.sequence()), partState);
+      ImageWriter w = ImageWriter.resume(target, options, cp);
+      try {
+        ImageFeeder.feed(w, entries, 0, 1);
+        w.finish();
+      } finally {
+        w.close();
+      }
+    }, List.of(CorruptException.class, BadInputException.class, io.zcow.TargetIoException.class));
+    try (var files = Files.list(dir)) {
+      for (Path p : files.filter(p -> p.getFileName().toString().startsWith("resume.qcow2")).toList()) {
+        Files.delete(p);
+      }
+    }
   }
 
   @AfterContainer

@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.zcow.CorruptException;
 import java.io.ByteArrayInputStream;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Cases {@link HostileImageProperties} found, kept as plain tests; each failed before its fix. */
 class HostileImageRegressionTest {
@@ -66,5 +68,23 @@ class HostileImageRegressionTest {
   void aCheckpointWhoseCursorIsNotAllocatedIsCorrupt() {
     byte[] b = new Checkpoint(3, 90, 95, 1000, 4, 70, 20, 2, 48, 1, 50_000, 4).toBytes();
     assertThrows(CorruptException.class, () -> Checkpoint.fromBytes(b));
+  }
+
+  @Test
+  void resumingFromACheckpointBeyondTheRefcountTableIsCorruptNotIllegalState(@TempDir Path dir) {
+    // seed 1261936171822050468 of resumingFromAMutatedCheckpointWritesOrIsTyped: a next free cluster
+    // of 2^42 gave "IllegalStateException: refcount table of 512 entries cannot hold block 8589934592"
+    ImageOptions o = ImageOptions.defaults(G).withRangeBytes(8L * HostileImageProperties.CS);
+    Path target = dir.resolve("r.qcow2");
+    ImageWriter w = ImageWriter.create(target, o);
+    w.putZeros(0, 8);
+    Checkpoint cp = w.checkpoint();
+    w.close();
+    Checkpoint far = new Checkpoint(cp.sequence(), 1L << 42, cp.cursorCluster(), cp.cursorUsed(), cp.cursorRefcount(),
+        cp.guestClustersDone(), cp.zeroClusters(), cp.rawClusters(), cp.compressedClusters(), cp.duplicates(),
+        cp.payloadBytes(), cp.rangesComplete());
+    CorruptException e = assertThrows(CorruptException.class,
+        () -> ImageWriter.resume(target, o, Checkpoint.fromBytes(far.toBytes())));
+    assertTrue(e.getMessage().contains("next free cluster 4398046511104"), e.getMessage());
   }
 }
