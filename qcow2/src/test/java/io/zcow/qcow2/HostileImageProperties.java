@@ -15,19 +15,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.Size;
-import net.jqwik.api.lifecycle.AfterContainer;
-import net.jqwik.api.lifecycle.BeforeContainer;
+import io.zcow.testkit.Tries;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /**
  * Images, state files and checkpoints as a broken disk, a truncated copy or a hostile PREV could
  * hand them to zcow: mutated copies of what ImageWriter writes, and arbitrary bytes. Only {@link
  * CorruptException} (or {@link BadInputException} where documented) comes out, within a few seconds
- * each, and nothing allocates by a length read from the bytes. jqwik prints the seed of a failure;
+ * each, and nothing allocates by a length read from the bytes. A failure names its try's seed ({@link Tries});
  * a found case becomes a plain test in {@link HostileImageRegressionTest}.
  */
 class HostileImageProperties {
@@ -39,7 +37,7 @@ class HostileImageProperties {
   private static byte[] state;
   private static ImageGeometry geometry;
 
-  @BeforeContainer
+  @BeforeAll
   static void writeValidImage() throws Exception {
     dir = Files.createTempDirectory("zcow-hostile");
     geometry = ImageGeometry.forSource(SIZE, CS);
@@ -77,8 +75,12 @@ class HostileImageProperties {
   private static byte[] partState;
   private static ImageOptions options;
 
-  @Property(tries = 200)
-  void resumingFromAMutatedCheckpointWritesOrIsTyped(@ForAll long seed) throws IOException {
+  @Test
+  void resumingFromAMutatedCheckpointWritesOrIsTyped() {
+    Tries.run(200, g -> resumeFromMutated(g.anyLong()));
+  }
+
+  private static void resumeFromMutated(long seed) throws IOException {
     Path target = dir.resolve("resume.qcow2");
     Path part = ImageWriter.partPath(target);
     Files.write(part, partBytes);
@@ -101,7 +103,7 @@ class HostileImageProperties {
     }
   }
 
-  @AfterContainer
+  @AfterAll
   static void removeDir() throws IOException {
     try (var files = Files.walk(dir)) {
       for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
@@ -110,40 +112,52 @@ class HostileImageProperties {
     }
   }
 
-  @Property(tries = 400)
-  void mutatedImageHeadersReadOrAreCorrupt(@ForAll long seed, @ForAll @IntRange(min = 0, max = 3) int reach) {
-    // reach picks how far in mutations land: header only, header and L1, metadata, anywhere.
-    int head = new int[] {112, 2 * CS, 8 * CS, image.length}[reach];
-    openAndReadAll(HostileBytes.mutateHead(image, head, seed));
+  @Test
+  void mutatedImageHeadersReadOrAreCorrupt() {
+    Tries.run(400, g -> {
+      // How far in mutations land: header only, header and L1, metadata, anywhere.
+      int head = new int[] {112, 2 * CS, 8 * CS, image.length}[g.oneOf(4)];
+      openAndReadAll(HostileBytes.mutateHead(image, head, g.anyLong()));
+    });
   }
 
-  @Property(tries = 300)
-  void mutatedAndCutImagesReadOrAreCorrupt(@ForAll long seed) {
-    openAndReadAll(HostileBytes.mutate(image, seed));
+  @Test
+  void mutatedAndCutImagesReadOrAreCorrupt() {
+    Tries.run(300, g -> openAndReadAll(HostileBytes.mutate(image, g.anyLong())));
   }
 
-  @Property(tries = 300)
-  void arbitraryBytesAfterTheMagicAreCorrupt(@ForAll @Size(max = 4 * CS) byte[] tail, @ForAll @IntRange(min = 2, max = 3) int version) {
-    ByteBuffer b = ByteBuffer.allocate(8 + tail.length).putInt(0x514649fb).putInt(version).put(tail);
-    openAndReadAll(b.array());
+  @Test
+  void arbitraryBytesAfterTheMagicAreCorrupt() {
+    Tries.run(300, g -> {
+      byte[] tail = g.bytes(4 * CS);
+      ByteBuffer b = ByteBuffer.allocate(8 + tail.length).putInt(0x514649fb).putInt(g.between(2, 3)).put(tail);
+      openAndReadAll(b.array());
+    });
   }
 
-  @Property(tries = 500)
-  void mutatedStateFilesLoadOrAreCorrupt(@ForAll long seed) {
-    loadState(HostileBytes.mutate(state, seed));
+  @Test
+  void mutatedStateFilesLoadOrAreCorrupt() {
+    Tries.run(500, g -> loadState(HostileBytes.mutate(state, g.anyLong())));
   }
 
-  @Property(tries = 300)
-  void arbitraryStateFilesAreCorrupt(@ForAll @Size(max = 600) byte[] tail) {
-    // A valid prefix (magic and geometry) so the bytes reach the counts and tables after it.
-    ByteBuffer b = ByteBuffer.allocate(24 + tail.length).put(state, 0, 24).put(tail);
-    loadState(b.array());
+  @Test
+  void arbitraryStateFilesAreCorrupt() {
+    Tries.run(300, g -> {
+      // A valid prefix (magic and geometry) so the bytes reach the counts and tables after it.
+      byte[] tail = g.bytes(600);
+      ByteBuffer b = ByteBuffer.allocate(24 + tail.length).put(state, 0, 24).put(tail);
+      loadState(b.array());
+    });
   }
 
-  @Property(tries = 1000)
-  void checkpointBytesDecodeOrAreCorrupt(@ForAll long seed, @ForAll boolean arbitrary, @ForAll @Size(max = 120) byte[] bytes) {
+  @Test
+  void checkpointBytesDecodeOrAreCorrupt() {
+    Tries.run(1000, g -> checkpointBytes(g.bool() ? g.bytes(120) : null, g.anyLong()));
+  }
+
+  private static void checkpointBytes(byte[] arbitrary, long seed) {
     byte[] valid = new Checkpoint(3, 90, 88, 1000, 4, 70, 20, 2, 48, 1, 50_000, 4).toBytes();
-    byte[] b = arbitrary ? bytes : HostileBytes.mutate(valid, seed);
+    byte[] b = arbitrary != null ? arbitrary : HostileBytes.mutate(valid, seed);
     expectTyped(() -> {
       Checkpoint cp = Checkpoint.fromBytes(b);
       assertTrue(cp.sequence() >= 0 && cp.nextFreeCluster() >= 0 && cp.cursorCluster() >= -1 && cp.cursorUsed() >= 0

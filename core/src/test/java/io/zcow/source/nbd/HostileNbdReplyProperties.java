@@ -7,9 +7,8 @@ import io.zcow.RetriableException;
 import io.zcow.testkit.MisbehavingNbdServer;
 import java.nio.ByteBuffer;
 import java.time.Duration;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
+import io.zcow.testkit.Tries;
+import org.junit.jupiter.api.Test;
 
 /**
  * NBD replies mutated by seed ({@link MisbehavingNbdServer#garbling}: a correct reply with bits
@@ -26,9 +25,12 @@ class HostileNbdReplyProperties {
         .withRequests(2, 64 << 10);
   }
 
-  @Property(tries = 100)
-  void garbledRepliesAreDataOrRetriable(@ForAll long seed, @ForAll boolean blockStatus,
-      @ForAll @IntRange(min = 0, max = 63) int block) {
+  @Test
+  void garbledRepliesAreDataOrRetriable() {
+    Tries.run(100, g -> garbledReply(g.anyLong(), g.bool(), g.between(0, 63)));
+  }
+
+  private static void garbledReply(long seed, boolean blockStatus, int block) {
     assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
       try (MisbehavingNbdServer server = MisbehavingNbdServer.garbling(SIZE, seed, 1);
           NbdSource s = NbdSource.open(NbdUri.parse(server.uri()), options())) {
@@ -45,8 +47,12 @@ class HostileNbdReplyProperties {
     });
   }
 
-  @Property(tries = 100)
-  void garbledHandshakesOpenOrAreTypedErrors(@ForAll long seed) {
+  @Test
+  void garbledHandshakesOpenOrAreTypedErrors() {
+    Tries.run(100, g -> garbledHandshake(g.anyLong()));
+  }
+
+  private static void garbledHandshake(long seed) {
     assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
       try (MisbehavingNbdServer server = MisbehavingNbdServer.garbling(SIZE, seed, 0)) {
         try (NbdSource s = NbdSource.open(NbdUri.parse(server.uri()), options())) {
