@@ -185,6 +185,7 @@ public final class ImageWriter implements Closeable {
   }
 
   private void restore(Checkpoint cp) {
+    cp.checkFits(geometry);
     states.load(cp.sequence(), ranges);
     allocator.skipTo(cp.nextFreeCluster());
     refcounts.restore(cp.nextFreeCluster(), cp.cursorCluster() >= 0 ? cp.cursorCluster() : cp.nextFreeCluster(),

@@ -180,24 +180,37 @@ final class RangeTracker {
         || d.readLong() != rangeClusters) {
       throw new CorruptException(name + " is not the state of this image (geometry or range size differ)");
     }
-    long[] done = new long[d.readInt()];
+    // Every count is checked against this image before it sizes an array: a damaged or foreign
+    // state file is corrupt, never a NegativeArraySize or an OutOfMemoryError.
+    long[] done = new long[count(d.readInt(), (ranges + 63) / 64, "words of completed ranges", name)];
     for (int i = 0; i < done.length; i++) {
       done[i] = d.readLong();
     }
     complete.clear();
     complete.or(BitSet.valueOf(done));
-    int n = d.readInt();
+    int n = count(d.readInt(), ranges, "ranges in flight", name);
     for (int i = 0; i < n; i++) {
       long r = d.readLong();
-      long[] words = new long[d.readInt()];
+      if (r < 0 || r >= ranges) {
+        throw new CorruptException(name + ": range in flight " + r + " is not in [0, " + ranges + ")");
+      }
+      int expectedWords = (clustersIn(r) + 63) >>> 6;
+      int w = d.readInt();
+      if (w != expectedWords) {
+        throw new CorruptException(name + ": range " + r + " has a bitmap of " + w + " words, not " + expectedWords);
+      }
+      long[] words = new long[w];
       for (int k = 0; k < words.length; k++) {
         words[k] = d.readLong();
       }
       inFlight.put(r, RangeBitmap.of(clustersIn(r), words));
     }
-    int t = d.readInt();
+    int t = count(d.readInt(), geometry.l1Size(), "pending L2 tables", name);
     for (int i = 0; i < t; i++) {
       long index = d.readLong();
+      if (index < 0 || index >= geometry.l1Size()) {
+        throw new CorruptException(name + ": pending L2 table " + index + " is not in [0, " + geometry.l1Size() + ")");
+      }
       long[] entries = new long[geometry.l2Entries()];
       for (int k = 0; k < entries.length; k++) {
         entries[k] = d.readLong();
@@ -208,5 +221,12 @@ final class RangeTracker {
     if (new DataInputStream(in).readInt() != expected) {
       throw new CorruptException(name + " fails its CRC32C: the state file is damaged");
     }
+  }
+
+  private static int count(int n, long max, String what, String name) {
+    if (n < 0 || n > max) {
+      throw new CorruptException(name + ": " + n + " " + what + " (this image has room for " + max + ")");
+    }
+    return n;
   }
 }

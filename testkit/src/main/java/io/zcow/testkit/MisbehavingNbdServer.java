@@ -43,7 +43,18 @@ public final class MisbehavingNbdServer implements AutoCloseable {
     /** Fails a read with an error chunk (EIO at its offset). */
     ERROR_CHUNK,
     /** Announces a block-status chunk of more than 2^20 extents. */
-    OVERSIZED_EXTENTS
+    OVERSIZED_EXTENTS,
+    /**
+     * Answers with a correct reply mutated by {@link HostileBytes#mutate} under the server's seed
+     * (and the request's number), then closes the connection, so a client never waits for bytes
+     * the mutation removed. See {@link #garbling}.
+     */
+    GARBLED,
+    /**
+     * Negotiates with the greeting and every option reply mutated as {@link #GARBLED} says; a
+     * reply whose length the mutation changed is the last thing sent before the connection closes.
+     */
+    GARBLED_HANDSHAKE
   }
 
   private static final long NBDMAGIC = 0x4e42444d41474943L;
@@ -56,8 +67,11 @@ public final class MisbehavingNbdServer implements AutoCloseable {
   private final ServerSocket server;
   private final List<Socket> sockets = new CopyOnWriteArrayList<>();
   private final Thread acceptor;
+  private final long seed;
+  private final AtomicInteger requests = new AtomicInteger();
 
-  private MisbehavingNbdServer(long size, Fault fault, int faultyRequests) throws IOException {
+  private MisbehavingNbdServer(long size, Fault fault, int faultyRequests, long seed) throws IOException {
+    this.seed = seed;
     this.size = size;
     this.fault = fault;
     this.faultsLeft = new AtomicInteger(faultyRequests);
@@ -70,10 +84,26 @@ public final class MisbehavingNbdServer implements AutoCloseable {
   /** Serves an export of {@code size} bytes, misbehaving on the first {@code faultyRequests} requests. */
   public static MisbehavingNbdServer start(long size, Fault fault, int faultyRequests) {
     try {
-      return new MisbehavingNbdServer(size, fault, faultyRequests);
+      return new MisbehavingNbdServer(size, fault, faultyRequests, 0);
     } catch (IOException e) {
       throw new IllegalStateException("cannot listen: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * A {@link Fault#GARBLED} server: its first {@code faultyRequests} replies are mutated as {@code
+   * seed} says; with {@code faultyRequests} 0 or less a {@link Fault#GARBLED_HANDSHAKE} server.
+   */
+  public static MisbehavingNbdServer garbling(long size, long seed, int faultyRequests) {
+    try {
+      return new MisbehavingNbdServer(size, fault(faultyRequests), Math.max(faultyRequests, 0), seed);
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot listen: " + e.getMessage(), e);
+    }
+  }
+
+  private static Fault fault(int faultyRequests) {
+    return faultyRequests > 0 ? Fault.GARBLED : Fault.GARBLED_HANDSHAKE;
   }
 
   /** The content of the export at {@code offset}. */
@@ -117,10 +147,10 @@ public final class MisbehavingNbdServer implements AutoCloseable {
         in.read();
         return;
       }
-      out.writeLong(NBDMAGIC);
-      out.writeLong(IHAVEOPT);
-      out.writeShort(1 | 2); // fixed newstyle, no zeroes
-      out.flush();
+      if (!send(out, java.nio.ByteBuffer.allocate(18).putLong(NBDMAGIC).putLong(IHAVEOPT)
+          .putShort((short) (1 | 2)).array())) { // fixed newstyle, no zeroes
+        return;
+      }
       in.readInt(); // client flags
       if (!negotiate(in, out)) {
         return;
@@ -173,13 +203,23 @@ public final class MisbehavingNbdServer implements AutoCloseable {
     }
   }
 
-  private static void optionReply(DataOutputStream out, int option, int type, byte[] data) throws IOException {
-    out.writeLong(OPTION_REPLY);
-    out.writeInt(option);
-    out.writeInt(type);
-    out.writeInt(data.length);
-    out.write(data);
+  private void optionReply(DataOutputStream out, int option, int type, byte[] data) throws IOException {
+    byte[] reply = java.nio.ByteBuffer.allocate(20 + data.length).putLong(OPTION_REPLY).putInt(option).putInt(type)
+        .putInt(data.length).put(data).array();
+    if (!send(out, reply)) {
+      throw new IOException("garbled reply sent; connection closed");
+    }
+  }
+
+  /**
+   * Sends {@code bytes}, mutated under {@link Fault#GARBLED_HANDSHAKE}; false when the mutation
+   * changed their length: the caller closes the connection, so the client never waits for more.
+   */
+  private boolean send(DataOutputStream out, byte[] bytes) throws IOException {
+    byte[] b = fault == Fault.GARBLED_HANDSHAKE ? HostileBytes.mutate(bytes, seed * 31 + requests.incrementAndGet()) : bytes;
+    out.write(b);
     out.flush();
+    return b.length == bytes.length;
   }
 
   private void transmit(DataInputStream in, DataOutputStream out, Socket s) throws IOException {
@@ -194,6 +234,19 @@ public final class MisbehavingNbdServer implements AutoCloseable {
         return;
       }
       Fault f = faultsLeft.getAndDecrement() > 0 ? fault : Fault.NONE;
+      if (f == Fault.GARBLED) {
+        java.io.ByteArrayOutputStream reply = new java.io.ByteArrayOutputStream();
+        DataOutputStream r = new DataOutputStream(reply);
+        if (type == 7) {
+          blockStatus(r, Fault.NONE, cookie, length);
+        } else {
+          read(r, Fault.NONE, cookie, offset, (int) length, s);
+        }
+        out.write(HostileBytes.mutate(reply.toByteArray(), seed * 31 + requests.incrementAndGet()));
+        out.flush();
+        s.shutdownOutput();
+        return;
+      }
       if (type == 7) {
         blockStatus(out, f, cookie, length);
       } else if (type == 0) {
