@@ -30,7 +30,12 @@ import org.slf4j.LoggerFactory;
  */
 final class CheckpointRound {
   private static final Logger LOG = LoggerFactory.getLogger(CheckpointRound.class);
-  private static final Duration KAFKA_CALL = Duration.ofSeconds(30);
+  /**
+   * The consumer's position is local while it holds one; when it must ask the brokers (a position
+   * awaiting validation after a lost connection), the term waits no longer than a probe does, so a
+   * leader cut off from Kafka still probes and gives up within its bound.
+   */
+  private static final Duration KAFKA_CALL = KafkaReach.PROBE_TIMEOUT;
 
   /**
    * Jobs whose image could not be checkpointed: their target failed (full, an I/O error), or

@@ -244,7 +244,13 @@ public final class WriterTerm implements Closeable {
       metrics.gauges(jobs.open(), jobs.queuedCount(), chunkLag());
     }
     if (now - lastCheckpointMs >= config.checkpointInterval().toMillis()) {
-      checkpointAll();
+      try {
+        checkpointAll();
+      } catch (org.apache.kafka.common.errors.TimeoutException e) {
+        // The chunks consumer's position needs the brokers, which do not answer: the previous
+        // checkpoint stands, the next turn tries again, and the probe decides about the term.
+        LOG.warn("[group={}] epoch {}: checkpoint put off: {}", config.group(), zk.epoch(), e.getMessage());
+      }
     }
   }
 

@@ -129,11 +129,25 @@ class PartitionScenarioTest {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (role.countLog(pattern) <= before) {
       if (System.nanoTime() > deadline) {
-        fail(role.name() + " did not log /" + pattern + "/ within " + timeout + cluster.logsOfRoles());
+        fail(role.name() + " did not log /" + pattern + "/ within " + timeout + "; its threads then:\n"
+            + threadDump(role) + cluster.logsOfRoles());
       }
       sleep(50);
     }
     return Instant.now();
+  }
+
+  /** The role's threads (jcmd Thread.print), to show what a role that does not log is waiting in. */
+  private static String threadDump(Role role) {
+    try {
+      Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+          Long.toString(role.pid()), "Thread.print").redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+      p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS);
+      return out;
+    } catch (Exception e) {
+      return "(no thread dump: " + e + ")";
+    }
   }
 
   /** Waits until {@code standby} leads with an epoch above {@code epoch}; returns when it was seen. */
