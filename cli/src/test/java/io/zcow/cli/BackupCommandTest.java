@@ -23,8 +23,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -100,24 +98,9 @@ class BackupCommandTest {
     String[] args = {"backup", "--workers", "1", "--window", "1", "--range-size", "1m", "--level", "19",
         "--checkpoint-interval", "1s", "--progress", "plain", "--state-dir", state.toString(), "--job-id", "slow-1",
         src.toString(), image.toString()};
-    Environment env = Environment.system();
-    CompletableFuture<CliRun> first = CompletableFuture.supplyAsync(() -> CliRun.of(env, args));
-    long deadline = System.nanoTime() + 60_000_000_000L;
     // Random data is stored raw: the .part grows by about a range per MiB. Once a few ranges are
     // in, wait for one more checkpoint (1 s apart) so the committed state covers them.
-    Path part = dir.resolve("slow.qcow2.part");
-    while (!(Files.exists(part) && Files.size(part) >= 4 * MIB) && System.nanoTime() < deadline && !first.isDone()) {
-      Thread.sleep(20);
-    }
-    long seen = maxStateSequence(dir);
-    while (maxStateSequence(dir) <= seen && System.nanoTime() < deadline && !first.isDone()) {
-      Thread.sleep(20);
-    }
-    assertTrue(maxStateSequence(dir) > seen, "a checkpoint was committed after some ranges were written");
-    assertTrue(env.interrupts().interrupt(), "the job was still running when interrupted");
-    CliRun stopped = first.get(60, TimeUnit.SECONDS);
-    assertEquals(1, stopped.exitCode(), stopped.err());
-    assertTrue(Files.exists(dir.resolve("slow.qcow2.part")), "kept for the resume");
+    InterruptedBackup.after(args, dir.resolve("slow.qcow2.part"), 4 * MIB);
 
     CliRun resumed = CliRun.of(args);
 
@@ -128,15 +111,6 @@ class BackupCommandTest {
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
     assertFalse(Files.exists(dir.resolve("slow.qcow2.part")));
-  }
-
-  /** The sequence of the newest checkpoint state file, 0 when there is none. */
-  private static long maxStateSequence(Path d) throws IOException {
-    String prefix = "slow.qcow2.part.state-";
-    try (Stream<Path> s = Files.list(d)) {
-      return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(prefix))
-          .mapToLong(n -> Long.parseLong(n.substring(prefix.length()))).max().orElse(0);
-    }
   }
 
   @Test

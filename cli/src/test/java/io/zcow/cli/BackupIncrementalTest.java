@@ -116,23 +116,7 @@ class BackupIncrementalTest {
       String[] args = {"backup", "--workers", "1", "--window", "1", "--range-size", "1m", "--level", "19",
           "--checkpoint-interval", "1s", "--progress", "plain", "--state-dir", state.toString(), "--job-id", "inc-1",
           "--incremental", full.toString(), "--bitmap", "b0", s.uri(), inc.toString()};
-      Environment env = Environment.system();
-      java.util.concurrent.CompletableFuture<CliRun> first =
-          java.util.concurrent.CompletableFuture.supplyAsync(() -> CliRun.of(env, args));
-      long deadline = System.nanoTime() + 60_000_000_000L;
-      Path part = dir.resolve("inc.qcow2.part");
-      while (!(Files.exists(part) && Files.size(part) >= 4L << 20) && System.nanoTime() < deadline && !first.isDone()) {
-        Thread.sleep(20);
-      }
-      long seen = maxStateSequence(dir);
-      while (maxStateSequence(dir) <= seen && System.nanoTime() < deadline && !first.isDone()) {
-        Thread.sleep(20);
-      }
-      assertTrue(maxStateSequence(dir) > seen, "a checkpoint was committed after some ranges were written");
-      assertTrue(env.interrupts().interrupt(), "the job was still running when interrupted");
-      CliRun stopped = first.get(60, java.util.concurrent.TimeUnit.SECONDS);
-      assertEquals(1, stopped.exitCode(), stopped.err());
-      assertTrue(Files.exists(part), "kept for the resume");
+      InterruptedBackup.after(args, dir.resolve("inc.qcow2.part"), 4L << 20);
 
       CliRun resumed = CliRun.of(args);
 
@@ -142,14 +126,6 @@ class BackupIncrementalTest {
       assertTrue(Integer.parseInt(m.group(1)) < 21, "only the ranges with changes not yet complete: " + m.group(0));
     }
     QemuImg.assertOverlay(t1, inc, IncrementalChain.CS, changed);
-  }
-
-  private static long maxStateSequence(Path d) throws java.io.IOException {
-    String prefix = "inc.qcow2.part.state-";
-    try (java.util.stream.Stream<Path> s = Files.list(d)) {
-      return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(prefix))
-          .mapToLong(n -> Long.parseLong(n.substring(prefix.length()))).max().orElse(0);
-    }
   }
 
   @Test
