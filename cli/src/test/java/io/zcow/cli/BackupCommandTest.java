@@ -53,7 +53,7 @@ class BackupCommandTest {
     assertTrue(Integer.parseInt(m.group(2)) <= 3, "never more than the window in flight: " + m.group(0));
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
-    assertEquals(List.of("mixed.qcow2", "mixed.raw"), listing(dir));
+    assertEquals(List.of("mixed.qcow2", "mixed.qcow2.digests", "mixed.raw"), listing(dir));
     Set<String> added = new java.util.TreeSet<>(embeddedDirs());
     added.removeAll(before); // other JVMs' brokers may come and go meanwhile
     assertEquals(Set.of(), added, "the embedded broker's and ZooKeeper's temporary storage is removed");
@@ -87,7 +87,7 @@ class BackupCommandTest {
     assertTrue(run.err().contains("job sparse-1: 20 ranges, 17 hole ranges, 3 tasks issued"), run.err());
     QemuImg.assertClean(image);
     QemuImg.assertIdentical(src, image);
-    assertEquals(List.of("sparse.qcow2", "sparse.raw"), listing(dir));
+    assertEquals(List.of("sparse.qcow2", "sparse.qcow2.digests", "sparse.raw"), listing(dir));
   }
 
   @Test

@@ -49,6 +49,7 @@ public final class ImageWriter implements Closeable {
   private final ByteBuffer l1;
   private final ThreadLocal<PayloadDecoder> decoders;
   private final StateFiles states;
+  private final ImageDigests digests;
 
   /** Allocation, mapping and counters; held only briefly (never while copying payloads). */
   private final ReentrantLock lock = new ReentrantLock();
@@ -69,7 +70,7 @@ public final class ImageWriter implements Closeable {
    */
   private TargetIoException targetFailed;
 
-  private ImageWriter(Path target, ImageOptions options, DirectFile file) {
+  private ImageWriter(Path target, ImageOptions options, DirectFile file, boolean resumed) {
     this.target = target;
     this.part = partPath(target);
     this.options = options;
@@ -90,6 +91,7 @@ public final class ImageWriter implements Closeable {
     this.l1 = DirectFile.allocateAligned(geometry.l1Clusters() * cs, file.alignment()).order(ByteOrder.BIG_ENDIAN);
     this.decoders = ThreadLocal.withInitial(() -> new PayloadDecoder(cs));
     this.states = new StateFiles(part);
+    this.digests = ImageDigests.open(target, options, resumed);
   }
 
   /** Where work in progress lives: {@code TARGET.part}, renamed to TARGET by {@link #finish()}. */
@@ -125,7 +127,7 @@ public final class ImageWriter implements Closeable {
     ImageWriter w;
     try {
       file.lockFence();
-      w = new ImageWriter(target, options, file);
+      w = new ImageWriter(target, options, file, false);
     } catch (RuntimeException e) {
       file.close();
       StateFiles.deleteQuietly(part);
@@ -158,7 +160,7 @@ public final class ImageWriter implements Closeable {
     ImageWriter w;
     try {
       file.lockFence();
-      w = new ImageWriter(target, options, file);
+      w = new ImageWriter(target, options, file, true);
       w.restore(checkpoint);
     } catch (RuntimeException e) {
       file.close();
@@ -227,6 +229,15 @@ public final class ImageWriter implements Closeable {
    * buffer may be reused once this returns. May block while the cluster-fill cache is full.
    */
   public PutResult put(long guestCluster, ClusterKind kind, ByteBuffer payload) {
+    return put(guestCluster, kind, payload, null);
+  }
+
+  /**
+   * As {@link #put(long, ClusterKind, ByteBuffer)}, with the SHA-256 of the cluster as read
+   * ({@link Manifest#digest}) for the image's digest manifest; null: computed here from the
+   * payload (a compressed one is decompressed for it).
+   */
+  public PutResult put(long guestCluster, ClusterKind kind, ByteBuffer payload, byte[] digest) {
     validate(guestCluster, kind, payload);
     if (kind == ClusterKind.ZERO) {
       return putZeros(guestCluster, 1) == 1 ? PutResult.ACCEPTED : PutResult.DUPLICATE;
@@ -256,6 +267,7 @@ public final class ImageWriter implements Closeable {
       lock.unlock();
     }
     store.fill(offset, payload);
+    digests.accepted(guestCluster, kind, payload, digest);
     return PutResult.ACCEPTED;
   }
 
@@ -342,6 +354,7 @@ public final class ImageWriter implements Closeable {
       throw new IllegalStateException("unchanged clusters need a backing file; " + target + " has none");
     }
     checkRun("unchanged", first, count);
+    digests.unchanged(first, count); // before the mark, which may let the image finish
     lock.lock();
     try {
       checkOpen();
@@ -434,6 +447,7 @@ public final class ImageWriter implements Closeable {
     long seq = sequence + 1;
     states.save(seq, ranges);
     file.force();
+    digests.force();
     StateFiles.fsyncDirectory(part.toAbsolutePath().getParent());
     sequence = seq;
     long cursor = allocator.cursorCluster();
@@ -513,6 +527,8 @@ public final class ImageWriter implements Closeable {
     writeMetadata();
     file.extendTo(allocator.nextFree() * cs);
     file.force();
+    // The manifest first: an image at TARGET always has its manifest beside it.
+    digests.publish(part);
     // Rename while the fence is still held: a new leader must never reopen the .part between
     // the last write and the rename.
     try {
@@ -537,6 +553,7 @@ public final class ImageWriter implements Closeable {
   /** Stops and removes {@code TARGET.part} and its state files. */
   public void abort() {
     close();
+    digests.abort();
     StateFiles.deleteQuietly(part);
     states.deleteBelow(Long.MAX_VALUE);
   }
@@ -555,6 +572,7 @@ public final class ImageWriter implements Closeable {
     }
     store.close();
     file.close();
+    digests.close();
   }
 
   private void checkOpen() {
