@@ -340,6 +340,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     boolean ownKey = kafka == null && kafkaClient.authKeyFile == null && !kafkaClient.insecure;
     RecordAuth auth = ownKey ? null : kafkaClient.clusterAuth();
     IncrementalCliOptions.Request inc = incremental.check(source);
+    if (inc != null && inc.byDigest()) {
+      throw new BadInputException("backup --incremental needs --bitmap NAME (digest incrementals without a bitmap: zcow convert --incremental PREV)");
+    }
     if (inc != null && kafka != null && inc.previous().isAbsolute()) {
       throw new BadInputException("with --kafka, PREV is relative to the writer group's target root: " + inc.previous());
     }

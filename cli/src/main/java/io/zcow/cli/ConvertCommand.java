@@ -5,6 +5,8 @@ import io.zcow.qcow2.BackingFile;
 import io.zcow.qcow2.ImageGeometry;
 import io.zcow.qcow2.ImageOptions;
 import io.zcow.qcow2.ImageStats;
+import io.zcow.qcow2.Manifest;
+import io.zcow.qcow2.ManifestReader;
 import io.zcow.source.DirtyClusters;
 import io.zcow.source.Source;
 import io.zcow.source.SourceCache;
@@ -29,7 +31,9 @@ import picocli.CommandLine.Parameters;
       "",
       "The image is built in TARGET.part and renamed to TARGET once complete; on failure or Ctrl-C nothing is left behind. Holes of a sparse SOURCE are not read.",
       "",
-      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV: it holds only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by). PREV must be a qcow2 image with the same cluster size; a source smaller than PREV is refused.",
+      "Every image gets a digest manifest beside it, TARGET.digests: the SHA-256 of each guest cluster, bound to the image.",
+      "",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV: it holds only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by). With --incremental PREV alone, any SOURCE: every cluster is read and digested, and only those whose digest differs from PREV's manifest (PREV.digests) are stored. PREV must be a qcow2 image with the same cluster size (and, without --bitmap, a manifest that matches it); a source smaller than PREV is refused.",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""
@@ -73,7 +77,8 @@ final class ConvertCommand implements Callable<Integer> {
     image.check();
     IncrementalCliOptions.Request inc = incremental.check(source);
     TargetPaths.check(target, force);
-    DirtyClusters changed = inc == null ? null : inc.changed(nbd.options(), image.clusterBytes());
+    DirtyClusters changed = inc == null || inc.byDigest() ? null : inc.changed(nbd.options(), image.clusterBytes());
+    boolean byDigest = inc != null && inc.byDigest();
     try (Source src = Sources.open(source, sourceCache, nbd.options())) {
       ImageGeometry geometry = ImageGeometry.forSource(src.size(), image.clusterBytes());
       ImageOptions options = ImageOptions.defaults(geometry)
@@ -81,43 +86,61 @@ final class ConvertCommand implements Callable<Integer> {
           .withCacheBytes(cacheSize.bytes())
           .withTargetCache(image.targetCache)
           .withWriteCache(image.writeCache);
-      if (changed != null) {
+      if (inc != null) {
         options = options.withBacking(BackingFile.of(inc.previous(), target, geometry));
       }
-      TargetPaths.clearStalePart(target, force);
-      Converter converter = new Converter(src, target, options, threads, image.level).onlyChanged(changed);
-      Thread hook = new Thread(() -> converter.cancelAndWait(30_000), "zcow-convert-interrupt");
-      Runtime.getRuntime().addShutdownHook(hook);
-      long started = System.nanoTime();
-      ImageStats stats;
-      long changedTotal = converter.changedBytesTotal();
-      try (Progress p = changed != null
-          ? Progress.ofChanged(progressMode, "convert", () -> changedTotal, geometry.virtualSize(),
-              converter::changedBytesDone, converter::hostBytes, err)
-          : new Progress(progressMode, "convert", geometry.virtualSize(), converter::guestBytesDone,
-              converter::hostBytes, err)) {
-        stats = converter.run();
-        p.close(true);
-      } finally {
-        try {
-          Runtime.getRuntime().removeShutdownHook(hook);
-        } catch (IllegalStateException shuttingDown) {
-          // the hook is running: the conversion was cancelled and cleaned up
+      try (ManifestReader previousDigests = byDigest ? inc.previousDigests() : null) {
+        TargetPaths.clearStalePart(target, force);
+        Converter converter = new Converter(src, target, options, threads, image.level).onlyChanged(changed);
+        if (byDigest) {
+          converter.byDigest(previousDigests);
         }
-      }
-      if (progressMode != Progress.Mode.NONE) {
-        double secs = (System.nanoTime() - started) / 1e9;
-        err.printf(Locale.ROOT, "wrote %s: %s from %s (%.2fx) in %.1f s, %d zero / %d compressed / %d raw clusters%n",
-            target, Progress.human(Files.size(target)), Progress.human(src.size()),
-            (double) src.size() / Math.max(1, Files.size(target)), secs,
-            stats.zeroClusters(), stats.compressedClusters(), stats.rawClusters());
-        if (changed != null) {
-          err.printf(Locale.ROOT, "changed %s, %s of the disk's %s, on %s%n", Progress.human(changedTotal),
-              Progress.share(changedTotal, geometry.virtualSize()), Progress.human(geometry.virtualSize()),
-              inc.previous());
-        }
+        run(converter, geometry, src, changed, inc, err);
       }
     }
     return Main.EXIT_OK;
+  }
+
+  private void run(Converter converter, ImageGeometry geometry, Source src, DirtyClusters changed,
+      IncrementalCliOptions.Request inc, PrintStream err) throws IOException {
+    Progress.Mode progressMode = progress;
+    Thread hook = new Thread(() -> converter.cancelAndWait(30_000), "zcow-convert-interrupt");
+    Runtime.getRuntime().addShutdownHook(hook);
+    long started = System.nanoTime();
+    ImageStats stats;
+    long changedTotal = converter.changedBytesTotal();
+    try (Progress p = changed != null
+        ? Progress.ofChanged(progressMode, "convert", () -> changedTotal, geometry.virtualSize(),
+            converter::changedBytesDone, converter::hostBytes, err)
+        : new Progress(progressMode, "convert", geometry.virtualSize(), converter::guestBytesDone,
+            converter::hostBytes, err)) {
+      stats = converter.run();
+      p.close(true);
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // the hook is running: the conversion was cancelled and cleaned up
+      }
+    }
+    if (progressMode != Progress.Mode.NONE) {
+      double secs = (System.nanoTime() - started) / 1e9;
+      err.printf(Locale.ROOT, "wrote %s: %s from %s (%.2fx) in %.1f s, %d zero / %d compressed / %d raw clusters%n",
+          target, Progress.human(Files.size(target)), Progress.human(src.size()),
+          (double) src.size() / Math.max(1, Files.size(target)), secs,
+          stats.zeroClusters(), stats.compressedClusters(), stats.rawClusters());
+      if (changed != null) {
+        err.printf(Locale.ROOT, "changed %s, %s of the disk's %s, on %s%n", Progress.human(changedTotal),
+            Progress.share(changedTotal, geometry.virtualSize()), Progress.human(geometry.virtualSize()),
+            inc.previous());
+      }
+      if (inc != null && inc.byDigest()) {
+        long changedCount = converter.changedClusters();
+        long read = changedCount + converter.unchangedClusters();
+        err.printf(Locale.ROOT, "read %d clusters: %d changed (%s), %d unchanged, against %s%n", read, changedCount,
+            Progress.share(changedCount * geometry.clusterSize(), read * (long) geometry.clusterSize()),
+            converter.unchangedClusters(), Manifest.pathOf(inc.previous()));
+      }
+    }
   }
 }

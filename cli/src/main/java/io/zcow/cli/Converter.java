@@ -6,7 +6,10 @@ import io.zcow.qcow2.ImageOptions;
 import io.zcow.qcow2.IncrementalPlan;
 import io.zcow.qcow2.ImageStats;
 import io.zcow.qcow2.ImageWriter;
+import io.zcow.qcow2.Manifest;
+import io.zcow.qcow2.ManifestReader;
 import io.zcow.worker.ClusterSink;
+import io.zcow.worker.PreviousDigests;
 import io.zcow.worker.RangeCompressor;
 import io.zcow.source.DirtyClusters;
 import io.zcow.source.Source;
@@ -23,8 +26,9 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p>Threads take work units (a few MiB of guest clusters, in order) from a shared counter, compress
  * them with their own {@link RangeCompressor}, and hand every cluster straight to the {@link
- * ImageWriter}, which packs them through the cluster-fill cache. A failure stops every thread and
- * removes {@code TARGET.part}; nothing appears at TARGET unless the image is complete.
+ * ImageWriter}, which packs them through the cluster-fill cache, with each cluster's SHA-256 for
+ * the image's digest manifest. A failure stops every thread and removes {@code TARGET.part} (and
+ * the manifest's part); nothing appears at TARGET unless the image is complete.
  */
 public final class Converter {
   /** Work handed to a thread at a time: small enough to spread a small disk over all threads. */
@@ -40,7 +44,10 @@ public final class Converter {
   private final AtomicReference<Throwable> failure = new AtomicReference<>();
   private volatile boolean cancelled;
   private volatile ImageWriter writer;
-  private IncrementalPlan plan; // null: a full image
+  private IncrementalPlan plan; // null: a full image or a digest incremental
+  private ManifestReader previousDigests; // a digest incremental: the backing file's manifest
+  private final AtomicLong changedClusters = new AtomicLong(); // digest incrementals: stored
+  private final AtomicLong unchangedClusters = new AtomicLong(); // digest incrementals: left to the backing file
   private final java.util.concurrent.CountDownLatch stopped = new java.util.concurrent.CountDownLatch(1);
 
   public Converter(Source source, Path target, ImageOptions options, int threads, int level) {
@@ -65,6 +72,30 @@ public final class Converter {
     }
     this.plan = changed == null ? null : new IncrementalPlan(changed, options.backing(), options.geometry());
     return this;
+  }
+
+  /**
+   * Makes the image an overlay holding only the clusters whose digest differs from {@code
+   * previous} (the backing file's manifest, checked against it): every cluster is read and
+   * digested, only changed ones are compressed. The options must name the backing file. Call
+   * before {@link #run()}; the caller closes {@code previous}.
+   */
+  public Converter byDigest(ManifestReader previous) {
+    if (options.backing() == null) {
+      throw new IllegalArgumentException("a digest incremental needs options with a backing file");
+    }
+    this.previousDigests = previous;
+    return this;
+  }
+
+  /** Digest incrementals: clusters read and found changed (stored) so far. */
+  public long changedClusters() {
+    return changedClusters.get();
+  }
+
+  /** Digest incrementals: clusters read and found unchanged (left to the backing file) so far. */
+  public long unchangedClusters() {
+    return unchangedClusters.get();
   }
 
   /** Incremental conversions: bytes of the clusters the overlay stores (0 for a full one). */
@@ -161,27 +192,52 @@ public final class Converter {
 
   private void work(ImageWriter w, AtomicLong next, long unit, long clusters) {
     int cs = options.geometry().clusterSize();
-    try (RangeCompressor rc = new RangeCompressor(source, options.geometry(), level)) {
+    boolean byDigest = previousDigests != null;
+    try (RangeCompressor rc = new RangeCompressor(source, options.geometry(), level).withDigests()) {
       ClusterSink sink = new ClusterSink() {
         @Override
         public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload) {
-          w.put(guestCluster, kind, payload);
+          cluster(guestCluster, kind, payload, null);
+        }
+
+        @Override
+        public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload, byte[] digest) {
+          w.put(guestCluster, kind, payload, digest);
           guestBytesDone.addAndGet(cs);
+          if (byDigest) {
+            changedClusters.incrementAndGet();
+          }
         }
 
         @Override
         public void zeros(long firstGuestCluster, long count) {
           w.putZeros(firstGuestCluster, count);
           guestBytesDone.addAndGet(count * cs);
+          if (byDigest) {
+            changedClusters.addAndGet(count);
+          }
+        }
+
+        @Override
+        public void unchanged(long firstGuestCluster, long count) {
+          w.putUnchanged(firstGuestCluster, count);
+          guestBytesDone.addAndGet(count * cs);
+          unchangedBytes.addAndGet(count * cs);
+          unchangedClusters.addAndGet(count);
         }
       };
+      PreviousDigests filter = new PreviousDigests();
+      byte[] entries = byDigest ? new byte[(int) unit * Manifest.DIGEST_BYTES] : null;
       while (!cancelled && failure.get() == null) {
         long first = next.getAndAdd(unit);
         if (first >= clusters) {
           return;
         }
         long count = Math.min(unit, clusters - first);
-        if (plan == null) {
+        if (byDigest) {
+          previousDigests.read(first, (int) count, entries);
+          rc.compress(first, count, sink, filter.span(first, (int) count, entries));
+        } else if (plan == null) {
           rc.compress(first, count, sink);
         } else {
           compressChanged(w, rc, sink, first, count);

@@ -91,7 +91,7 @@ class ConvertIncrementalTest {
       assertRefused(convert(s, target, "--incremental", full.toString(), "--bitmap", "nope"),
           "no dirty bitmap nope", target);
       assertRefused(convert(s, target, "--incremental", big.toString(), "--bitmap", "b0"), "shrank", target);
-      assertRefused(convert(s, target, "--incremental", full.toString()), "go together", target);
+      assertRefused(convert(s, target, "--bitmap", "b0"), "--bitmap needs --incremental", target);
     }
     assertRefused(CliRun.of("convert", "--progress", "none", "--incremental", full.toString(), "--bitmap", "b0",
         snapshot(guest, "t1.raw").toString(), target.toString()), "needs an NBD SOURCE", target);

@@ -170,6 +170,11 @@ public final class QemuImg {
     succeed(run("create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", image.toString()));
   }
 
+  /** {@code qemu-img commit -d OVERLAY}: writes the overlay's clusters into its backing file. */
+  public static void commit(Path overlay) {
+    succeed(run("commit", "-q", "-d", overlay.toString()));
+  }
+
   /**
    * {@code qemu-img bitmap --add --enable -g GRANULARITY IMAGE NAME}: a persistent dirty bitmap
    * that records every later write (made with {@link #io}) into the image.

@@ -24,4 +24,20 @@ public interface ClusterSink {
    * coalesced: holes and zero clusters next to each other arrive as one call.
    */
   void zeros(long firstGuestCluster, long count);
+
+  /**
+   * As {@link #cluster(long, ClusterKind, ByteBuffer)}, with the SHA-256 of the cluster as read
+   * when the compressor digests ({@link RangeCompressor#withDigests()}), else null.
+   */
+  default void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload, byte[] digest) {
+    cluster(guestCluster, kind, payload);
+  }
+
+  /**
+   * {@code count} consecutive clusters from {@code firstGuestCluster} that a {@link ChangeFilter}
+   * found unchanged since the previous image (read, not sent). Only with a filter.
+   */
+  default void unchanged(long firstGuestCluster, long count) {
+    throw new UnsupportedOperationException("this sink takes no unchanged runs");
+  }
 }

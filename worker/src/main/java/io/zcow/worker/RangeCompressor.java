@@ -6,10 +6,12 @@ import io.zcow.RetriableException;
 import io.zcow.qcow2.ClusterKind;
 import io.zcow.qcow2.DirectFile;
 import io.zcow.qcow2.ImageGeometry;
+import io.zcow.qcow2.Manifest;
 import io.zcow.qcow2.ZstdClusterCompressor;
 import java.io.Closeable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.security.MessageDigest;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -52,6 +54,8 @@ public final class RangeCompressor implements Closeable {
   /** A read of {@link #spare} in flight: where, how long, and its byte count when done. */
   private Prefetch prefetch;
   private boolean closed;
+  /** Null unless {@link #withDigests()}: then every non-zero cluster read is digested. */
+  private MessageDigest sha;
 
   /** With {@link #DEFAULT_BLOCK_SIZE} (or one cluster, if larger) per read. */
   public RangeCompressor(Source source, ImageGeometry geometry, int level) {
@@ -92,6 +96,15 @@ public final class RangeCompressor implements Closeable {
   }
 
   /**
+   * Digests every non-zero cluster it reads (SHA-256 of the whole cluster, the last one padded
+   * with zeros, {@link Manifest#digest}) and hands the digest to the sink with the payload.
+   */
+  public RangeCompressor withDigests() {
+    this.sha = Manifest.sha256();
+    return this;
+  }
+
+  /**
    * Compresses guest clusters {@code firstCluster} to {@code firstCluster + clusterCount - 1} into
    * {@code sink}, which sees each of them exactly once, in ascending order (see {@link
    * ClusterSink}).
@@ -99,6 +112,19 @@ public final class RangeCompressor implements Closeable {
    * @throws io.zcow.RetriableException when the source fails or ends early
    */
   public RangeStats compress(long firstCluster, long clusterCount, ClusterSink sink) {
+    return compress(firstCluster, clusterCount, sink, null);
+  }
+
+  /**
+   * As {@link #compress(long, long, ClusterSink)}, but only clusters {@code filter} calls changed
+   * are compressed and sent; the others go to the sink as unchanged runs ({@link
+   * ClusterSink#unchanged}). Every cluster is still read (and digested: the filter needs {@link
+   * #withDigests()}).
+   */
+  public RangeStats compress(long firstCluster, long clusterCount, ClusterSink sink, ChangeFilter filter) {
+    if (filter != null && sha == null) {
+      throw new IllegalStateException("a change filter needs withDigests()");
+    }
     if (closed) {
       throw new IllegalStateException("RangeCompressor is closed");
     }
@@ -108,7 +134,7 @@ public final class RangeCompressor implements Closeable {
           + " must lie within the " + guestClusters + " guest clusters");
     }
     discardPrefetch();
-    Pass pass = new Pass(sink);
+    Pass pass = new Pass(sink, filter);
     long size = source.size();
     long pos = firstCluster * clusterSize;
     long end = pos + clusterCount * clusterSize;
@@ -220,56 +246,86 @@ public final class RangeCompressor implements Closeable {
     return floorCluster(offset + clusterSize - 1);
   }
 
-  /** The state of one call of {@link #compress}; zero runs wait here until something ends them. */
+  /**
+   * The state of one call of {@link #compress}; zero and unchanged runs wait here until something
+   * ends them.
+   */
   private final class Pass {
     private final ClusterSink sink;
-    private long zeroStart;
-    private long zeroCount;
+    private final ChangeFilter filter;
+    private boolean runUnchanged; // the waiting run: unchanged clusters, else zeros
+    private long runStart;
+    private long runCount;
     private long zeroClusters;
     private long rawClusters;
     private long compressedClusters;
     long bytesRead;
     private long payloadBytes;
 
-    Pass(ClusterSink sink) {
+    Pass(ClusterSink sink, ChangeFilter filter) {
       this.sink = sink;
+      this.filter = filter;
     }
 
     void zeros(long first, long count) {
-      if (zeroCount > 0 && first == zeroStart + zeroCount) {
-        zeroCount += count;
-      } else {
-        flushZeros();
-        zeroStart = first;
-        zeroCount = count;
+      if (filter == null) {
+        run(false, first, count);
+        zeroClusters += count;
+        return;
       }
-      zeroClusters += count;
+      for (long g = first; g < first + count; g++) {
+        boolean changed = filter.changed(g, null);
+        run(!changed, g, 1);
+        if (changed) {
+          zeroClusters++;
+        }
+      }
+    }
+
+    private void run(boolean unchanged, long first, long count) {
+      if (runCount > 0 && unchanged == runUnchanged && first == runStart + runCount) {
+        runCount += count;
+      } else {
+        flushRun();
+        runUnchanged = unchanged;
+        runStart = first;
+        runCount = count;
+      }
     }
 
     void data(long guest, ByteBuffer cluster) {
-      flushZeros();
+      byte[] digest = sha == null ? null : Manifest.digest(sha, cluster);
+      if (filter != null && !filter.changed(guest, digest)) {
+        run(true, guest, 1);
+        return;
+      }
+      flushRun();
       payload.clear();
       int n = compressor.compress(cluster, payload);
       if (n < 0) {
         rawClusters++;
         payloadBytes += clusterSize;
-        sink.cluster(guest, ClusterKind.RAW, cluster.asReadOnlyBuffer());
+        sink.cluster(guest, ClusterKind.RAW, cluster.asReadOnlyBuffer(), digest);
       } else {
         compressedClusters++;
         payloadBytes += n;
-        sink.cluster(guest, ClusterKind.COMPRESSED, payload.limit(n).asReadOnlyBuffer());
+        sink.cluster(guest, ClusterKind.COMPRESSED, payload.limit(n).asReadOnlyBuffer(), digest);
       }
     }
 
-    private void flushZeros() {
-      if (zeroCount > 0) {
-        sink.zeros(zeroStart, zeroCount);
-        zeroCount = 0;
+    private void flushRun() {
+      if (runCount > 0) {
+        if (runUnchanged) {
+          sink.unchanged(runStart, runCount);
+        } else {
+          sink.zeros(runStart, runCount);
+        }
+        runCount = 0;
       }
     }
 
     RangeStats finish() {
-      flushZeros();
+      flushRun();
       return new RangeStats(zeroClusters, rawClusters, compressedClusters, bytesRead, payloadBytes);
     }
   }
