@@ -57,6 +57,8 @@ import picocli.CommandLine.Parameters;
       "",
       "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV (named relative to TARGET's directory): only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by) are read, sent and stored. PREV must be a clean qcow2 v3 image with the same cluster size; a source smaller than PREV is refused. With --kafka, PREV is relative to the writer group's target root, like TARGET.",
       "",
+      "With --incremental PREV alone (no --bitmap), any SOURCE: workers read and digest every cluster and send only those whose SHA-256 differs from PREV's digest manifest (PREV.digests, written beside every image); the writer hands each task its range's previous digests. A PREV without a manifest that matches it is refused.",
+      "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""
     },
@@ -150,8 +152,11 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     }
     IncrementalCliOptions.Request inc = in.incremental();
     // Its own connection, closed before SOURCE is opened (qemu-nbd serves one client unless -e).
-    DirtyClusters changed = inc == null ? null
+    DirtyClusters changed = inc == null || inc.byDigest() ? null
         : inc.changed(in.nbd(), image.clusterBytes()).coarsened(JobSpecs.MAX_CHANGED_RUNS);
+    // By digest, a task carries its range's previous digests: ranges small enough that they fit.
+    long rangeBytes = inc != null && inc.byDigest()
+        ? JobSpecs.digestRangeSize(image.rangeSize.bytes(), image.clusterBytes()) : image.rangeSize.bytes();
     try (Source src = size != null
         ? new io.zcow.coordinator.UnseenSource(in.source.uri(), size.bytes())
         : Sources.open(in.source, SourceCache.AUTO, in.nbd)) {
@@ -160,12 +165,12 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
         throw new BadInputException("source " + source + " is empty");
       }
       ImageGeometry geometry = ImageGeometry.forSource(size, image.clusterBytes());
-      Partitioner partitioner = new Partitioner(src, geometry, image.rangeSize.bytes());
+      Partitioner partitioner = new Partitioner(src, geometry, rangeBytes);
       String id = jobId != null ? jobId : defaultJobId();
       JobSpec spec = JobSpec.newBuilder().setFormatVersion(Wire.FORMAT_VERSION).setJobId(id)
           .setSourceUri(in.source.uri()).setSourceSize(size)
           .setVirtualSize(geometry.virtualSize()).setClusterSize(image.clusterBytes())
-          .setRangeSize(image.rangeSize.bytes()).setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(image.level)
+          .setRangeSize(rangeBytes).setCodec(WireCodec.WIRE_CODEC_ZSTD).setLevel(image.level)
           .setTargetPath(embedded ? embeddedPaths(inc) : target.toString())
           .setTargetCache(in.targetCache).setWriteCache(image.writeCache).setWriterGroup(writerGroup)
           .setSourceIdentity(this.size != null
@@ -174,12 +179,16 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
       // Embedded: PREV checked before anything starts (one line, exit 2); with --kafka the writer checks it.
       io.zcow.qcow2.BackingFile backing = embedded && inc != null
           ? io.zcow.qcow2.BackingFile.of(inc.previous(), embeddedRoot.resolve(spec.getTargetPath()), geometry) : null;
+      if (backing != null && inc.byDigest()) {
+        inc.previousDigests().close(); // PREV's manifest present and matching, or one line, exit 2
+      }
       if (inc != null) {
         spec = withChanges(spec, inc, changed, embedded);
       }
       int w = window != null ? window : Math.max(4, 2 * workers);
       if (embedded) {
-        checkSpace(partitioner, backing == null ? null : new IncrementalPlan(changed, backing, geometry), err);
+        checkSpace(partitioner, backing == null || changed == null ? null : new IncrementalPlan(changed, backing, geometry),
+            err);
       }
       Map<String, String> hookEnv = HookOptions.environment(id, source, target.toString());
       if (!hooks.before(hookEnv, err)) {
@@ -220,6 +229,9 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     String backing = embedded
         ? embeddedRoot.relativize(inc.previous().toRealPath()).toString()
         : inc.previous().toString();
+    if (changed == null) {
+      return spec.toBuilder().setBackingPath(backing).setByDigest(true).build();
+    }
     JobPlan.Builder plan = spec.getPlan().toBuilder();
     for (int i = 0; i < changed.runs(); i++) {
       plan.addChanged(ClusterRun.newBuilder().setFirst(changed.runStart(i))
@@ -340,9 +352,6 @@ final class BackupCommand implements java.util.concurrent.Callable<Integer> {
     boolean ownKey = kafka == null && kafkaClient.authKeyFile == null && !kafkaClient.insecure;
     RecordAuth auth = ownKey ? null : kafkaClient.clusterAuth();
     IncrementalCliOptions.Request inc = incremental.check(source);
-    if (inc != null && inc.byDigest()) {
-      throw new BadInputException("backup --incremental needs --bitmap NAME (digest incrementals without a bitmap: zcow convert --incremental PREV)");
-    }
     if (inc != null && kafka != null && inc.previous().isAbsolute()) {
       throw new BadInputException("with --kafka, PREV is relative to the writer group's target root: " + inc.previous());
     }

@@ -21,7 +21,8 @@ final class BackupFollow {
   static Coordinator.Outcome follow(Coordinator coordinator, ProgressListener listener, Partitioner partitioner,
       JobSpec spec, Progress.Mode mode, PrintStream err) {
     long disk = partitioner.geometry().virtualSize();
-    if (JobSpecs.isIncremental(spec)) {
+    boolean byBitmap = JobSpecs.isIncremental(spec) && !spec.getByDigest(); // by digest: every cluster is read
+    if (byBitmap) {
       // Until the writer reports its figure (which adds a grown tail): the bitmap's clusters.
       long planned = 0;
       for (ClusterRun run : spec.getPlan().getChangedList()) {
@@ -29,7 +30,7 @@ final class BackupFollow {
       }
       listener.changedTotal.set(Math.min(planned, disk));
     }
-    try (Progress p = JobSpecs.isIncremental(spec)
+    try (Progress p = byBitmap
         ? Progress.ofChanged(mode, "backup", listener.changedTotal::get, disk, listener.changedDone::get,
             listener.hostBytes::get, err)
         : new Progress(mode, "backup", disk, listener.guestBytes::get, listener.hostBytes::get, err)) {
@@ -66,7 +67,12 @@ final class BackupFollow {
         err.println("job " + spec.getJobId() + " was submitted before: followed, not submitted again");
       }
       io.zcow.proto.Progress p = coordinator.lastProgress();
-      if (JobSpecs.isIncremental(spec)) {
+      if (spec.getByDigest()) {
+        long read = p.getClustersRead();
+        err.printf(Locale.ROOT, "job %s: read %d clusters: %d changed (%s), %d unchanged, on %s%n", spec.getJobId(),
+            read, p.getClustersChanged(), Progress.share(p.getClustersChanged(), read), p.getClustersUnchanged(),
+            spec.getBackingPath());
+      } else if (JobSpecs.isIncremental(spec)) {
         err.printf(Locale.ROOT, "job %s: changed %s, %s of the disk's %s, on %s%n", spec.getJobId(),
             Progress.human(p.getChangedBytesTotal()), Progress.share(p.getChangedBytesTotal(), spec.getVirtualSize()),
             Progress.human(spec.getVirtualSize()), spec.getBackingPath());

@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
  * dirty bitmap NAME, or without it by comparing every cluster's digest with PREV's manifest.
  */
 final class IncrementalCliOptions {
-  @Option(names = "--incremental", paramLabel = "PREV", description = "Write TARGET as an incremental overlay on the qcow2 image PREV (the last link of the chain; named in TARGET relative to TARGET's directory; for backup --kafka, a path under the writer group's target root like TARGET): only the clusters that changed are stored: those --bitmap marks (only they are read), or without --bitmap those whose SHA-256 differs from PREV's digest manifest (every cluster is read; convert only).")
+  @Option(names = "--incremental", paramLabel = "PREV", description = "Write TARGET as an incremental overlay on the qcow2 image PREV (the last link of the chain; named in TARGET relative to TARGET's directory; for backup --kafka, a path under the writer group's target root like TARGET): only the clusters that changed are stored: those --bitmap marks (only they are read), or without --bitmap those whose SHA-256 differs from PREV's digest manifest (every cluster is read and digested; any SOURCE).")
   Path previous;
 
   @Option(names = "--bitmap", paramLabel = "NAME", description = "The QEMU dirty bitmap of an NBD SOURCE (qemu:dirty-bitmap:NAME, e.g. qemu-nbd -B NAME) that recorded the changes since PREV.")

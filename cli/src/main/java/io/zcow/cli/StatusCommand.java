@@ -95,7 +95,8 @@ final class StatusCommand implements Callable<Integer> {
    */
   record JobView(String jobId, JobState state, boolean hasProgress, long rangesDone, long rangesTotal,
       long guestBytesDone, long virtualSize, long imageBytes, long bytesPerSecond, String reason,
-      long stalledMinutes, long lastSeenMs, long changedBytesTotal, long changedBytesDone) {
+      long stalledMinutes, long lastSeenMs, long changedBytesTotal, long changedBytesDone, boolean byDigest,
+      long clustersRead, long clustersChanged, long clustersUnchanged) {
     static JobView of(JobLog.Job job, long nowMs) {
       JobState state = job.state();
       JobEvent last = job.lastProgress();
@@ -106,6 +107,9 @@ final class StatusCommand implements Callable<Integer> {
       long rate = -1;
       long changedTotal = 0;
       long changedDone = 0;
+      long read = 0;
+      long changed = 0;
+      long unchanged = 0;
       if (last != null) {
         var p = last.getProgress();
         done = p.getRangesDone();
@@ -114,6 +118,9 @@ final class StatusCommand implements Callable<Integer> {
         image = p.getHostBytes();
         changedTotal = p.getChangedBytesTotal();
         changedDone = p.getChangedBytesDone();
+        read = p.getClustersRead();
+        changed = p.getClustersChanged();
+        unchanged = p.getClustersUnchanged();
         JobEvent first = job.firstProgress();
         long ms = last.getTimeMs() - first.getTimeMs();
         // An incremental job moves its changed bytes; its unchanged ones are settled without work.
@@ -129,7 +136,7 @@ final class StatusCommand implements Callable<Integer> {
           && idle.toMinutes() >= STALLED_MINUTES;
       return new JobView(job.spec().getJobId(), state, last != null, done, total, guest, job.spec().getVirtualSize(),
           image, rate, explains ? job.spec().getReason() : "", stalled ? idle.toMinutes() : -1, job.lastSeenMs(),
-          changedTotal, changedDone);
+          changedTotal, changedDone, job.spec().getByDigest(), read, changed, unchanged);
     }
 
     String line() {
@@ -141,6 +148,10 @@ final class StatusCommand implements Callable<Integer> {
         if (changedBytesTotal > 0) {
           s.append(String.format(Locale.ROOT, "  changed %s of %s (%s of the disk)", Progress.human(changedBytesDone),
               Progress.human(changedBytesTotal), Progress.share(changedBytesTotal, virtualSize)));
+        }
+        if (byDigest) {
+          s.append(String.format(Locale.ROOT, "  clusters read %d, changed %d, skipped %d", clustersRead,
+              clustersChanged, clustersUnchanged));
         }
         if (bytesPerSecond >= 0) {
           s.append("  ").append(Progress.human(bytesPerSecond)).append("/s");
@@ -163,6 +174,8 @@ final class StatusCommand implements Callable<Integer> {
           + ",\"guest_bytes_done\":" + guestBytesDone + ",\"virtual_size\":" + virtualSize
           + ",\"image_bytes\":" + imageBytes
           + ",\"changed_bytes_total\":" + changedBytesTotal + ",\"changed_bytes_done\":" + changedBytesDone
+          + (byDigest ? ",\"clusters_read\":" + clustersRead + ",\"clusters_changed\":" + clustersChanged
+              + ",\"clusters_skipped\":" + clustersUnchanged : "")
           + ",\"bytes_per_second\":" + (bytesPerSecond >= 0 ? Long.toString(bytesPerSecond) : "null")
           + ",\"reason\":" + (reason.isEmpty() ? "null" : Json.string(reason))
           + ",\"stalled_minutes\":" + (stalledMinutes >= 0 ? Long.toString(stalledMinutes) : "null")

@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ConvertDigestIncrementalTest {
   private static final int CS = 65536;
   /** A partial last cluster: 256 whole clusters and 12 KiB. */
-  private static final long SIZE = (16L << 20) + 12 * 1024;
+  static final long SIZE = (16L << 20) + 12 * 1024;
   @TempDir Path dir;
 
   @Test
@@ -129,7 +129,7 @@ class ConvertDigestIncrementalTest {
   }
 
   /** Data in places, zeros elsewhere, data in the partial last cluster. */
-  private static void content(Path p) throws IOException {
+  static void content(Path p) throws IOException {
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
       ch.truncate(0);
       ch.write(ByteBuffer.wrap(new byte[] {0}), SIZE - 1);
@@ -140,14 +140,14 @@ class ConvertDigestIncrementalTest {
   }
 
   /** Data over data (16, 17), data now zeros (144), data into zeros (192), the last partial cluster (256). */
-  private static void change(Path p) throws IOException {
+  static void change(Path p) throws IOException {
     poke(p, 1L << 20, TestData.random(4, 128 * 1024));
     poke(p, 9L << 20, new byte[CS]);
     poke(p, (12L << 20) + 4096, TestData.random(7, 4096));
     poke(p, SIZE - 100, TestData.random(8, 50));
   }
 
-  private static void poke(Path p, long at, byte[] bytes) throws IOException {
+  static void poke(Path p, long at, byte[] bytes) throws IOException {
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
       ByteBuffer b = ByteBuffer.wrap(bytes);
       while (b.hasRemaining()) {
@@ -165,7 +165,7 @@ class ConvertDigestIncrementalTest {
     return to;
   }
 
-  private static byte[] entries(Path image) throws IOException {
+  static byte[] entries(Path image) throws IOException {
     byte[] all = Files.readAllBytes(Manifest.pathOf(image));
     return Arrays.copyOfRange(all, Manifest.HEADER_BYTES, all.length);
   }

@@ -89,6 +89,28 @@ class StatusAndCancelCommandTest {
     assertTrue(json.out().contains("\"changed_bytes_total\":524288,\"changed_bytes_done\":393216"), json.out());
   }
 
+  @Test
+  void aDigestIncrementalJobShowsClustersReadChangedAndSkipped() {
+    String id = kafka.uniqueName("status-digest");
+    JobSpec digest = spec(id, JobState.JOB_STATE_SUBMITTED).toBuilder().setBackingPath("prev.qcow2").setByDigest(true)
+        .build();
+    publish(Topics.JOBS, id, digest.toByteArray());
+    publish(Topics.JOBS, id, digest.toBuilder().setState(JobState.JOB_STATE_RUNNING).setWriterEpoch(1).build()
+        .toByteArray());
+    JobEvent e = progress(id, 10, 6, T0 + 1000);
+    publish(Topics.EVENTS, id, e.toBuilder().setProgress(e.getProgress().toBuilder().setClustersRead(96)
+        .setClustersChanged(3).setClustersUnchanged(93)).build().toByteArray());
+    at(T0 + 2000);
+
+    Out run = status(id);
+
+    assertEquals(0, run.exitCode(), run.err());
+    String line = run.out().strip();
+    assertTrue(line.contains("  clusters read 96, changed 3, skipped 93"), line);
+    Out json = run(clock, "status", "--kafka", kafka.bootstrapServers(), "--output", "json", id);
+    assertTrue(json.out().contains("\"clusters_read\":96,\"clusters_changed\":3,\"clusters_skipped\":93"), json.out());
+  }
+
   private static JobEvent changed(JobEvent e, long done) {
     return e.toBuilder().setProgress(e.getProgress().toBuilder().setChangedBytesTotal(512 << 10)
         .setChangedBytesDone(done)).build();

@@ -13,6 +13,19 @@ public final class JobSpecs {
    * under a Kafka record's 1 MiB.
    */
   public static final int MAX_CHANGED_RUNS = 32_768;
+  /** Bytes per cluster of a task's previous_digests (SHA-256). */
+  public static final int DIGEST_BYTES = 32;
+  /**
+   * The most previous_digests bytes a RangeTask carries (24 576 clusters): with the rest of the
+   * task well under a Kafka record's 1 MiB. A by_digest job's ranges are at most this many
+   * clusters: 512 MiB ranges at 64 KiB clusters (8 192), 96 MiB at 4 KiB.
+   */
+  public static final int MAX_TASK_DIGEST_BYTES = 768 << 10;
+
+  /** The largest range a by_digest job of this cluster size may have: {@code rangeSize} or less. */
+  public static long digestRangeSize(long rangeSize, int clusterSize) {
+    return Math.min(rangeSize, (long) (MAX_TASK_DIGEST_BYTES / DIGEST_BYTES) * clusterSize);
+  }
 
   private JobSpecs() {}
 
@@ -65,6 +78,15 @@ public final class JobSpecs {
     }
     if (spec.getBackingPath().isEmpty() && spec.getPlanOrBuilder().getChangedCount() > 0) {
       return "plan: changed clusters without a backing_path";
+    }
+    if (spec.getByDigest()) {
+      if (spec.getBackingPath().isEmpty() || spec.getPlanOrBuilder().getChangedCount() > 0) {
+        return "by_digest needs a backing_path and no changed clusters in the plan";
+      }
+      if (rs / cs * DIGEST_BYTES > MAX_TASK_DIGEST_BYTES) {
+        return "by_digest: a range of " + rs + " bytes has " + rs / cs * DIGEST_BYTES
+            + " bytes of digests, more than a task carries (" + MAX_TASK_DIGEST_BYTES + ")";
+      }
     }
     String runs = runsProblem(spec.getPlan().getChangedList(), 0, RangeLayout.of(spec).guestClusters(),
         MAX_CHANGED_RUNS);

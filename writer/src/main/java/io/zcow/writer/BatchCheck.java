@@ -3,6 +3,7 @@ package io.zcow.writer;
 import io.zcow.proto.ChunkBatch;
 import io.zcow.proto.ChunkEntry;
 import io.zcow.proto.EntryChecksum;
+import io.zcow.proto.EntryKind;
 import io.zcow.proto.RangeLayout;
 
 /**
@@ -17,8 +18,13 @@ import io.zcow.proto.RangeLayout;
 final class BatchCheck {
   private BatchCheck() {}
 
-  /** Null when the batch is good, else why not. */
+  /** Null when the batch is good, else why not; a job that is not by digest takes no UNCHANGED runs. */
   static String problem(ChunkBatch batch, RangeLayout layout) {
+    return problem(batch, layout, false);
+  }
+
+  /** As {@link #problem(ChunkBatch, RangeLayout)}; {@code byDigest}: UNCHANGED runs are allowed. */
+  static String problem(ChunkBatch batch, RangeLayout layout, boolean byDigest) {
     long range = batch.getRangeIndex();
     if (!layout.contains(range)) {
       return "range " + Long.toUnsignedString(range) + " is outside the job's " + layout.ranges() + " ranges";
@@ -35,13 +41,17 @@ final class BatchCheck {
       }
       int n = e.getPayload().size();
       switch (e.getKind()) {
-        case ENTRY_KIND_ZERO -> {
-          if (e.getCount() < 1 || e.getCount() > end - c) {
-            return "entry " + i + ": zero run " + c + "+" + Long.toUnsignedString(e.getCount()) + " is outside range "
-                + range;
+        case ENTRY_KIND_ZERO, ENTRY_KIND_UNCHANGED -> {
+          String what = e.getKind() == EntryKind.ENTRY_KIND_ZERO ? "zero" : "unchanged";
+          if (e.getKind() == EntryKind.ENTRY_KIND_UNCHANGED && !byDigest) {
+            return "entry " + i + ": an unchanged run in a job that is not an incremental by digest";
           }
-          if (n != 0) {
-            return "entry " + i + ": zero run carries a " + n + "-byte payload";
+          if (e.getCount() < 1 || e.getCount() > end - c) {
+            return "entry " + i + ": " + what + " run " + c + "+" + Long.toUnsignedString(e.getCount())
+                + " is outside range " + range;
+          }
+          if (n != 0 || !e.getDigest().isEmpty()) {
+            return "entry " + i + ": " + what + " run carries a " + n + "-byte payload or a digest";
           }
         }
         case ENTRY_KIND_RAW -> {
@@ -57,6 +67,9 @@ final class BatchCheck {
         default -> {
           return "entry " + i + ": unknown kind " + e.getKindValue();
         }
+      }
+      if (!e.getDigest().isEmpty() && e.getDigest().size() != io.zcow.qcow2.Manifest.DIGEST_BYTES) {
+        return "entry " + i + ": a digest of " + e.getDigest().size() + " bytes, not " + io.zcow.qcow2.Manifest.DIGEST_BYTES;
       }
       int sum = EntryChecksum.of(e);
       if (sum != e.getCrc32C()) {

@@ -144,7 +144,7 @@ final class ChunkIngest {
 
   private void put(JobRun run, ChunkBatch batch, RecordRef ref) {
     long range = batch.getRangeIndex();
-    String problem = BatchCheck.problem(batch, run.layout);
+    String problem = BatchCheck.problem(batch, run.layout, run.spec.getByDigest());
     if (problem != null) {
       reject(run, run.id, range, problem, ref);
       if (run.layout.contains(range)) {
@@ -161,9 +161,15 @@ final class ChunkIngest {
           long added = run.image.putZeros(e.getCluster(), e.getCount());
           progressed |= added > 0;
           metrics.duplicates(e.getCount() - added);
+        } else if (e.getKind() == EntryKind.ENTRY_KIND_UNCHANGED) {
+          long added = run.image.putUnchanged(e.getCluster(), e.getCount());
+          run.unchangedReceived += added;
+          progressed |= added > 0;
+          metrics.duplicates(e.getCount() - added);
         } else {
           ClusterKind kind = e.getKind() == EntryKind.ENTRY_KIND_RAW ? ClusterKind.RAW : ClusterKind.COMPRESSED;
-          if (run.image.put(e.getCluster(), kind, e.getPayload().asReadOnlyByteBuffer()) == PutResult.ACCEPTED) {
+          byte[] digest = e.getDigest().isEmpty() ? null : e.getDigest().toByteArray();
+          if (run.image.put(e.getCluster(), kind, e.getPayload().asReadOnlyByteBuffer(), digest) == PutResult.ACCEPTED) {
             progressed = true;
             metrics.write();
           } else {

@@ -56,6 +56,8 @@ final class JobRun {
   BitSet complete = new BitSet();
   long rejected;
   long requeued;
+  /** By-digest jobs: clusters workers read and found unchanged, accepted in this term's image. */
+  long unchangedReceived;
 
   JobRun(JobSpec spec, Path target, RangeLayout layout, ImageOptions options) {
     this.spec = spec;
@@ -63,7 +65,7 @@ final class JobRun {
     this.target = target;
     this.layout = layout;
     this.options = options;
-    this.changes = options == null || options.backing() == null ? null : planOf(spec, options);
+    this.changes = options == null || options.backing() == null || spec.getByDigest() ? null : planOf(spec, options);
     this.changedClusters = changes == null ? 0 : changes.changedCount(0, layout.guestClusters());
   }
 
@@ -196,6 +198,11 @@ final class JobRun {
           .setHostBytes(s.hostBytes()).setPayloadBytes(s.payloadBytes()).setDuplicates(s.duplicates());
     } else if (state == State.DONE) {
       p.setRangesDone(layout.ranges()).setGuestBytesDone(layout.virtualSize());
+    }
+    if (spec.getByDigest() && image != null && state == State.OPEN) {
+      long read = image.stats().guestClustersDone();
+      p.setClustersRead(read).setClustersUnchanged(unchangedReceived)
+          .setClustersChanged(Math.max(0, read - unchangedReceived));
     }
     if (changes != null) {
       long cs = layout.clusterSize();

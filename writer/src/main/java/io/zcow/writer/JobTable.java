@@ -270,13 +270,17 @@ final class JobTable {
   private void open(JobSpec spec) {
     String id = spec.getJobId();
     Path target;
+    Path previous = null;
     ImageOptions options;
     try {
       target = confinement.resolve(spec.getTargetPath());
       options = JobRun.optionsOf(spec, config.jobCacheBytes(), config.verifyPayloads());
       if (JobSpecs.isIncremental(spec)) {
-        Path previous = confinement.resolveExisting(spec.getBackingPath());
+        previous = confinement.resolveExisting(spec.getBackingPath());
         options = options.withBacking(BackingFile.of(previous, target, options.geometry()));
+        if (spec.getByDigest()) {
+          io.zcow.qcow2.ManifestReader.open(previous).close(); // present and matching PREV, or the job fails
+        }
       }
     } catch (BadInputException e) {
       runs.put(id, transitions.failUnopened(spec, e.getMessage()));
@@ -305,6 +309,9 @@ final class JobTable {
       return;
     }
     run.pacer = new RangePacer(spec, run.layout, WriterConfig.DEFAULT_WINDOW, timing).onlyChanged(run.changes);
+    if (spec.getByDigest()) {
+      run.pacer.byDigest(previous, reason -> run.requestEnd(JobState.JOB_STATE_FAILED, reason));
+    }
     run.markUnchangedRanges(); // before the zero ranges: an unchanged cluster keeps no entry
     for (RangeRun zero : run.pacer.zeroRuns()) {
       long first = run.layout.firstCluster(zero.getFirst());

@@ -111,6 +111,8 @@ final class RangePacer {
   private final Timing timing;
   private final Map<Long, Outstanding> outstanding = new LinkedHashMap<>();
   private IncrementalPlan changes; // null: every range whole
+  private java.nio.file.Path previousImage; // by_digest jobs: whose manifest entries each task carries
+  private java.util.function.Consumer<String> digestFailure;
   private int cursor;
   private long tasksIssued;
   private int maxOutstanding;
@@ -131,9 +133,31 @@ final class RangePacer {
     return this;
   }
 
+  /**
+   * By-digest jobs: each task carries its range's entries of {@code previous}'s digest manifest
+   * (read when the task is issued, re-issues too: nothing of it is held between tasks). A
+   * manifest that cannot be read any more goes to {@code failure} (the job fails with it).
+   */
+  RangePacer byDigest(java.nio.file.Path previous, java.util.function.Consumer<String> failure) {
+    this.previousImage = previous;
+    this.digestFailure = failure;
+    return this;
+  }
+
   /** A range's task: the whole range, or only its changed clusters. */
   private RangeTask task(long range, int attempt) {
     RangeTask t = layout.task(jobId, range, attempt);
+    if (previousImage != null) {
+      long first = layout.firstCluster(range);
+      try {
+        byte[] digests = io.zcow.qcow2.ManifestReader.readSpan(previousImage, first,
+            (int) (layout.endCluster(range) - first));
+        return t.toBuilder().setPreviousDigests(com.google.protobuf.ByteString.copyFrom(digests)).build();
+      } catch (io.zcow.BadInputException | java.io.UncheckedIOException | io.zcow.CorruptException e) {
+        digestFailure.accept("the previous image's digest manifest: " + e.getMessage());
+        return t;
+      }
+    }
     if (changes == null) {
       return t;
     }

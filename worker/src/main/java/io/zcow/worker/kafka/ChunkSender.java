@@ -119,12 +119,30 @@ public final class ChunkSender implements ClusterSink {
 
   @Override
   public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload) {
+    cluster(guestCluster, kind, payload, null);
+  }
+
+  /** With the cluster's digest (for the image's manifest) when the compressor made one. */
+  @Override
+  public void cluster(long guestCluster, ClusterKind kind, ByteBuffer payload, byte[] digest) {
     checkGoing();
-    ChunkEntry entry = EntryChecksum.seal(ChunkEntry.newBuilder()
+    ChunkEntry.Builder b = ChunkEntry.newBuilder()
         .setKind(kind == ClusterKind.RAW ? EntryKind.ENTRY_KIND_RAW : EntryKind.ENTRY_KIND_COMPRESSED)
         .setCluster(guestCluster)
-        .setPayload(ByteString.copyFrom(payload.duplicate())));
-    add(entry, entry.getPayload().size() + ENTRY_FRAMING);
+        .setPayload(ByteString.copyFrom(payload.duplicate()));
+    if (digest != null) {
+      b.setDigest(ByteString.copyFrom(digest));
+    }
+    ChunkEntry entry = EntryChecksum.seal(b);
+    add(entry, entry.getPayload().size() + entry.getDigest().size() + ENTRY_FRAMING);
+  }
+
+  /** A run the task's previous digests show unchanged (by-digest jobs). */
+  @Override
+  public void unchanged(long firstGuestCluster, long count) {
+    checkGoing();
+    add(EntryChecksum.seal(ChunkEntry.newBuilder().setKind(EntryKind.ENTRY_KIND_UNCHANGED).setCluster(firstGuestCluster)
+        .setCount(count)), ENTRY_FRAMING);
   }
 
   @Override

@@ -6,6 +6,7 @@ import io.zcow.proto.ClusterRun;
 import io.zcow.proto.JobSpec;
 import io.zcow.proto.kafka.RecordAuth;
 import io.zcow.qcow2.ImageGeometry;
+import io.zcow.worker.PreviousDigests;
 import io.zcow.worker.RangeCompressor;
 import io.zcow.worker.RangeStats;
 import io.zcow.source.ReadRateLimiter;
@@ -58,7 +59,8 @@ final class RangeRunner implements RangeExecutor, Closeable {
    * @param attemptId this worker's attempt at it, unique, on every chunk record
    */
   record Work(JobSpec spec, long range, SourceLocation source, ImageGeometry geometry, long firstCluster, long clusterCount,
-      List<ClusterRun> changed, String chunksTopic, int taskAttempt, String attemptId, AtomicBoolean cancelled) {
+      List<ClusterRun> changed, byte[] previousDigests, String chunksTopic, int taskAttempt, String attemptId,
+      AtomicBoolean cancelled) {
     String jobId() {
       return spec.getJobId();
     }
@@ -152,8 +154,17 @@ final class RangeRunner implements RangeExecutor, Closeable {
     }
   }
 
-  /** The whole range, or run after run only its changed clusters (the sink sees them ascending). */
+  /**
+   * The whole range (by digest: only clusters whose digest differs from the task's previous ones
+   * are sent, the others as unchanged runs), or run after run only its changed clusters (the sink
+   * sees them ascending). Every cluster sent carries its digest, for the image's manifest.
+   */
   private static RangeStats compress(RangeCompressor c, Work w, ChunkSender sender) {
+    c.withDigests();
+    if (w.previousDigests() != null) {
+      return c.compress(w.firstCluster(), w.clusterCount(), sender,
+          new PreviousDigests().span(w.firstCluster(), (int) w.clusterCount(), w.previousDigests()));
+    }
     if (w.changed().isEmpty()) {
       return c.compress(w.firstCluster(), w.clusterCount(), sender);
     }

@@ -111,6 +111,14 @@ final class TaskTriage {
         return new Decision.Reject(jobId, range, "changed clusters: " + runs);
       }
     }
+    if (spec.getByDigest() != (task.getPreviousDigests().size() > 0)) {
+      return new Decision.Reject(jobId, range, spec.getByDigest() ? "a task of an incremental by digest without previous digests"
+          : "previous digests in a task of a job that is not an incremental by digest");
+    }
+    if (spec.getByDigest() && task.getPreviousDigests().size() != layout.clusters(range) * JobSpecs.DIGEST_BYTES) {
+      return new Decision.Reject(jobId, range, "previous digests of " + task.getPreviousDigests().size()
+          + " bytes for a range of " + layout.clusters(range) + " clusters (32 bytes each)");
+    }
     ImageGeometry geometry;
     try {
       geometry = ImageGeometry.forSource(spec.getSourceSize(), spec.getClusterSize());
@@ -126,7 +134,8 @@ final class TaskTriage {
     }
     String attempt = config.origin() + "/" + thread + "/" + UUID.randomUUID().toString().substring(0, 8);
     return new Decision.Start(new Work(spec, range, ((SourcePolicy.Verdict.Readable) v).location(), geometry,
-        layout.firstCluster(range), layout.clusters(range), task.getChangedList(), Topics.chunks(spec.getWriterGroup()),
+        layout.firstCluster(range), layout.clusters(range), task.getChangedList(),
+        spec.getByDigest() ? task.getPreviousDigests().toByteArray() : null, Topics.chunks(spec.getWriterGroup()),
         task.getAttempt(), attempt, new AtomicBoolean()));
   }
 }
