@@ -2,9 +2,11 @@
 # An incremental backup against the full one: a qcow2 guest made from an ext4 disk of system
 # files, with a persistent dirty bitmap; `zcow backup` (embedded) of it over qemu-nbd -B, then
 # CHANGE percent of its clusters overwritten with random data by qemu-io (the export stopped),
-# then `zcow backup --incremental` of the changes. Prints time, changed bytes, payload accepted
-# (what crossed Kafka, duplicates aside) and image size of both, and checks the chain with
-# qemu-img compare. See bench/README.md.
+# then `zcow backup --incremental` of the changes, by the bitmap and by cluster digests (no bitmap:
+# every cluster read and digested, only those whose SHA-256 differs from full.qcow2.digests sent).
+# Prints time, clusters read, payload accepted (what crossed Kafka, duplicates aside) and image
+# size of each, checks both chains with qemu-img compare, and the digest rate of one core
+# (DigestRate.java). See bench/README.md.
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,7 +56,7 @@ WORK=$(cd "$WORK" && pwd)
 ext4_disk "" "$WORK/disk-ext4-$SIZE_BYTES.raw" "$SIZE_BYTES"
 
 GUEST="$WORK/guest.qcow2"
-rm -f -- "$GUEST" "$WORK"/full.qcow2* "$WORK"/inc.qcow2*
+rm -f -- "$GUEST" "$WORK"/full.qcow2* "$WORK"/inc.qcow2* "$WORK"/inc-digest.qcow2*
 qemu-img convert -q -f raw -O qcow2 -o cluster_size=$CS "$DISK" "$GUEST"
 qemu-img bitmap --add --enable -g $CS -f qcow2 "$GUEST" b0
 
@@ -101,12 +103,24 @@ serve
 run incremental --incremental "$WORK/full.qcow2" --bitmap b0 "$URI" "$WORK/inc.qcow2"
 INC_SECS=$SECS INC_PAYLOAD=$(payload)
 CHANGED=$(sed -n 's/.*: changed \(.*\), on .*/\1/p' "$LOG" | tail -n 1)
+run digest --incremental "$WORK/full.qcow2" "$URI" "$WORK/inc-digest.qcow2"
+DIG_SECS=$SECS DIG_PAYLOAD=$(payload)
+DIG_READ=$(sed -n 's/.*: read \([0-9]*\) clusters: \([0-9]*\) changed.*/\1 \2/p' "$LOG" | tail -n 1)
 stop_server
+qemu-img compare -q -f qcow2 -F qcow2 "$GUEST" "$WORK/inc-digest.qcow2" || die "the digest chain does not read as the guest"
+qemu-img check -q -f qcow2 "$WORK/inc-digest.qcow2" || die "the digest overlay does not check clean"
 
 qemu-img compare -q -f qcow2 -F qcow2 "$GUEST" "$WORK/inc.qcow2" || die "the chain does not read as the guest"
 qemu-img check -q -f qcow2 "$WORK/inc.qcow2" || die "the overlay does not check clean"
 
-printf '%-12s %8s %14s %12s\n' run "time s" "payload MiB" "image MiB"
-printf '%-12s %8s %14s %12s\n' full "$FULL_SECS" "$(mib "$FULL_PAYLOAD")" "$(mib "$(stat -c %s "$WORK/full.qcow2")")"
-printf '%-12s %8s %14s %12s\n' incremental "$INC_SECS" "$(mib "$INC_PAYLOAD")" "$(mib "$(stat -c %s "$WORK/inc.qcow2")")"
-echo "incremental: changed $CHANGED; the chain compares identical to the guest and checks clean"
+printf '%-12s %8s %16s %14s %12s\n' run "time s" "clusters read" "payload MiB" "image MiB"
+printf '%-12s %8s %16s %14s %12s\n' full "$FULL_SECS" "all data" "$(mib "$FULL_PAYLOAD")" "$(mib "$(stat -c %s "$WORK/full.qcow2")")"
+printf '%-12s %8s %16s %14s %12s\n' bitmap "$INC_SECS" "$N changed" "$(mib "$INC_PAYLOAD")" "$(mib "$(stat -c %s "$WORK/inc.qcow2")")"
+printf '%-12s %8s %16s %14s %12s\n' digest "$DIG_SECS" "${DIG_READ%% *}" "$(mib "$DIG_PAYLOAD")" "$(mib "$(stat -c %s "$WORK/inc-digest.qcow2")")"
+echo "bitmap: changed $CHANGED; digest: ${DIG_READ##* } clusters changed of ${DIG_READ%% *} read;" \
+  "both chains compare identical to the guest and check clean"
+JAR="$REPO/cli/target/zcow.jar"
+if [ -f "$JAR" ] && [ -d "$REPO/bench/target/classes" ]; then
+  java -cp "$JAR:$REPO/bench/target/classes" io.zcow.bench.DigestRate "$DISK" $CS 3 \
+    | awk '/sha256-mbps/{printf "digest cost: SHA-256 %s MB/s per core", $2} /unchanged-pass/{printf ", a digest pass over the disk (read from cache, zero check, SHA-256) %s MB/s per core", $2} END{print ""}'
+fi
