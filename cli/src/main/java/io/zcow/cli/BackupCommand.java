@@ -55,7 +55,7 @@ import picocli.CommandLine.Parameters;
       "",
       "Run again with the same --job-id to follow a running job again, or to resume a failed one: the writer issues only the ranges not yet complete (on the embedded cluster this needs --state-dir).",
       "",
-      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV (named relative to TARGET's directory): only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by) are read, sent and stored. PREV must be a clean qcow2 v3 image with the same cluster size; a source smaller than PREV is refused. With --kafka, PREV is relative to the writer group's target root, like TARGET.",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV (named relative to TARGET's directory): only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by) are read, sent and stored. PREV must be a clean qcow2 v3 image with sound metadata (as qemu-img check sees it) and the same cluster size; a source smaller than PREV is refused. With --kafka, PREV is relative to the writer group's target root, like TARGET.",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""

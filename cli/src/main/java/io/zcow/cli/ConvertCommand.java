@@ -29,7 +29,7 @@ import picocli.CommandLine.Parameters;
       "",
       "The image is built in TARGET.part and renamed to TARGET once complete; on failure or Ctrl-C nothing is left behind. Holes of a sparse SOURCE are not read.",
       "",
-      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV: it holds only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by). PREV must be a qcow2 image with the same cluster size; a source smaller than PREV is refused.",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV: it holds only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by). PREV must be a clean qcow2 v3 image with sound metadata (as qemu-img check sees it) and the same cluster size; a source smaller than PREV is refused.",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""

@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -134,6 +135,17 @@ class MultiProcessBackupTest {
         Role backup = cluster.startBackup("backup-escape", args);
         assertEquals(Main.EXIT_FAILED, backup.await(Duration.ofSeconds(120)), backup.describe());
         assertTrue(backup.stderr().contains("previous image ../incremental/t2.raw contains '..'"), backup.describe());
+        // A PREV inside the root whose metadata qemu-img check calls corrupt: checked by the
+        // writer off its term's thread, and the job fails with why.
+        IncrementalChain.unsoundCopy(root.resolve("full.qcow2"), root.resolve("unsound.qcow2"));
+        args = cluster.backupArgs(Path.of("SOURCE"), "on-unsound.qcow2", "mp-unsound", "--incremental",
+            "unsound.qcow2", "--bitmap", "b1");
+        args.set(args.size() - 2, s.uri());
+        backup = cluster.startBackup("backup-unsound", args);
+        assertEquals(Main.EXIT_FAILED, backup.await(Duration.ofSeconds(120)), backup.describe());
+        assertTrue(backup.stderr().contains("previous image") && backup.stderr().contains("is not check-clean"),
+            backup.describe());
+        assertFalse(java.nio.file.Files.exists(root.resolve("on-unsound.qcow2")), "nothing written");
       }
     } finally {
       nbdWorkers.forEach(Role::kill);
