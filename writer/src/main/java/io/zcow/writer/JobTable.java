@@ -224,7 +224,7 @@ final class JobTable {
     if (terminal.isPresent()) {
       WriterZk.TerminalState t = terminal.get();
       if (t.createdAtMs() == spec.getCreatedAtMs() || t.state() == JobState.JOB_STATE_DONE) {
-        out.state(spec, t.state(), t.reason()); // an end an earlier leader recorded but did not publish
+        out.state(spec, t.state(), t.reason(), t.refused()); // an end an earlier leader recorded but did not publish
         return;
       }
       // Submitted again: a FAILED job resumes from its checkpoint; a CANCELLED one left nothing
@@ -233,7 +233,7 @@ final class JobTable {
       resumeFailed = true;
     }
     if (problem != null) {
-      runs.put(id, transitions.failUnopened(spec, "bad job: " + problem));
+      runs.put(id, transitions.refuse(spec, "bad job: " + problem));
       return;
     }
     JobSpec admitted = spec.toBuilder().setState(resumeFailed ? JobState.JOB_STATE_SUBMITTED : spec.getState()).build();
@@ -294,7 +294,7 @@ final class JobTable {
         options = options.withBacking(backing);
       }
     } catch (BadInputException e) {
-      runs.put(id, transitions.failUnopened(spec, e.getMessage()));
+      runs.put(id, transitions.refuse(spec, e.getMessage()));
       return true;
     }
     Optional<WriterCheckpoint> cp;
@@ -359,7 +359,7 @@ final class JobTable {
       PartFiles.removeUnlocked(part, run.tag(-1)); // created after the last commit by a writer that died
     }
     if (Files.exists(run.target)) {
-      runs.put(run.id, transitions.failUnopened(spec, "target " + spec.getTargetPath() + " already exists"));
+      runs.put(run.id, transitions.refuse(spec, "target " + spec.getTargetPath() + " already exists"));
       return false;
     }
     // Exactly at the confined path: a directory swapped for a symlink since the check is refused.
