@@ -55,7 +55,7 @@ import picocli.CommandLine.Parameters;
       "",
       "Run again with the same --job-id to follow a running job again, or to resume a failed one: the writer issues only the ranges not yet complete (on the embedded cluster this needs --state-dir).",
       "",
-      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV (named relative to TARGET's directory): only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by) are read, sent and stored. PREV must be a clean qcow2 v3 image with the same cluster size; a source smaller than PREV is refused. With --kafka, PREV is relative to the writer group's target root, like TARGET.",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV (named relative to TARGET's directory): only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by) are read, sent and stored. PREV must be a clean qcow2 v3 image with sound metadata (as qemu-img check sees it) and the same cluster size; a source smaller than PREV is refused. With --kafka, PREV is relative to the writer group's target root, like TARGET.",
       "",
       "With --incremental PREV alone (no --bitmap), any SOURCE: workers read and digest every cluster and send only those whose SHA-256 differs from PREV's digest manifest (PREV.digests, written beside every image); the writer hands each task its range's previous digests. A PREV without a manifest that matches it is refused.",
       "",

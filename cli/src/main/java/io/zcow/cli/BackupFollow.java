@@ -53,7 +53,7 @@ final class BackupFollow {
     if (!outcome.done()) {
       err.println("zcow: job " + spec.getJobId() + " " + outcome.state().name().substring("JOB_STATE_".length())
           .toLowerCase(Locale.ROOT) + ": " + outcome.reason());
-      return Main.EXIT_FAILED;
+      return outcome.refused() ? Main.EXIT_USAGE : Main.EXIT_FAILED;
     }
     if (mode != Progress.Mode.NONE) {
       if (localImage != null && Files.exists(localImage)) {

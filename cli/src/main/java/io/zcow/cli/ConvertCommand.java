@@ -33,7 +33,7 @@ import picocli.CommandLine.Parameters;
       "",
       "Every image gets a digest manifest beside it, TARGET.digests: the SHA-256 of each guest cluster, bound to the image.",
       "",
-      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV: it holds only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by). With --incremental PREV alone, any SOURCE: every cluster is read and digested, and only those whose digest differs from PREV's manifest (PREV.digests) are stored. PREV must be a qcow2 image with the same cluster size (and, without --bitmap, a manifest that matches it); a source smaller than PREV is refused.",
+      "With --incremental PREV --bitmap NAME, TARGET is an overlay whose backing file is PREV: it holds only the clusters the dirty bitmap NAME of the NBD SOURCE marks changed (and any the source grew by). With --incremental PREV alone, any SOURCE: every cluster is read and digested, and only those whose digest differs from PREV's manifest (PREV.digests) are stored. PREV must be a clean qcow2 v3 image with sound metadata (as qemu-img check sees it) and the same cluster size (and, without --bitmap, a manifest that matches it); a source smaller than PREV is refused.",
       "",
       "Exit codes: 0 done, 1 failed, 2 bad usage or input.",
       ""

@@ -88,6 +88,8 @@ class ConvertIncrementalTest {
       assertRefused(convert(s, target, "--incremental", snapshot(guest, "t0.raw").toString(), "--bitmap", "b0"),
           "not a usable qcow2", target);
       assertRefused(convert(s, target, "--incremental", other.toString(), "--bitmap", "b0"), "cluster size", target);
+      assertRefused(convert(s, target, "--incremental", IncrementalChain.unsoundCopy(full, dir.resolve("unsound.qcow2")).toString(), "--bitmap", "b0"),
+          "not check-clean", target);
       assertRefused(convert(s, target, "--incremental", full.toString(), "--bitmap", "nope"),
           "no dirty bitmap nope", target);
       assertRefused(convert(s, target, "--incremental", big.toString(), "--bitmap", "b0"), "shrank", target);

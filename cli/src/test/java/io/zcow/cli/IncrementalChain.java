@@ -5,8 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.zcow.testkit.NbdServer;
 import io.zcow.testkit.QemuImg;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Set;
 import java.util.function.UnaryOperator;
 
@@ -101,6 +105,20 @@ final class IncrementalChain {
   }
 
   /** A refused run: exit 2, one line naming {@code expected}, nothing at TARGET. */
+  /**
+   * A copy of {@code image} whose refcount table names no block, so every cluster in use counts as
+   * free: a PREV that qemu-img check calls corrupt.
+   */
+  static Path unsoundCopy(Path image, Path copy) throws IOException {
+    Files.copy(image, copy);
+    try (FileChannel ch = FileChannel.open(copy, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      ByteBuffer offset = ByteBuffer.allocate(8);
+      ch.read(offset, 48); // refcount_table_offset
+      ch.write(ByteBuffer.allocate(8), offset.flip().getLong());
+    }
+    return copy;
+  }
+
   static void assertRefused(CliRun run, String expected, Path target) {
     assertEquals(2, run.exitCode(), run.err());
     String err = run.err().strip();

@@ -1,6 +1,7 @@
 package io.zcow.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -126,14 +127,26 @@ class MultiProcessBackupTest {
         int code = backup.await(Duration.ofSeconds(120));
         return new CliRun(code, backup.describe());
       });
-      // A PREV outside the writer's target root: the writer refuses it, and the job fails with why.
+      // A PREV outside the writer's target root: the writer refuses it, the job fails with why, and
+      // the submitter exits 2 as for input it refuses itself.
       try (NbdServer s = NbdServer.qemuNbd(work.resolve("guest.qcow2"), "qcow2").bitmap("b1").unix(socket).start()) {
         List<String> args = cluster.backupArgs(Path.of("SOURCE"), "escape.qcow2", "mp-escape", "--incremental",
             "../incremental/t2.raw", "--bitmap", "b1");
         args.set(args.size() - 2, s.uri());
         Role backup = cluster.startBackup("backup-escape", args);
-        assertEquals(Main.EXIT_FAILED, backup.await(Duration.ofSeconds(120)), backup.describe());
+        assertEquals(Main.EXIT_USAGE, backup.await(Duration.ofSeconds(120)), backup.describe());
         assertTrue(backup.stderr().contains("previous image ../incremental/t2.raw contains '..'"), backup.describe());
+        // A PREV inside the root whose metadata qemu-img check calls corrupt: checked by the
+        // writer off its term's thread, and the job fails with why.
+        IncrementalChain.unsoundCopy(root.resolve("full.qcow2"), root.resolve("unsound.qcow2"));
+        args = cluster.backupArgs(Path.of("SOURCE"), "on-unsound.qcow2", "mp-unsound", "--incremental",
+            "unsound.qcow2", "--bitmap", "b1");
+        args.set(args.size() - 2, s.uri());
+        backup = cluster.startBackup("backup-unsound", args);
+        assertEquals(Main.EXIT_USAGE, backup.await(Duration.ofSeconds(120)), backup.describe());
+        assertTrue(backup.stderr().contains("previous image") && backup.stderr().contains("is not check-clean"),
+            backup.describe());
+        assertFalse(java.nio.file.Files.exists(root.resolve("on-unsound.qcow2")), "nothing written");
       }
     } finally {
       nbdWorkers.forEach(Role::kill);

@@ -102,8 +102,8 @@ class WriterPacesJobsTest {
             c.start();
             assertEquals(3, 4_194_304 - c.zeroRanges(), "three ranges of data, the rest declared holes");
           }
-          List<Coordinator.Outcome> outcomes = new ArrayList<>(List.of(new Coordinator.Outcome(null, ""),
-              new Coordinator.Outcome(null, "")));
+          List<Coordinator.Outcome> outcomes = new ArrayList<>(List.of(new Coordinator.Outcome(null, "", false),
+              new Coordinator.Outcome(null, "", false)));
           long deadline = System.nanoTime() + Duration.ofSeconds(240).toNanos();
           while (outcomes.stream().anyMatch(o -> o.state() == null) && System.nanoTime() < deadline) {
             for (int i = 0; i < 2; i++) {

@@ -51,8 +51,12 @@ public final class Coordinator implements AutoCloseable {
   /** A plan names at most this many zero runs (the spec stays far below the record limit); smaller holes are read. */
   static final int MAX_ZERO_RUNS = 16_384;
 
-  /** What a followed job ended with. */
-  public record Outcome(JobState state, String reason) {
+  /**
+   * What a followed job ended with.
+   *
+   * @param refused the writer refused the job's input before writing anything (JobSpec.refused)
+   */
+  public record Outcome(JobState state, String reason, boolean refused) {
     public boolean done() {
       return state == JobState.JOB_STATE_DONE;
     }
@@ -171,7 +175,7 @@ public final class Coordinator implements AutoCloseable {
     JobState was = earlier.map(JobSpec::getState).orElse(JobState.JOB_STATE_UNSPECIFIED);
     if (was == JobState.JOB_STATE_DONE) {
       LOG.info("[job={}] is done already", jobId);
-      outcome = new Outcome(JobState.JOB_STATE_DONE, "");
+      outcome = new Outcome(JobState.JOB_STATE_DONE, "", false);
       onCluster = true;
       return;
     }
@@ -267,7 +271,7 @@ public final class Coordinator implements AutoCloseable {
         rangesDone = partitioner.rangeCount();
       }
       awaitStateEvent(now.getState());
-      outcome = new Outcome(now.getState(), now.getReason());
+      outcome = new Outcome(now.getState(), now.getReason(), now.getRefused());
       report();
       return outcome;
     }

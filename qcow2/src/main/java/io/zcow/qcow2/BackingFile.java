@@ -36,7 +36,8 @@ public record BackingFile(String name, long virtualSize) {
 
   /**
    * The previous image of a chain, checked for use as the backing file of {@code target}: it must
-   * exist, be a qcow2 v3 image that is neither dirty nor marked corrupt, with the cluster size of
+   * exist, be a qcow2 v3 image that is neither dirty nor marked corrupt, whose metadata {@link
+   * ImageCheck} finds sound, with the cluster size of
    * {@code geometry} and a virtual size not larger than the new one (a source that shrank is
    * refused).
    *
@@ -66,6 +67,12 @@ public record BackingFile(String name, long virtualSize) {
     if (h.version() != 3 || (h.incompatibleFeatures() & (Header.INCOMPAT_DIRTY | Header.INCOMPAT_CORRUPT)) != 0) {
       throw new BadInputException("previous image " + previous + " is not a clean qcow2 v3 image (version "
           + h.version() + String.format(", incompatible features 0x%x)", h.incompatibleFeatures()));
+    }
+    try {
+      ImageCheck.metadata(previous);
+    } catch (io.zcow.CorruptException e) {
+      throw new BadInputException("previous image " + previous + " is not check-clean (" + e.getMessage()
+          + "); qemu-img check shows all it finds, and a new full backup starts a sound chain");
     }
     if (h.clusterSize() != geometry.clusterSize()) {
       throw new BadInputException("previous image " + previous + " has " + h.clusterSize()

@@ -41,6 +41,16 @@ final class ClusterMap {
     return new Lookup(l2Cache.get(l2Offset)[index], l2Offset + 8L * index);
   }
 
+  /** How many L1 entries the virtual size uses. */
+  int l1Entries() {
+    return l2Offsets.length;
+  }
+
+  /** The checked L2 table offset of L1 entry {@code index}; 0 when it has no L2 table. */
+  long l2Offset(int index) {
+    return l2Offsets[index];
+  }
+
   private long[] readL1(Header header) {
     long virtualSize = header.virtualSize();
     int l1Size = header.l1Size();

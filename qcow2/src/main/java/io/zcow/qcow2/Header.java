@@ -154,7 +154,7 @@ public record Header(
             describe(incompatible & ~known)));
       }
       codec = compressionType(b, p, headerLength, incompatible);
-      if (refcountOrder > 6) {
+      if (refcountOrder < 0 || refcountOrder > 6) {
         throw new CorruptException("invalid refcount_order " + refcountOrder + " at offset 0x60");
       }
     }

@@ -19,7 +19,15 @@ public final class ManifestReader implements Closeable {
   /** The one line that tells an operator how to get a usable previous image. */
   public static final String FIX = "run a full backup (without --incremental) to start a new chain";
 
-  private final Path path;
+  /**
+   * Image-and-manifest states whose identity matched, so a second open of the same files (the
+   * writer checks PREV off its term's thread, then opens the overlay) does not read every L2 table
+   * again. A write to either file changes its modification time or size, and so the key.
+   */
+  private static final java.util.Map<String, Boolean> VERIFIED = new java.util.concurrent.ConcurrentHashMap<>();
+  private static final int MAX_VERIFIED = 1024;
+
+    private final Path path;
   private final FileChannel channel;
   private final Manifest.Header header;
 
@@ -75,10 +83,15 @@ public final class ManifestReader implements Closeable {
         throw new BadInputException("digest manifest " + path + " is " + ch.size() + " bytes, not " + expected
             + ": " + FIX);
       }
-      if (!Arrays.equals(ImageIdentity.of(image), h.identity())) {
+      String state = fileState(image, path);
+      if (!VERIFIED.containsKey(state) && !Arrays.equals(ImageIdentity.of(image), h.identity())) {
         throw new BadInputException("digest manifest " + path + " does not match " + image
             + " (the image changed after it was written, e.g. by qemu-img commit): " + FIX);
       }
+      if (VERIFIED.size() >= MAX_VERIFIED) {
+        VERIFIED.clear();
+      }
+      VERIFIED.put(state, Boolean.TRUE);
       return new ManifestReader(path, ch, h);
     } catch (IOException | UncheckedIOException e) {
       closeQuietly(ch);
@@ -90,6 +103,16 @@ public final class ManifestReader implements Closeable {
       }
       throw e;
     }
+  }
+
+  private static String fileState(Path image, Path manifest) throws IOException {
+    java.nio.file.attribute.BasicFileAttributes i = Files.readAttributes(image,
+        java.nio.file.attribute.BasicFileAttributes.class);
+    java.nio.file.attribute.BasicFileAttributes m = Files.readAttributes(manifest,
+        java.nio.file.attribute.BasicFileAttributes.class);
+    return image.toAbsolutePath().normalize() + "|" + i.fileKey() + "|" + i.size() + "|"
+        + i.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS) + "|" + m.fileKey() + "|" + m.size() + "|"
+        + m.lastModifiedTime().to(java.util.concurrent.TimeUnit.NANOSECONDS);
   }
 
   /** As {@link #open}, or null (with the reason in {@code why[0]}) when there is no usable manifest. */

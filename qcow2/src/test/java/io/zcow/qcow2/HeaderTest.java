@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class HeaderTest {
   private static final ImageGeometry GEOMETRY = ImageGeometry.forSource(10L << 30, 64 << 10);
@@ -91,6 +92,15 @@ class HeaderTest {
     ByteBuffer b = Header.forImage(GEOMETRY, Codec.ZSTD).encode();
     b.putInt(32, 2); // LUKS
     assertCorrupt(b, "0x20", "encrypted");
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {-1, 7, Integer.MIN_VALUE})
+  void refcountOrderOutsideZeroToSixIsRefused(int order) {
+    // A negative order once gave 1 << order refcount bits and a division by zero in ImageCheck.
+    ByteBuffer b = Header.forImage(GEOMETRY, Codec.ZSTD).encode();
+    b.putInt(96, order);
+    assertCorrupt(b, "0x60", "refcount_order");
   }
 
   @Test

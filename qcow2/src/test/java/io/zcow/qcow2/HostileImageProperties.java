@@ -165,9 +165,13 @@ class HostileImageProperties {
     }, List.of(CorruptException.class));
   }
 
-  /** Opens the image and reads its first MiB and its last cluster, as restore and compare do. */
+  /**
+   * Checks the image's metadata as a previous image is checked, then opens it and reads its first
+   * MiB and its last cluster, as restore and compare do.
+   */
   static void openAndReadAll(byte[] bytes) {
     Path file = write("probe.qcow2", bytes);
+    expectTyped(() -> ImageCheck.metadata(file), List.of(CorruptException.class, BadInputException.class));
     expectTyped(() -> {
       try (ImageReader r = ImageReader.open(file)) {
         long size = r.virtualSize();

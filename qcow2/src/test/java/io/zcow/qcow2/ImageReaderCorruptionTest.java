@@ -55,7 +55,7 @@ class ImageReaderCorruptionTest {
   void l2TableOffsetThatIsNotClusterAlignedIsRefused() {
     Path image = copy("zstd", CS);
     long location = new ImageProbe(image).l1Locations.get(0);
-    long l1 = readLong(image, location);
+    long l1 = RealImages.readLong(image, location);
     RealImages.pokeLong(image, location, l1 + 512);
     assertCorrupt(() -> ImageReader.open(image), "L2 table", hex((l1 & L2Entry.OFFSET_MASK) + 512),
         "L1 entry at " + hex(location), "not cluster-aligned");
@@ -75,7 +75,7 @@ class ImageReaderCorruptionTest {
   void reservedBitsInAnL1EntryAreRefused() {
     Path image = copy("zstd", CS);
     long location = new ImageProbe(image).l1Locations.get(0);
-    RealImages.pokeLong(image, location, readLong(image, location) | (1L << 60));
+    RealImages.pokeLong(image, location, RealImages.readLong(image, location) | (1L << 60));
     assertCorrupt(() -> ImageReader.open(image), "L1 entry", hex(location), "reserved");
   }
 
@@ -222,10 +222,6 @@ class ImageReaderCorruptionTest {
 
   private static long hostOf(ImageProbe.Mapping m) {
     return m.compressed() ? L2Entry.compressedOffset(m.entry(), 16) : m.entry() & L2Entry.OFFSET_MASK;
-  }
-
-  private static long readLong(Path file, long offset) {
-    return ByteBuffer.wrap(RealImages.readRaw(file, offset, 8)).getLong();
   }
 
   private static String hex(long v) {

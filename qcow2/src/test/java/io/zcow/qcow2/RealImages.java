@@ -80,6 +80,10 @@ final class RealImages {
     poke(file, offset, ByteBuffer.allocate(8).putLong(value).array());
   }
 
+  static long readLong(Path file, long offset) {
+    return ByteBuffer.wrap(readRaw(file, offset, 8)).getLong();
+  }
+
   static byte[] readRaw(Path raw, long offset, int length) {
     try (FileChannel ch = FileChannel.open(raw, StandardOpenOption.READ)) {
       ByteBuffer b = ByteBuffer.allocate(length);

@@ -156,6 +156,11 @@ public final class QemuImg {
     succeed(run("resize", "-q", "-f", "qcow2", image.toString(), Long.toString(size)));
   }
 
+  /** {@code qemu-img amend -f qcow2 -o OPTIONS IMAGE}, e.g. {@code "refcount_bits=1"}. */
+  public static void amend(Path image, String options) {
+    succeed(run("amend", "-q", "-f", "qcow2", "-o", options, image.toString()));
+  }
+
   /** {@code qemu-img create -f qcow2 -o cluster_size=N IMAGE SIZE}: an empty guest disk. */
   public static void create(Path image, long size, int clusterSize) {
     succeed(run("create", "-q", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, image.toString(),

@@ -55,6 +55,7 @@ final class JobTable {
   private Transitions transitions;
   private final Map<String, JobRun> runs = new LinkedHashMap<>();
   private final Map<String, JobSpec> pendingOpen = new LinkedHashMap<>();
+  private final PreviousChecks previousChecks = new PreviousChecks();
   /** Jobs waiting for room in the cache budget, in the order they came. */
   private final Map<String, JobSpec> queued = new LinkedHashMap<>();
   /** While the term recovers, every job waits here: those with a checkpoint are admitted first. */
@@ -194,6 +195,7 @@ final class JobTable {
     JobRun run = runs.get(id);
     if (spec.getState() == JobState.JOB_STATE_CANCELLED) {
       pendingOpen.remove(id);
+      previousChecks.forget(id);
       queued.remove(id);
       if (run == null || run.state == JobRun.State.OPEN || run.state == JobRun.State.FAILED) {
         if (run != null || zk.terminalState(id).map(t -> t.state() == JobState.JOB_STATE_FAILED).orElse(true)) {
@@ -222,7 +224,7 @@ final class JobTable {
     if (terminal.isPresent()) {
       WriterZk.TerminalState t = terminal.get();
       if (t.createdAtMs() == spec.getCreatedAtMs() || t.state() == JobState.JOB_STATE_DONE) {
-        out.state(spec, t.state(), t.reason()); // an end an earlier leader recorded but did not publish
+        out.state(spec, t.state(), t.reason(), t.refused()); // an end an earlier leader recorded but did not publish
         return;
       }
       // Submitted again: a FAILED job resumes from its checkpoint; a CANCELLED one left nothing
@@ -231,7 +233,7 @@ final class JobTable {
       resumeFailed = true;
     }
     if (problem != null) {
-      runs.put(id, transitions.failUnopened(spec, "bad job: " + problem));
+      runs.put(id, transitions.refuse(spec, "bad job: " + problem));
       return;
     }
     JobSpec admitted = spec.toBuilder().setState(resumeFailed ? JobState.JOB_STATE_SUBMITTED : spec.getState()).build();
@@ -246,16 +248,22 @@ final class JobTable {
     retryPendingOpens();
   }
 
-  /** Tries to open every job still waiting; false while one waits for the old leader's lock. */
+  /**
+   * Tries to open every job still waiting; false while one waits for the old leader's lock. A job
+   * whose previous image is still being checked waits too, without holding up the others.
+   */
   boolean retryPendingOpens() {
+    boolean lockWait = false;
     for (JobSpec spec : List.copyOf(pendingOpen.values())) {
       if (!mayWrite.getAsBoolean()) {
         throw new DeposedException("[group=" + config.group() + "] leadership lost: writing stops", null);
       }
       try {
-        open(spec);
-        pendingOpen.remove(spec.getJobId());
+        if (open(spec)) {
+          pendingOpen.remove(spec.getJobId());
+        }
       } catch (TargetLockedException e) {
+        lockWait = true;
         long t = now.getAsLong();
         if (t - lastLockWaitLog >= 10_000) {
           lastLockWaitLog = t;
@@ -263,11 +271,14 @@ final class JobTable {
         }
       }
     }
-    return pendingOpen.isEmpty();
+    return !lockWait;
   }
 
-  /** Opens the job's image: resumes it from the committed checkpoint, or creates it. */
-  private void open(JobSpec spec) {
+  /**
+   * Opens the job's image: resumes it from the committed checkpoint, or creates it; false while
+   * its previous image is being checked (asked again next turn), true once it is open or ended.
+   */
+  private boolean open(JobSpec spec) {
     String id = spec.getJobId();
     Path target;
     Path previous = null;
@@ -277,14 +288,16 @@ final class JobTable {
       options = JobRun.optionsOf(spec, config.jobCacheBytes(), config.verifyPayloads());
       if (JobSpecs.isIncremental(spec)) {
         previous = confinement.resolveExisting(spec.getBackingPath());
-        options = options.withBacking(BackingFile.of(previous, target, options.geometry()));
-        if (spec.getByDigest()) {
-          io.zcow.qcow2.ManifestReader.open(previous).close(); // present and matching PREV, or the job fails
+        // Its manifest too, for a job by digest (PreviousChecks: off the term's thread).
+        BackingFile backing = previousChecks.result(spec, previous, target, options.geometry());
+        if (backing == null) {
+          return false;
         }
+        options = options.withBacking(backing);
       }
     } catch (BadInputException e) {
-      runs.put(id, transitions.failUnopened(spec, e.getMessage()));
-      return;
+      runs.put(id, transitions.refuse(spec, e.getMessage()));
+      return true;
     }
     Optional<WriterCheckpoint> cp;
     try {
@@ -292,12 +305,12 @@ final class JobTable {
     } catch (CorruptException e) {
       runs.put(id, transitions.failUnopened(spec, "its checkpoint in ZooKeeper is damaged (" + e.getMessage()
           + "): cancel the job and submit it again to start afresh"));
-      return;
+      return true;
     }
     JobRun run = new JobRun(spec, target, RangeLayout.of(spec), options);
     try {
       if (!openImage(run, cp)) {
-        return;
+        return true;
       }
     } catch (TargetLockedException e) {
       throw e;
@@ -306,7 +319,7 @@ final class JobTable {
         throw e;
       }
       runs.put(id, transitions.failUnopened(spec, Isolation.reason(e)));
-      return;
+      return true;
     }
     run.pacer = new RangePacer(spec, run.layout, WriterConfig.DEFAULT_WINDOW, timing).onlyChanged(run.changes);
     if (spec.getByDigest()) {
@@ -325,6 +338,7 @@ final class JobTable {
     runs.put(id, run);
     out.state(spec, JobState.JOB_STATE_RUNNING, "");
     out.event(id, EventKind.EVENT_KIND_STATE, JobState.JOB_STATE_RUNNING, -1, "", run.progress(), null);
+    return true;
   }
 
   /**
@@ -350,7 +364,7 @@ final class JobTable {
       PartFiles.removeUnlocked(part, run.tag(-1)); // created after the last commit by a writer that died
     }
     if (Files.exists(run.target)) {
-      runs.put(run.id, transitions.failUnopened(spec, "target " + spec.getTargetPath() + " already exists"));
+      runs.put(run.id, transitions.refuse(spec, "target " + spec.getTargetPath() + " already exists"));
       return false;
     }
     // Exactly at the confined path: a directory swapped for a symlink since the check is refused.
@@ -381,6 +395,7 @@ final class JobTable {
   }
 
   void close() {
+    previousChecks.close();
     try {
       reader.close();
     } catch (RuntimeException e) {

@@ -106,11 +106,24 @@ final class Transitions {
     record(run, JobRun.State.FAILED, JobState.JOB_STATE_FAILED, reason, run.progress());
   }
 
-  /** A job ends before anything of it was opened (a refused target or spec): nothing to close. */
+  /** A job ends before anything of it was opened (a damaged checkpoint, a failed create): nothing to close. */
   JobRun failUnopened(JobSpec spec, String reason) {
-    LOG.error("[job={}] FAILED before anything was written: {}", spec.getJobId(), reason);
+    return endUnopened(spec, reason, false);
+  }
+
+  /**
+   * A job whose input cannot be used (its target, its previous image, a malformed spec) ends
+   * before anything of it was opened, marked refused: as it is, it fails again wherever it runs.
+   */
+  JobRun refuse(JobSpec spec, String reason) {
+    return endUnopened(spec, reason, true);
+  }
+
+  private JobRun endUnopened(JobSpec spec, String reason, boolean refused) {
+    LOG.error("[job={}] FAILED before anything was written{}: {}", spec.getJobId(), refused ? " (refused)" : "",
+        reason);
     JobRun run = JobRun.ended(spec, JobRun.State.OPEN);
-    record(run, JobRun.State.FAILED, JobState.JOB_STATE_FAILED, reason, run.progress());
+    record(run, JobRun.State.FAILED, JobState.JOB_STATE_FAILED, reason, run.progress(), refused);
     return run;
   }
 
@@ -144,9 +157,14 @@ final class Transitions {
 
   /** The last three steps, shared by every end: state (ZooKeeper, jobs topic), event, flush. */
   private void record(JobRun run, JobRun.State state, JobState to, String reason, Progress progress) {
+    record(run, state, to, reason, progress, false);
+  }
+
+  private void record(JobRun run, JobRun.State state, JobState to, String reason, Progress progress,
+      boolean refused) {
     run.state = state;
-    zk.setTerminal(run.id, to, run.spec.getCreatedAtMs(), reason);
-    out.state(run.spec, to, reason);
+    zk.setTerminal(run.id, new WriterZk.TerminalState(to, run.spec.getCreatedAtMs(), reason, refused));
+    out.state(run.spec, to, reason, refused);
     out.event(run.id, EventKind.EVENT_KIND_STATE, to, -1, reason, progress, null);
     out.flush();
   }

@@ -45,7 +45,13 @@ final class WriterOutput {
 
   /** The job's lifecycle: {@code spec} republished on the jobs topic in {@code state}, under this term's epoch. */
   void state(JobSpec spec, JobState state, String reason) {
-    JobSpec published = spec.toBuilder().setState(state).setReason(reason).setWriterEpoch(epoch.getAsLong()).build();
+    state(spec, state, reason, false);
+  }
+
+  /** Publishes the job's state; {@code refused}: see JobSpec.refused. */
+  void state(JobSpec spec, JobState state, String reason, boolean refused) {
+    JobSpec published = spec.toBuilder().setState(state).setReason(reason).setRefused(refused)
+        .setWriterEpoch(epoch.getAsLong()).build();
     send(config.jobsTopic(), spec.getJobId(), published.toByteArray());
   }
 

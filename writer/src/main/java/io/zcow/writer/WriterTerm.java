@@ -200,7 +200,9 @@ public final class WriterTerm implements Closeable {
     jobs.poll(Duration.ZERO);
     releases.poll(this::released);
     jobs.admitQueued();
-    if (!jobs.retryPendingOpens()) {
+    // While recovering, every job that ran before opens before anything is ingested (lost ranges
+    // are re-issued for all of them at once); later, only a wait for a lock holds the turn.
+    if (!jobs.retryPendingOpens() || (state == State.RECOVERING && !jobs.pendingOpen().isEmpty())) {
       sleep(POLL);
       return;
     }

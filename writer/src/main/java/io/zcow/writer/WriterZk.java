@@ -95,13 +95,20 @@ final class WriterZk {
     String[] head = lines[0].split(" ");
     try {
       return Optional.of(new TerminalState(JobState.valueOf(head[0]), head.length > 1 ? Long.parseLong(head[1]) : 0,
-          lines.length > 1 ? lines[1] : ""));
+          lines.length > 1 ? lines[1] : "", head.length > 2 && head[2].equals(REFUSED)));
     } catch (IllegalArgumentException e) {
       return Optional.empty();
     }
   }
 
-  record TerminalState(JobState state, long createdAtMs, String reason) {}
+  /**
+   * How a job ended, kept as "STATE CREATED_AT[ refused]\nREASON".
+   *
+   * @param refused the writer refused the job's input (see JobSpec.refused)
+   */
+  record TerminalState(JobState state, long createdAtMs, String reason, boolean refused) {}
+
+  private static final String REFUSED = "refused";
 
   /** One job's part of a checkpoint commit. */
   record JobCommit(String job, WriterCheckpoint checkpoint) {}
@@ -129,10 +136,12 @@ final class WriterZk {
   }
 
   /** Records a terminal state, only under this writer's epoch. */
-  void setTerminal(String job, JobState state, long createdAtMs, String reason) {
+  void setTerminal(String job, TerminalState end) {
+    JobState state = end.state();
     String path = jobPath(job) + "/state";
     ensure(path);
-    byte[] data = (state.name() + " " + createdAtMs + "\n" + reason).getBytes(StandardCharsets.UTF_8);
+    byte[] data = (state.name() + " " + end.createdAtMs() + (end.refused() ? " " + REFUSED : "") + "\n"
+        + end.reason()).getBytes(StandardCharsets.UTF_8);
     try {
       run(List.of(zk.transactionOp().check().withVersion(epochVersion).forPath(base + "/epoch"),
           zk.transactionOp().setData().forPath(path, data)), "record state " + state + " of job " + job);

@@ -1,6 +1,7 @@
 package io.zcow.writer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -36,17 +37,24 @@ class WriterZkTest {
       long e2 = fresh.bumpEpoch();
       assertTrue(e2 > e1);
       assertThrows(DeposedException.class, () -> old.commit(List.of(), offsets(99, e1)));
-      assertThrows(DeposedException.class, () -> old.setTerminal("j", JobState.JOB_STATE_DONE, 1, ""));
+      assertThrows(DeposedException.class, () -> old.setTerminal("j",
+          new WriterZk.TerminalState(JobState.JOB_STATE_DONE, 1, "", false)));
       assertEquals(10, fresh.groupOffsets().orElseThrow().getOffsets(0).getOffset());
       assertEquals("j", fresh.checkpoint("j").orElseThrow().getJobId());
       assertTrue(fresh.terminalState("j").isEmpty());
       fresh.commit(List.of(), offsets(20, e2));
-      fresh.setTerminal("j", JobState.JOB_STATE_FAILED, 42, "range 7 re-queued 5 times");
+      fresh.setTerminal("j", new WriterZk.TerminalState(JobState.JOB_STATE_FAILED, 42, "range 7 re-queued 5 times",
+          false));
       assertEquals(20, fresh.groupOffsets().orElseThrow().getOffsets(0).getOffset());
       WriterZk.TerminalState t = fresh.terminalState("j").orElseThrow();
       assertEquals(JobState.JOB_STATE_FAILED, t.state());
       assertEquals(42, t.createdAtMs());
       assertEquals("range 7 re-queued 5 times", t.reason());
+      assertFalse(t.refused());
+      fresh.setTerminal("k", new WriterZk.TerminalState(JobState.JOB_STATE_FAILED, 43, "target a already exists",
+          true));
+      assertEquals(new WriterZk.TerminalState(JobState.JOB_STATE_FAILED, 43, "target a already exists", true),
+          fresh.terminalState("k").orElseThrow());
     }
   }
 }
