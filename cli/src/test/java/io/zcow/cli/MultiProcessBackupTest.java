@@ -148,6 +148,26 @@ class MultiProcessBackupTest {
             backup.describe());
         assertFalse(java.nio.file.Files.exists(root.resolve("on-unsound.qcow2")), "nothing written");
       }
+      // By digest (no bitmap): the writer hands each task its range's digests from inc2's manifest,
+      // workers send only the cluster that changed since; a PREV without a manifest is refused.
+      Path guest = work.resolve("guest.qcow2");
+      QemuImg.io(guest, "write -P 0x66 3M 64k");
+      Path t3 = IncrementalChain.snapshot(guest, work, "t3.raw");
+      try (NbdServer s = NbdServer.qemuNbd(guest, "qcow2").unix(socket).start()) {
+        List<String> args = cluster.backupArgs(Path.of("SOURCE"), "inc3.qcow2", "mp-inc3", "--incremental",
+            "inc2.qcow2");
+        args.set(args.size() - 2, s.uri());
+        Role backup = cluster.startBackup("backup-inc3", args);
+        assertEquals(0, backup.await(Duration.ofSeconds(120)), backup.describe());
+        QemuImg.assertOverlay(t3, root.resolve("inc3.qcow2"), IncrementalChain.CS, java.util.Set.of(48L));
+        java.nio.file.Files.copy(root.resolve("full.qcow2"), root.resolve("bare.qcow2"));
+        args = cluster.backupArgs(Path.of("SOURCE"), "on-bare.qcow2", "mp-bare", "--incremental", "bare.qcow2");
+        args.set(args.size() - 2, s.uri());
+        backup = cluster.startBackup("backup-bare", args);
+        assertEquals(Main.EXIT_USAGE, backup.await(Duration.ofSeconds(120)), backup.describe());
+        assertTrue(backup.stderr().contains("has no digest manifest"), backup.describe());
+        assertFalse(java.nio.file.Files.exists(root.resolve("on-bare.qcow2")), "nothing written");
+      }
     } finally {
       nbdWorkers.forEach(Role::kill);
     }
