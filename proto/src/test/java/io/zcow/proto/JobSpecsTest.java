@@ -39,4 +39,20 @@ class JobSpecsTest {
     assertTrue(JobSpecs.runsProblem(List.of(run(30, 3)), 16, 32, 10).contains("run 30+3"));
     assertTrue(JobSpecs.runsProblem(List.of(run(16, 1), run(18, 1)), 16, 32, 1).contains("more than 1"));
   }
+
+  @Test
+  void aJobByDigestNeedsAPreviousImageNoChangedRunsAndRangesWhoseDigestsFitATask() {
+    JobSpec byDigest = spec("prev.qcow2").toBuilder().setByDigest(true).build();
+    assertNull(JobSpecs.problem(byDigest));
+    assertTrue(JobSpecs.problem(spec("").toBuilder().setByDigest(true).build()).contains("by_digest needs a backing_path"));
+    assertTrue(JobSpecs.problem(spec("prev.qcow2", run(0, 1)).toBuilder().setByDigest(true).build())
+        .contains("no changed clusters"));
+    // 4 KiB clusters: 512 MiB ranges would carry 4 MiB of digests; 96 MiB ranges carry 768 KiB.
+    JobSpec small = byDigest.toBuilder().setSourceSize(1L << 30).setVirtualSize(1L << 30).setClusterSize(4096)
+        .setRangeSize(512L << 20).build();
+    assertTrue(JobSpecs.problem(small).contains("more than a task carries (786432)"), JobSpecs.problem(small));
+    assertEquals(96L << 20, JobSpecs.digestRangeSize(512L << 20, 4096));
+    assertNull(JobSpecs.problem(small.toBuilder().setRangeSize(JobSpecs.digestRangeSize(512L << 20, 4096)).build()));
+    assertEquals(512L << 20, JobSpecs.digestRangeSize(512L << 20, 65536), "64 KiB clusters: the default range fits");
+  }
 }
