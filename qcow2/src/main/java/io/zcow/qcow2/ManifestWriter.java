@@ -24,6 +24,9 @@ import java.nio.file.StandardOpenOption;
  * a new image at that name replaces it. See docs/DESIGN.md.
  */
 final class ManifestWriter implements Closeable {
+  private static final int COPY_CHUNK = 2048; // entries: 64 KiB read at a time
+  private static final byte[] ZEROS = new byte[COPY_CHUNK * Manifest.DIGEST_BYTES];
+
   private final Path target;
   private final Path part;
   private final FileChannel channel;
@@ -81,16 +84,19 @@ final class ManifestWriter implements Closeable {
    * as holes.
    */
   void copy(ManifestReader from, long first, long count) {
-    int chunk = 2048;
+    int chunk = COPY_CHUNK;
     byte[] buf = new byte[chunk * Manifest.DIGEST_BYTES];
     for (long c = first; c < first + count; ) {
       int n = (int) Math.min(chunk, first + count - c);
       from.read(c, n, buf);
       int i = 0;
       while (i < n) {
-        while (i < n && Manifest.isZero(buf, i * Manifest.DIGEST_BYTES)) {
-          i++;
+        int at = i * Manifest.DIGEST_BYTES;
+        int m = java.util.Arrays.mismatch(buf, at, n * Manifest.DIGEST_BYTES, ZEROS, 0, n * Manifest.DIGEST_BYTES - at);
+        if (m < 0) {
+          break; // zeros to the end of the chunk: left as a hole
         }
+        i = (at + m) / Manifest.DIGEST_BYTES;
         int j = i;
         while (j < n && !Manifest.isZero(buf, j * Manifest.DIGEST_BYTES)) {
           j++;

@@ -12,4 +12,17 @@ public interface ChangeFilter {
    *     the previous image
    */
   boolean changed(long guestCluster, byte[] digest);
+
+  /**
+   * How many clusters from {@code first} (at most {@code count}), all reading as zeros, are
+   * unchanged in a row: {@code changed(c, null)} is false for each. Lets a long hole be settled
+   * as one run; the default asks cluster by cluster.
+   */
+  default long unchangedZeros(long first, long count) {
+    long n = 0;
+    while (n < count && !changed(first + n, null)) {
+      n++;
+    }
+    return n;
+  }
 }

@@ -273,11 +273,17 @@ public final class RangeCompressor implements Closeable {
         zeroClusters += count;
         return;
       }
-      for (long g = first; g < first + count; g++) {
-        boolean changed = filter.changed(g, null);
-        run(!changed, g, 1);
-        if (changed) {
+      long end = first + count;
+      for (long g = first; g < end; ) {
+        long same = filter.unchangedZeros(g, end - g); // a hole that was a hole: one run
+        if (same > 0) {
+          run(true, g, same);
+          g += same;
+        } else {
+          filter.changed(g, null); // counted as changed: data before, zeros now
+          run(false, g, 1);
           zeroClusters++;
+          g++;
         }
       }
     }
