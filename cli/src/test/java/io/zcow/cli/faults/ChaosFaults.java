@@ -158,8 +158,9 @@ final class ChaosFaults implements Runnable {
       case KILL_COORDINATOR -> throw new IllegalStateException("coordinators are killed through their job");
     };
     on.put(f.n(), new On(f, index, role, job));
-    String extra = f.kind().group == ChaosSchedule.Group.WRITER && f.kind() != ChaosSchedule.Kind.KILL_ZOOKEEPER
-        ? " (epoch " + role.lastNumber(WriterLog.LEADER) + ")" : "";
+    long epoch = role.lastNumber(WriterLog.LEADER);
+    String extra = f.kind().group != ChaosSchedule.Group.WRITER || f.kind() == ChaosSchedule.Kind.KILL_ZOOKEEPER ? ""
+        : epoch < 0 ? " (never led)" : " (last led epoch " + epoch + ")";
     log.action(f, true, describe(role) + extra, done, null);
   }
 

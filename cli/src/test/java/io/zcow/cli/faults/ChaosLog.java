@@ -89,7 +89,7 @@ final class ChaosLog {
           .count();
       kinds.append(kinds.length() == 0 ? "" : ", ").append(k.text).append(' ').append(n);
     }
-    long lost = jobs.stream().mapToLong(JobRow::bytesLost).sum();
+    long lost = jobs.stream().mapToLong(r -> Math.max(0, r.bytesLost())).sum();
     return String.format(Locale.ROOT, "%d jobs ended, %d identical with check clean and exit 0, %d bytes lost; "
         + "%d faults injected (%s), %d skipped", jobs.size(), ok, lost, injected, kinds, skipped);
   }
@@ -113,8 +113,8 @@ final class ChaosLog {
   }
 
   private static String row(JobRow r) {
-    return String.format(Locale.ROOT, "| %s | %d MiB | %s | %d | %d | %s | %s |", r.job(), r.size() >> 20,
-        r.outcome(), r.bytesLost(), r.faults(), r.ttr() == null ? "n/a" : tenths(r.ttr()), tenths(r.duration()));
+    return String.format(Locale.ROOT, "| %s | %d MiB | %s | %s | %d | %s | %s |", r.job(), r.size() >> 20,
+        r.outcome(), r.bytesLost() < 0 ? "n/a" : Long.toString(r.bytesLost()), r.faults(), r.ttr() == null ? "n/a" : tenths(r.ttr()), tenths(r.duration()));
   }
 
   /** {@code m:ss.s} for times since the start, {@code s.s s} under a minute for spans. */

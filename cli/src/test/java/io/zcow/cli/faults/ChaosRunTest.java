@@ -104,7 +104,9 @@ class ChaosRunTest {
       cluster.close();
     }
     if (!failures.isEmpty()) {
-      fail("chaos run with seed " + SEED + " failed (rerun: -Dzcow.chaos.seed=" + SEED + "; logs in " + dir
+      fail("chaos run with seed " + SEED + " failed (rerun: mvn -B -o -Pchaos -pl cli -am test -Dtest=ChaosRunTest "
+          + "-Dsurefire.failIfNoSpecifiedTests=false -Dzcow.chaos.seed=" + SEED + " -Dzcow.chaos.minutes="
+          + System.getProperty("zcow.chaos.minutes", "3") + "; logs in " + dir
           + "/logs):\n" + String.join("\n", failures) + "\n\nfault log:\n" + log.faultTable());
     }
   }
@@ -147,6 +149,10 @@ class ChaosRunTest {
       }
       if (job.ended()) {
         verify(job);
+      } else {
+        log.job(new ChaosLog.JobRow(job.id, job.size, "not ended when the run stopped", false, -1,
+            log.hitting(job.id, job.submitted, Instant.now()).size(), null, Duration.between(job.submitted,
+            Instant.now())));
       }
     }
   }
