@@ -124,16 +124,19 @@ public final class LoopbackCluster implements AutoCloseable {
         }
         c.kafkaServers.add(c.startRole("kafka", args, "-Xmx640m"));
       } else {
-        int[] client = freePorts(brokers);
-        int[] controller = freePorts(brokers);
+        // One draw for every port (client, controller, each proxied client's extra listener and its
+        // proxy), all held at once, so no two are the same.
+        int[] ports = freePorts(2 * brokers + 2 * brokers * proxies);
+        int[] client = Arrays.copyOfRange(ports, 0, brokers);
+        int[] controller = Arrays.copyOfRange(ports, brokers, 2 * brokers);
         StringBuilder voters = new StringBuilder();
         for (int i = 0; i < brokers; i++) {
           voters.append(i == 0 ? "" : ",").append(i + 1).append("@127.0.0.1:").append(controller[i]);
         }
         String clusterId = org.apache.kafka.common.Uuid.randomUuid().toString();
-        int[] extra = freePorts(brokers * proxies);
-        for (int i = 0; i < brokers * proxies; i++) {
-          c.kafkaProxies.add(TcpProxy.start("127.0.0.1", extra[i])); // client i / brokers, broker i % brokers
+        int[] extra = Arrays.copyOfRange(ports, 2 * brokers, 2 * brokers + brokers * proxies);
+        for (int i = 0; i < brokers * proxies; i++) { // client i / brokers, broker i % brokers
+          c.kafkaProxies.add(TcpProxy.start(ports[2 * brokers + brokers * proxies + i], "127.0.0.1", extra[i]));
         }
         c.proxiedClients = proxies;
         for (int i = 0; i < brokers; i++) {
