@@ -215,7 +215,16 @@ public final class Writer implements Closeable {
       WriterZk zk = new WriterZk(client, config.groupPath());
       WriterTerm loop = null;
       try {
-        epoch = zk.bumpEpoch();
+        long next;
+        try {
+          next = zk.bumpEpoch(latch.getOurPath());
+        } catch (DeposedException e) { // the latch's flag was stale (a thaw, a lost session): not elected
+          LOG.warn("[group={}] {}", config.group(), e.getMessage());
+          holding = false;
+          sleep(500);
+          continue;
+        }
+        epoch = next;
         role = Role.LEADER;
         metrics.leading(true);
         LOG.info("[group={}] leader with epoch {}", config.group(), epoch);

@@ -47,24 +47,62 @@ final class WriterZk {
     return groupPath + "/leader";
   }
 
-  /** Starts a term: bumps the group's epoch and returns it. */
-  long bumpEpoch() {
+  /**
+   * Starts a term: bumps the group's epoch and returns it, only while {@code latchNode} (this
+   * writer's LeaderLatch node, {@code LeaderLatch.getOurPath()}) is the group's leader in
+   * ZooKeeper: the lowest node under {@code leader}, and still there in the transaction that
+   * bumps. The latch's own flag is not enough: a writer frozen past its session thaws believing
+   * it leads until Curator delivers LOST, and a bump on that belief (its retry carried over to the
+   * new session) deposed the leader elected meanwhile (the chaos run, seed 1, docs/RELIABILITY.md).
+   *
+   * @throws DeposedException when {@code latchNode} is not the leader's node (or is gone)
+   */
+  long bumpEpoch(String latchNode) {
     String path = base + "/epoch";
     ensure(path);
     for (;;) {
       try {
+        String leader = leaderNode();
+        if (latchNode == null || !latchNode.equals(leader)) {
+          throw new DeposedException("not the group's leader in ZooKeeper (its node is " + leader + ", ours "
+              + latchNode + "): no term started", null);
+        }
         Stat stat = new Stat();
         zk.getData().storingStatIn(stat).forPath(path);
-        Stat after = zk.setData().withVersion(stat.getVersion())
-            .forPath(path, Long.toString(stat.getVersion() + 1L).getBytes(StandardCharsets.UTF_8));
-        epochVersion = after.getVersion();
+        zk.transaction().forOperations(List.of(zk.transactionOp().check().forPath(leader),
+            zk.transactionOp().setData().withVersion(stat.getVersion())
+                .forPath(path, Long.toString(stat.getVersion() + 1L).getBytes(StandardCharsets.UTF_8))));
+        epochVersion = stat.getVersion() + 1;
         return epochVersion;
       } catch (KeeperException.BadVersionException e) {
         // another candidate bumped it at the same moment: read again
+      } catch (KeeperException.NoNodeException e) {
+        // our node went between the read and the bump: the next read says who leads
+      } catch (DeposedException e) {
+        throw e;
       } catch (Exception e) {
         throw failure("bump the epoch", e);
       }
     }
+  }
+
+  /** The path of the lowest LeaderLatch node of the group (the leader's), or null when there is none. */
+  private String leaderNode() throws Exception {
+    String dir = leaderPath(base);
+    List<String> children;
+    try {
+      children = zk.getChildren().forPath(dir);
+    } catch (KeeperException.NoNodeException e) {
+      return null;
+    }
+    // LeaderLatch names its nodes PREFIX-latch-SEQUENCE (ten digits): the lowest sequence leads.
+    return children.stream().min(java.util.Comparator.comparing(WriterZk::latchSequence))
+        .map(c -> dir + "/" + c).orElse(null);
+  }
+
+  private static String latchSequence(String node) {
+    int at = node.lastIndexOf("latch-");
+    return at < 0 ? node : node.substring(at + "latch-".length());
   }
 
   long epoch() {

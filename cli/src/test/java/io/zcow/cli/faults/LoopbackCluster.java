@@ -55,6 +55,7 @@ public final class LoopbackCluster implements AutoCloseable {
   /** Proxies in front of the broker's extra listeners, one per client to partition alone. */
   private final List<TcpProxy> kafkaProxies = new CopyOnWriteArrayList<>();
   private final List<TcpProxy> zooKeeperProxies = new CopyOnWriteArrayList<>();
+  private int proxiedClients;
   private Role zooKeeperServer;
   private String kafka;
   private String zookeeper;
@@ -97,6 +98,17 @@ public final class LoopbackCluster implements AutoCloseable {
     return start(dir, 1, kafkaProxies);
   }
 
+  /**
+   * As {@link #start(Path, int)} with {@code clients} proxied Kafka clients: for client {@code j}
+   * every broker gets an extra listener {@code EXTRA(j+1)} that advertises a {@link TcpProxy} of
+   * that client's in front of it, so the client, bootstrapped at {@link #kafkaVia(int)}, reaches
+   * every broker through its own proxies and {@link #cutKafka(int)} cuts it (and only it) off
+   * the whole cluster.
+   */
+  public static LoopbackCluster startWithKafkaClients(Path dir, int brokers, int clients) throws IOException {
+    return start(dir, brokers, clients);
+  }
+
   private static LoopbackCluster start(Path dir, int brokers, int proxies) throws IOException {
     LoopbackCluster c = new LoopbackCluster(dir);
     try {
@@ -112,18 +124,31 @@ public final class LoopbackCluster implements AutoCloseable {
         }
         c.kafkaServers.add(c.startRole("kafka", args, "-Xmx640m"));
       } else {
-        int[] client = freePorts(brokers);
-        int[] controller = freePorts(brokers);
+        // One draw for every port (client, controller, each proxied client's extra listener and its
+        // proxy), all held at once, so no two are the same.
+        int[] ports = freePorts(2 * brokers + 2 * brokers * proxies);
+        int[] client = Arrays.copyOfRange(ports, 0, brokers);
+        int[] controller = Arrays.copyOfRange(ports, brokers, 2 * brokers);
         StringBuilder voters = new StringBuilder();
         for (int i = 0; i < brokers; i++) {
           voters.append(i == 0 ? "" : ",").append(i + 1).append("@127.0.0.1:").append(controller[i]);
         }
         String clusterId = org.apache.kafka.common.Uuid.randomUuid().toString();
+        int[] extra = Arrays.copyOfRange(ports, 2 * brokers, 2 * brokers + brokers * proxies);
+        for (int i = 0; i < brokers * proxies; i++) { // client i / brokers, broker i % brokers
+          c.kafkaProxies.add(TcpProxy.start(ports[2 * brokers + brokers * proxies + i], "127.0.0.1", extra[i]));
+        }
+        c.proxiedClients = proxies;
         for (int i = 0; i < brokers; i++) {
           Path nodeData = Files.createDirectories(data.resolve("kafka-" + (i + 1)));
-          c.kafkaServers.add(c.startRole("kafka-" + (i + 1), List.of("dev-cluster", "--only", "kafka", "--data-dir",
+          List<String> args = new ArrayList<>(List.of("dev-cluster", "--only", "kafka", "--data-dir",
               nodeData.toString(), "--listen", "127.0.0.1:" + client[i], "--node-id", Integer.toString(i + 1),
-              "--quorum-voters", voters.toString(), "--cluster-id", clusterId), "-Xmx512m"));
+              "--quorum-voters", voters.toString(), "--cluster-id", clusterId));
+          for (int j = 0; j < proxies; j++) {
+            int k = j * brokers + i;
+            args.addAll(List.of("--extra-listener", "127.0.0.1:" + extra[k] + "@" + c.kafkaProxies.get(k).address()));
+          }
+          c.kafkaServers.add(c.startRole("kafka-" + (i + 1), args, "-Xmx512m"));
         }
       }
       c.zookeeper = group(ZOOKEEPER, c.zooKeeperServer.awaitStdout(s -> ZOOKEEPER.matcher(s).find(), SERVER_START));
@@ -169,6 +194,31 @@ public final class LoopbackCluster implements AutoCloseable {
   /** The {@code i}th proxy in front of the broker (see {@link #startWithKafkaProxies}); its address bootstraps. */
   public TcpProxy kafkaProxy(int i) {
     return kafkaProxies.get(i);
+  }
+
+  /**
+   * Bootstrap addresses of proxied client {@code j} of a cluster started by {@link
+   * #startWithKafkaClients}: its proxies, one in front of each broker.
+   */
+  public String kafkaVia(int j) {
+    return String.join(",", clientProxies(j).stream().map(TcpProxy::address).toList());
+  }
+
+  /** Cuts proxied client {@code j} off every broker ({@link TcpProxy#cut}); {@link #healKafka} ends it. */
+  public void cutKafka(int j, TcpProxy.Mode mode) {
+    clientProxies(j).forEach(p -> p.cut(mode));
+  }
+
+  public void healKafka(int j) {
+    clientProxies(j).forEach(TcpProxy::heal);
+  }
+
+  private List<TcpProxy> clientProxies(int j) {
+    if (j < 0 || j >= proxiedClients) {
+      throw new IllegalArgumentException("client must be 0.." + (proxiedClients - 1) + ": " + j);
+    }
+    int brokers = kafkaServers.size();
+    return kafkaProxies.subList(j * brokers, (j + 1) * brokers);
   }
 
   /** A new proxy in front of ZooKeeper, closed with the cluster; its address is a connect string. */
@@ -233,7 +283,13 @@ public final class LoopbackCluster implements AutoCloseable {
 
   /** A worker with one thread; {@code extra} appended (e.g. {@code --max-read-rate 1}). */
   public Role startWorker(String name, String... extra) {
-    List<String> args = new ArrayList<>(List.of("worker", "--kafka", kafka, "--threads", "1", "--source-allow", "/"));
+    return startWorkerVia(name, kafka, extra);
+  }
+
+  /** As {@link #startWorker}, reaching Kafka at {@code kafkaAddress} (e.g. {@link #kafkaVia(int)}). */
+  public Role startWorkerVia(String name, String kafkaAddress, String... extra) {
+    List<String> args = new ArrayList<>(List.of("worker", "--kafka", kafkaAddress, "--threads", "1", "--source-allow",
+        "/"));
     args.addAll(Arrays.asList(extra));
     return startRole(name, args, "-Xmx256m");
   }
