@@ -128,7 +128,7 @@ public final class ImageWriter implements Closeable {
     try {
       file.lockFence();
       w = new ImageWriter(target, options, file, false);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) { // an OutOfMemoryError for the cache too: no .part left behind
       file.close();
       StateFiles.deleteQuietly(part);
       throw e;
@@ -162,7 +162,7 @@ public final class ImageWriter implements Closeable {
       file.lockFence();
       w = new ImageWriter(target, options, file, true);
       w.restore(checkpoint);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       file.close();
       throw e;
     }
