@@ -3,22 +3,20 @@ package io.zcow.cli;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.zcow.qcow2.Manifest;
+import io.zcow.testkit.LoopDevice;
 import io.zcow.testkit.QemuImg;
 import io.zcow.testkit.TestData;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -78,9 +76,8 @@ class ConvertDigestIncrementalTest {
     QemuImg.assumeAvailable();
     Path file = dir.resolve("loop.img");
     content(file);
-    String loop = attach(file);
-    try {
-      Path dev = Path.of(loop);
+    try (LoopDevice loop = LoopDevice.attach(file)) {
+      Path dev = loop.path();
       Path full = dir.resolve("full.qcow2");
       CliRun r = convert(dev, full);
       assertEquals(0, r.exitCode(), r.err());
@@ -90,8 +87,6 @@ class ConvertDigestIncrementalTest {
       r = convert(dev, inc, "--incremental", full.toString());
       assertEquals(0, r.exitCode(), r.err());
       QemuImg.assertOverlay(t1, inc, CS, Set.of(16L, 17L, 144L, 192L, 256L));
-    } finally {
-      run("losetup", "-d", loop);
     }
   }
 
@@ -168,27 +163,5 @@ class ConvertDigestIncrementalTest {
   static byte[] entries(Path image) throws IOException {
     byte[] all = Files.readAllBytes(Manifest.pathOf(image));
     return Arrays.copyOfRange(all, Manifest.HEADER_BYTES, all.length);
-  }
-
-  private static String attach(Path file) throws Exception {
-    assumeTrue(Files.exists(Path.of("/dev/loop-control")), "no /dev/loop-control: loop devices unavailable here");
-    String out;
-    try {
-      out = run("losetup", "-f", "--show", file.toString());
-    } catch (IOException e) {
-      assumeTrue(false, "losetup unavailable: " + e.getMessage());
-      return null;
-    }
-    assumeTrue(out.startsWith("/dev/loop"), "losetup could not attach a loop device: " + out);
-    return out;
-  }
-
-  private static String run(String... cmd) throws Exception {
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    if (!p.waitFor(30, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new IOException(String.join(" ", cmd) + " did not finish");
-    }
-    return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
   }
 }

@@ -1,5 +1,6 @@
 package io.zcow.worker;
 
+import io.zcow.testkit.LoopDevice;
 import io.zcow.testkit.TestData;
 import io.zcow.source.Source;
 import io.zcow.source.FileSource;
@@ -8,16 +9,12 @@ import io.zcow.source.SourceCache;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.zcow.io.Aligned;
 import io.zcow.qcow2.ImageGeometry;
-import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,12 +28,12 @@ class BlockDeviceSourceTest {
   private static final int SIZE = (8 << 20) + 512;
 
   @TempDir Path dir;
-  private String loop;
+  private LoopDevice loop;
 
   @AfterEach
-  void detach() throws Exception {
+  void detach() {
     if (loop != null) {
-      run("losetup", "-d", loop);
+      loop.close();
     }
   }
 
@@ -48,11 +45,11 @@ class BlockDeviceSourceTest {
     System.arraycopy(TestData.random(2, 1 << 20), 0, content, 5 << 20, 1 << 20);
     content[SIZE - 1] = 42;
     TestData.write(backing, 0, content);
-    loop = attach(backing);
+    loop = LoopDevice.attach(backing);
 
-    try (FileSource s = FileSource.open(Path.of(loop), SourceCache.AUTO)) {
+    try (FileSource s = FileSource.open(loop.path(), SourceCache.AUTO)) {
       assertEquals(SIZE, s.size(), "size through the channel, not Files.size (0 for devices)");
-      assertTrue(s.describe().startsWith("block device " + loop), s.describe());
+      assertTrue(s.describe().startsWith("block device " + loop.path()), s.describe());
       assertTrue(s.isDirect(), "devices take O_DIRECT: " + s.describe());
       ByteBuffer all = Aligned.allocate(SIZE + 3584, 4096);
       assertEquals(SIZE, s.read(all, 0));
@@ -72,29 +69,5 @@ class BlockDeviceSourceTest {
       System.arraycopy(content, 0, padded, 0, SIZE);
       assertArrayEquals(padded, sink.decode(cs, 0, g.guestClusters()));
     }
-  }
-
-  private static String attach(Path backing) throws Exception {
-    assumeTrue("root".equals(System.getProperty("user.name")), "loop devices need root");
-    assumeTrue(Files.exists(Path.of("/dev/loop-control")), "no /dev/loop-control: loop devices unavailable here");
-    String out;
-    try {
-      out = run("losetup", "-f", "--show", backing.toString());
-    } catch (IOException e) {
-      assumeTrue(false, "losetup unavailable: " + e.getMessage());
-      return null;
-    }
-    assumeTrue(out.startsWith("/dev/loop"), "losetup could not attach a loop device: " + out);
-    return out;
-  }
-
-  private static String run(String... cmd) throws Exception {
-    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    if (!p.waitFor(30, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new IOException(String.join(" ", cmd) + " did not finish");
-    }
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-    return p.exitValue() == 0 ? out : "exit " + p.exitValue() + ": " + out;
   }
 }
